@@ -1,0 +1,66 @@
+# Swarm: `make run` brings the whole stack up, `make test` installs and runs the tests.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install install-test models migrate redis run test test-slow test-all lint format check-clean clean
+
+help:
+	@echo "make run        set up (venv, deps, model, db, redis) and start web, worker, beat, flower"
+	@echo "make test       install test deps and run the test suite (what CI runs)"
+	@echo "make test-slow  the long suites (marked slow)"
+	@echo "make lint       ruff"
+
+$(PYTHON):
+	$(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip wheel
+
+$(VENV)/.base-installed: requirements/base.txt | $(PYTHON)
+	$(PYTHON) -m pip install -r requirements/base.txt
+	@touch $@
+
+$(VENV)/.test-installed: requirements/test.txt $(VENV)/.base-installed
+	$(PYTHON) -m pip install -r requirements/test.txt
+	@touch $@
+
+install: $(VENV)/.base-installed
+install-test: $(VENV)/.test-installed
+
+models: install
+	$(PYTHON) manage.py prefetch_models
+
+migrate: install
+	$(PYTHON) manage.py migrate --noinput
+
+redis: install
+	$(PYTHON) scripts/ensure_redis.py
+
+run: install models migrate redis
+	$(PYTHON) manage.py collectstatic --noinput -v0
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/run_stack.sh
+
+test: install-test redis
+	$(PYTHON) manage.py prefetch_models --no-progress
+	$(BIN)/ruff check .
+	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install-test redis
+	$(PYTHON) manage.py prefetch_models --no-progress
+	$(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: test test-slow
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf var/static .pytest_cache .ruff_cache

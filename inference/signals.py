@@ -1,0 +1,20 @@
+"""Worker hooks: a serving worker loads its model once per process, then starts its heartbeat."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery.signals import worker_process_init
+
+log = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def load_model_in_worker(**_: object) -> None:
+    if os.environ.get("SWARM_WORKER_ROLE") != "gpu":
+        return
+    from inference.runtime import get_backend, start_heartbeat
+
+    get_backend()  # IntegrityError / VramGuardError stop the process with the reason logged
+    start_heartbeat()

@@ -1,0 +1,49 @@
+"""Exact answer cache in Redis: `cache:<sha256>` over the normalized prompt and everything that shapes the answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from typing import Any
+
+from django.conf import settings
+
+from swarm_site.redis_client import get_redis
+
+ADAPTER_VERSION_KEY = "swarm:adapter:version"
+BASE_ADAPTER = "base"
+
+
+def normalize_prompt(prompt: str) -> str:
+    """Case, Unicode form and whitespace do not change the question."""
+    return " ".join(unicodedata.normalize("NFKC", prompt).split()).casefold()
+
+
+def cache_key(*, prompt: str, model: str, adapter_version: str, max_tokens: int, temperature: float) -> str:
+    material = json.dumps(
+        {
+            "p": normalize_prompt(prompt),
+            "m": model,
+            "a": adapter_version,
+            "max_tokens": max_tokens,
+            "t": round(float(temperature), 4),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return "cache:" + hashlib.sha256(material.encode()).hexdigest()
+
+
+def current_adapter_version() -> str:
+    """The adapter the workers serve; part of every key, so a swap never serves stale answers."""
+    return get_redis().get(ADAPTER_VERSION_KEY) or BASE_ADAPTER
+
+
+def cache_get(key: str) -> dict[str, Any] | None:
+    raw = get_redis().get(key)
+    return json.loads(raw) if raw else None
+
+
+def cache_put(key: str, value: dict[str, Any], *, ttl_s: int | None = None) -> None:
+    get_redis().set(key, json.dumps(value), ex=ttl_s or settings.SWARM_CACHE_TTL_S)

@@ -1,0 +1,23 @@
+"""The council's heads, built once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from routing.heads.base import Ballot, Head, HeadContext
+
+__all__ = ["Ballot", "Head", "HeadContext", "council"]
+
+
+@lru_cache(maxsize=1)
+def council() -> tuple[tuple[Head, ...], tuple[Head, ...]]:
+    """(fast heads run concurrently first, LLM heads run in turn when those are not enough)."""
+    from routing.heads.agent0 import Agent0Head
+    from routing.heads.code import CodeHead
+    from routing.heads.knowledge import KnowledgeHead
+    from routing.heads.math import MathHead
+    from routing.heads.patterns import PatternHead
+
+    fast: list[Head] = [MathHead(), PatternHead(), KnowledgeHead()]
+    llm: list[Head] = [CodeHead(), Agent0Head()]
+    return tuple(fast), tuple(llm)

@@ -1,0 +1,75 @@
+"""The head interface: every specialist answers a prompt with a Ballot."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference.backends.base import Generation
+
+# The local model, supplied by the worker: generate(messages, max_tokens=, temperature=) -> Generation.
+Generate = Callable[..., Generation]
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One head's vote: its answer, how sure it is, and why."""
+
+    head: str
+    answer: str
+    confidence: float
+    skill_type: str
+    latency_ms: float = 0.0
+    evidence: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "head": self.head,
+            "answer": self.answer,
+            "confidence": round(self.confidence, 4),
+            "skill_type": self.skill_type,
+            "latency_ms": round(self.latency_ms, 2),
+            "evidence": self.evidence,
+            "error": self.error,
+        }
+
+
+@dataclass
+class HeadContext:
+    """What a head may use besides the prompt."""
+
+    generate: Generate | None = None
+    max_tokens: int = 128
+    temperature: float = 0.0
+
+
+class Head(ABC):
+    """A specialist. `applies` is a cheap filter; `answer` does the work."""
+
+    name: str = "head"
+    skill_type: str = "general"
+    timeout_s: float = 5.0
+
+    def applies(self, prompt: str) -> bool:  # pragma: no cover - default
+        return True
+
+    @abstractmethod
+    def answer(self, prompt: str, ctx: HeadContext) -> Ballot: ...
+
+    def ballot(self, answer: str, confidence: float, started: float, **evidence: Any) -> Ballot:
+        """Build a ballot stamped with the time since `started` (a perf_counter value)."""
+        return Ballot(
+            head=self.name,
+            answer=answer,
+            confidence=max(0.0, min(1.0, confidence)),
+            skill_type=self.skill_type,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            evidence=evidence,
+        )
+
+    def abstain(self, started: float, reason: str) -> Ballot:
+        return self.ballot("", 0.0, started, abstained=reason)

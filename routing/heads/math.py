@@ -1,0 +1,903 @@
+"""Exact math head: arithmetic, algebra and calculus answered with sympy.
+
+The head only ever answers when a prompt parses unambiguously into one math task; everything
+else abstains (confidence 0) so the generalist answers instead.
+
+Safety
+------
+User text is never handed to ``eval`` directly.  Each expression goes through four gates:
+
+1. a length cap (``MAX_PROMPT_CHARS``), a character whitelist and an identifier whitelist
+   (single letters are symbols, otherwise only the function / constant names in ``_FUNCTIONS``
+   and ``_CONSTANTS``), so quotes, underscores, attribute access and keywords never get through;
+2. sympy's ``stringify_expr`` with the same transformations ``parse_expr`` uses
+   (``standard_transformations + implicit_multiplication_application + convert_xor``) turns the
+   text into Python source *without evaluating it*; that source is parsed with :mod:`ast` and
+   every node is checked against a small grammar (numbers, single-letter symbols, + - * / ** %,
+   and calls of whitelisted functions);
+3. the same AST walk bounds the cost: numeric results may have at most ``MAX_DIGITS`` digits,
+   exponents of numbers at most ``MAX_NUMERIC_EXPONENT``, powers of symbolic bases at most
+   ``MAX_SYMBOLIC_EXPONENT``, polynomial degree at most ``MAX_DEGREE``, the expanded term count at
+   most ``MAX_TERMS`` and factorials at most ``MAX_FACTORIAL``.  ``9**9**9`` is refused in
+   microseconds, before anything is evaluated;
+4. only then ``parse_expr`` builds the expression, with ``__builtins__`` emptied out of its
+   global namespace.
+
+The expensive algorithms are kept on a short leash as well: ``solve`` is limited to polynomial
+(or rational) equations of degree <= 4, integrals use sympy's fast ``manual`` integrator and
+abstain when it fails, definite integrals are only evaluated on intervals where the integrand is
+continuous, and integer factorisation is limited to numbers below ``MAX_FACTORINT``.  Because no
+static bound can predict every slow path of ``simplify``/``factor``/``integrate``, each answer also
+runs under a deadline (``COMPUTE_DEADLINE_S``): a ``sys.settrace`` hook on the calling thread
+raises ``_DeadlineExceeded`` at the next Python function call once the deadline has passed, and
+the head abstains.  sympy is pure Python, so this interrupts it within microseconds of the deadline;
+the big-integer C operations it cannot interrupt are exactly the ones the static bounds cap.
+
+Answer formats
+--------------
+* integers as integers (``"56"``), rationals as ``p/q`` (``"1/2"``);
+* when the input contained a decimal number, a decimal rounded to 12 significant digits with
+  trailing zeros stripped (``"0.1 + 0.2"`` -> ``"0.3"``);
+* irrational exact values as ``exact ≈ approx`` (``"sqrt(2) ≈ 1.414213562"``);
+* percentages: ``"15% of 80"`` -> ``"12"`` (decimals, not fractions, when not whole);
+  ``"12 is what percent of 80"`` -> ``"15%"``;
+* algebra in sympy's ``str`` form: ``"(x - 3)*(x - 2)"``, ``"x**2 + 2*x + 1"``;
+* integer factorisation as ``"2**3 * 3**2 * 5"``;
+* solve as ``"x = -2, x = 2"`` (complex roots included, written with ``I``), ``"no solution"``
+  when there is none;
+* derivatives as the plain expression (``"3*x**2"``);
+* indefinite integrals as the antiderivative followed by ``" + C"`` (``"x**3/3 + C"``): the
+  answer to "integrate x^2" is a family of functions, and dropping the constant would make the
+  answer subtly wrong; definite integrals give a number (``"1/3"``).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+import re
+import sys
+import time
+import tokenize
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import mpmath
+import sympy
+from sympy.calculus.util import continuous_domain
+from sympy.core.sympify import SympifyError
+from sympy.parsing.sympy_parser import (
+    convert_xor,
+    implicit_multiplication_application,
+    parse_expr,
+    standard_transformations,
+    stringify_expr,
+)
+from sympy.polys.polyerrors import BasePolynomialError
+
+from routing.heads.base import Ballot, Head, HeadContext
+
+MAX_PROMPT_CHARS = 200
+MAX_PAREN_DEPTH = 20
+MAX_DIGITS = 1000  # digits of any number met while evaluating
+MAX_NUMERIC_EXPONENT = 100_000
+MAX_SYMBOLIC_EXPONENT = 64
+MAX_DEGREE = 64
+MAX_TERMS = 400  # upper bound on the number of terms after full expansion
+MAX_FACTORIAL = 300
+MAX_FACTORINT = 10**15
+MAX_SOLVE_DEGREE = 4
+MAX_ANSWER_CHARS = 2000
+MAX_SOLUTION_CHARS = 160  # a root longer than this is a wall of nested radicals: abstain instead
+COMPUTE_DEADLINE_S = 0.5
+FLOAT_DIGITS = 12  # significant digits when the input had decimals
+APPROX_DIGITS = 10  # significant digits of the approximation shown next to an irrational value
+
+# Exceptions that mean "this input is not something we can compute", not a bug in the head:
+# tokenize.TokenError (unbalanced brackets), SyntaxError (malformed expression), SympifyError /
+# TypeError / ValueError (sympy refusing operands), ArithmeticError (division by zero, overflow),
+# NotImplementedError (sympy has no algorithm) and BasePolynomialError (polys refusing an input).
+# Anything else propagates: it is a real failure and the worker records it.
+_MATH_ERRORS: tuple[type[BaseException], ...] = (
+    tokenize.TokenError,
+    SyntaxError,
+    SympifyError,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    NotImplementedError,
+    BasePolynomialError,
+)
+
+_TRANSFORMATIONS = (*standard_transformations, implicit_multiplication_application, convert_xor)
+
+_FUNCTIONS: dict[str, Any] = {
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "cot": sympy.cot,
+    "sec": sympy.sec,
+    "csc": sympy.csc,
+    "asin": sympy.asin,
+    "acos": sympy.acos,
+    "atan": sympy.atan,
+    "arcsin": sympy.asin,
+    "arccos": sympy.acos,
+    "arctan": sympy.atan,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
+    "tanh": sympy.tanh,
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "ln": sympy.log,
+    "sqrt": sympy.sqrt,
+    "cbrt": sympy.cbrt,
+    "abs": sympy.Abs,
+    "factorial": sympy.factorial,
+}
+_CONSTANTS: dict[str, Any] = {"pi": sympy.pi, "e": sympy.E, "i": sympy.I}
+_EXPONENTIAL = {"exp", "sinh", "cosh"}  # functions whose value grows like exp(|arg|)
+_LOCALS: dict[str, Any] = {**_FUNCTIONS, **_CONSTANTS}
+# What the code produced by stringify_expr may refer to besides _LOCALS.  No builtins at all.
+_GLOBALS: dict[str, Any] = {
+    "__builtins__": {},
+    "Integer": sympy.Integer,
+    "Float": sympy.Float,
+    "Symbol": sympy.Symbol,
+}
+_ALLOWED_WORDS = frozenset(_LOCALS)
+
+_ALLOWED_CHARS = re.compile(r"[0-9a-z\s+\-*/^().,!%]+")
+_IDENT = re.compile(r"[a-z]+")
+_BAD_DOT = re.compile(r"\.(?!\d)")
+_LEADING_ZERO = re.compile(r"(?<![\d.])0\d")  # "2024-01-01" is a date, not 2022
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_SCIENTIFIC = re.compile(r"\de[-+]?(\d+)")  # "1e5"; sympy would build 1e999999 digit by digit
+MAX_SCIENTIFIC_EXPONENT = 300
+# "6/2(1+2)", "1/2x": is the implicit product inside the denominator or not?  sympy (like Python)
+# reads 6/2*(1+2) = 9, many people read 6/(2*(1+2)) = 1.  Answer, but below the vote floor.
+_AMBIGUOUS_DIVISION = re.compile(r"/\s*(?:\d+(?:\.\d+)?|[a-z](?![a-z]))\s*(?:\(|[a-z])")
+AMBIGUOUS_CONFIDENCE = 0.7
+
+_UNICODE = {
+    "\u00d7": "*",  # multiplication sign
+    "·": "*",
+    "∙": "*",
+    "÷": "/",
+    "\u2212": "-",  # minus sign
+    "\u2013": "-",  # en dash
+    "²": "^2",
+    "³": "^3",
+    "√": " sqrt ",
+    "π": "pi",
+    "∫": " integrate ",
+}
+_WORDS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bsquare root of\b"), " sqrt "),
+    (re.compile(r"\bcube root of\b"), " cbrt "),
+    (re.compile(r"\bplus\b"), " + "),
+    (re.compile(r"\bminus\b"), " - "),
+    (re.compile(r"\b(?:times|multiplied by)\b"), " * "),
+    (re.compile(r"\bdivided by\b"), " / "),
+    (re.compile(r"\b(?:to the power of|raised to the power of|raised to)\b"), " ^ "),
+    (re.compile(r"\bsquared\b"), " ^ 2 "),
+    (re.compile(r"\bcubed\b"), " ^ 3 "),
+]
+_LEADING_FILLER = re.compile(
+    r"^(?:please|pls|kindly|hey|ok|okay|so|now|just|quickly|can you|could you|would you|will you|"
+    r"help me|i need to|i want to|let's|lets|tell me|what is|what's|whats|what are|calculate|compute|"
+    r"evaluate|work out|figure out|determine|give me|find|show me|the value of|the result of|"
+    r"the answer to|value of|result of|how much is|the)\b[\s,:]*"
+)
+# A trailing "!" is punctuation unless it is glued to a number or a bracket ("5!" is a factorial).
+_TRAILING_FILLER = re.compile(
+    r"(?:[\s,]*\b(?:please|pls|thanks|thank you|for me)\b|[\s?.=]+|(?<![\d)!])!+|\s+!+)$"
+)
+
+_APPLIES = re.compile(
+    r"\d\s*(?:[-+*/^%\u00d7÷!]|x\s*\d|percent)|[-+*/^\u00d7÷(]\s*\d|√|∫|π|d/d[a-z]|"
+    r"\b(?:solve|factori[sz]e|factor|factori[sz]ation|expand|simplify|derivative|differentiate|"
+    r"integrate|integral|antiderivative|sqrt|square root|cube root|percent|roots of|zeros of|plus|"
+    r"minus|times|divided by|squared|cubed|power of|mod)\b",
+    re.IGNORECASE,
+)
+
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3}
+
+_SOLVE = re.compile(
+    r"^(?:solve|find the roots of|roots of|find the zeros of|zeros of)\b"
+    r"(?:\s+the)?(?:\s+(?:equation|quadratic|polynomial))?[\s:,]*"
+)
+_FACTOR = re.compile(
+    r"^(?:factor|factori[sz]e|(?:prime\s+)?factori[sz]ation\s+of|(?:the\s+)?prime\s+factors\s+of)\b"
+    r"(?:\s+the)?(?:\s+(?:expression|polynomial|number))?[\s:,]*"
+)
+_EXPAND = re.compile(r"^expand\b(?:\s+the)?(?:\s+(?:expression|polynomial))?[\s:,]*")
+_SIMPLIFY = re.compile(r"^simplify\b(?:\s+the)?(?:\s+expression)?[\s:,]*")
+_DERIVATIVE = re.compile(
+    r"^(?:(?:the\s+)?(?:(?P<ord>first|second|third|1st|2nd|3rd)\s+)?derivative\s+of|"
+    r"differentiate|diff)\b[\s:,]*"
+)
+_D_DX = re.compile(r"^d(?:\^?(?P<ord>[23]))?/d(?P<var>[a-z])(?:\^?[23])?\s*(?:of\b)?\s*")
+_INTEGRAL = re.compile(
+    r"^(?:(?:the\s+)?(?:(?:indefinite|definite)\s+)?(?:integral|antiderivative|anti-derivative)\s+of|"
+    r"integrate)\b[\s:,]*"
+)
+_WRT = re.compile(r"[\s,]*\b(?:with respect to|wrt|w\.r\.t\.?|in terms of)\s+(?P<var>[a-z])$")
+_DVAR = re.compile(r"(?:\s+|(?<=[\d)]))d(?P<var>[a-z])$")
+_BOUNDS = re.compile(r"\s+from\s+(?P<a>.+?)\s+to\s+(?P<b>.+?)$")
+_FOR_VAR_SUFFIX = re.compile(r"[\s,]*\bfor\s+(?P<var>[a-z])$")
+_FOR_VAR_PREFIX = re.compile(r"^for\s+(?P<var>[a-z])\b[\s:,]*")
+_PERCENT_OF = re.compile(r"^(?P<p>[-+]?\d+(?:\.\d+)?)\s*(?:%|percent|per cent)\s+of\s+(?P<base>.+)$")
+_WHAT_PERCENT = [
+    re.compile(r"^(?:what|which)\s+(?:percent(?:age)?|%)\s+of\s+(?P<b>.+?)\s+is\s+(?P<a>.+)$"),
+    re.compile(r"^(?P<a>.+?)\s+is\s+what\s+(?:percent(?:age)?|%)\s+of\s+(?P<b>.+)$"),
+]
+_INFINITY = {
+    "oo": sympy.oo,
+    "inf": sympy.oo,
+    "infinity": sympy.oo,
+    "+inf": sympy.oo,
+    "+infinity": sympy.oo,
+    "-oo": -sympy.oo,
+    "-inf": -sympy.oo,
+    "-infinity": -sympy.oo,
+}
+
+
+class _Refuse(Exception):
+    """Raised inside the head when the prompt is not (safely) answerable; becomes an abstention."""
+
+
+class _DeadlineExceeded(BaseException):
+    """Raised by the trace hook of `_deadline`.
+
+    A BaseException so that the `except Exception` blocks inside sympy do not swallow it.
+    """
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Abort the computation in the `with` block (this thread only) once `seconds` have passed.
+
+    Any tracer already installed (a debugger, coverage) keeps working: the hook delegates to it.
+    """
+    limit = time.perf_counter() + seconds
+    previous = sys.gettrace()
+
+    def hook(frame: FrameType, event: str, arg: Any) -> Any:
+        if time.perf_counter() > limit:
+            raise _DeadlineExceeded
+        return previous(frame, event, arg) if previous is not None else None
+
+    sys.settrace(hook)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """What the static check knows about a sub-expression."""
+
+    digits: float  # upper bound on the decimal digits of its numbers (numerator and denominator)
+    degree: float  # upper bound on its polynomial degree (0 for numbers)
+    terms: float  # upper bound on the number of terms once fully expanded
+    value: Any = None  # the exact sympy value, for numeric sub-expressions only
+    has_float: bool = False
+
+    @property
+    def numeric(self) -> bool:
+        return self.value is not None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A checked and evaluated expression."""
+
+    expr: Any  # a sympy expression
+    has_float: bool  # the input contained a decimal number
+    trivial: bool  # the input was a bare number or constant: nothing to compute
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+def normalize(prompt: str) -> str:
+    """Lower-case the prompt, map unicode math and number words to ASCII, strip polite wrappers."""
+    text = prompt
+    for src, dst in _UNICODE.items():
+        text = text.replace(src, dst)
+    text = " ".join(text.lower().split())
+    for pattern, repl in _WORDS:
+        text = pattern.sub(repl, text)
+    text = " ".join(text.split())
+    previous = None
+    while previous != text:
+        previous = text
+        text = _LEADING_FILLER.sub("", text)
+        text = _TRAILING_FILLER.sub("", text)
+    return text
+
+
+def _digits_of(value: Any) -> float:
+    """Decimal digits needed for a numeric sympy value (for both tiny and huge magnitudes)."""
+    if value.is_Rational:
+        return math.log10(max(abs(value.p), value.q)) if value.p else 0.0
+    approx = sympy.Abs(value).evalf(15)
+    if not approx.is_Float:  # zoo, nan, oo: no size, the caller rejects the value later
+        return 0.0
+    if approx == 0:
+        return 0.0
+    return abs(float(mpmath.log10(mpmath.mpf(approx._mpf_))))
+
+
+def _magnitude(value: Any) -> float:
+    """abs(value) as a float (inf when it does not fit)."""
+    approx = sympy.Abs(value).evalf(15)
+    if not approx.is_Float:
+        raise _Refuse("undefined value")
+    try:
+        return float(approx)
+    except OverflowError:
+        return math.inf
+
+
+class _Checker:
+    """Walks the AST of the code stringify_expr produced: grammar whitelist plus cost bounds."""
+
+    _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+        ast.Add: lambda a, b: a + b,
+        ast.Sub: lambda a, b: a - b,
+        ast.Mult: lambda a, b: a * b,
+        ast.Div: lambda a, b: a / b,
+        ast.Mod: lambda a, b: sympy.Mod(a, b),
+    }
+
+    def __init__(self) -> None:
+        self.has_float = False
+
+    def check(self, node: ast.AST) -> _Bound:
+        bound = self._visit(node)
+        if bound.digits > MAX_DIGITS:
+            raise _Refuse("numbers too large")
+        if bound.degree > MAX_DEGREE or bound.terms > MAX_TERMS:
+            raise _Refuse("expression too large")
+        if bound.numeric and bound.value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+            raise _Refuse("undefined value")
+        return bound
+
+    def _visit(self, node: ast.AST) -> _Bound:
+        if isinstance(node, ast.Expression):
+            return self.check(node.body)
+        if isinstance(node, ast.Name):
+            if node.id not in _CONSTANTS:
+                raise _Refuse(f"name not allowed: {node.id}")
+            return _Bound(1.0, 0, 1, value=_CONSTANTS[node.id])
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            inner = self.check(node.operand)
+            value = (
+                None
+                if inner.value is None
+                else (-inner.value if isinstance(node.op, ast.USub) else inner.value)
+            )
+            return _Bound(inner.digits, inner.degree, inner.terms, value)
+        if isinstance(node, ast.BinOp):
+            return self._binop(node)
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        raise _Refuse(f"construct not allowed: {type(node).__name__}")
+
+    def _binop(self, node: ast.BinOp) -> _Bound:
+        left, right = self.check(node.left), self.check(node.right)
+        if isinstance(node.op, ast.Pow):
+            return self._pow(left, right)
+        op = self._BINOPS.get(type(node.op))
+        if op is None:
+            raise _Refuse(f"operator not allowed: {type(node.op).__name__}")
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            digits = max(left.digits, right.digits) + 1
+            degree = max(left.degree, right.degree)
+            terms = left.terms + right.terms
+        else:
+            digits = left.digits + right.digits
+            degree = left.degree + right.degree
+            terms = left.terms * right.terms
+        if left.numeric and right.numeric:
+            value = op(left.value, right.value)
+            return _Bound(_digits_of(value), 0, 1, value)
+        return _Bound(digits, degree, terms)
+
+    def _pow(self, base: _Bound, exponent: _Bound) -> _Bound:
+        if not exponent.numeric:  # x**y, 2**x: symbolic exponent, nothing gets expanded
+            return _Bound(
+                base.digits + exponent.digits, base.degree + exponent.degree + 1, base.terms + exponent.terms
+            )
+        size = _magnitude(exponent.value)
+        if base.numeric:
+            if size > MAX_NUMERIC_EXPONENT or size * base.digits > MAX_DIGITS:
+                raise _Refuse("power too large")
+            value = base.value**exponent.value
+            return _Bound(_digits_of(value), 0, 1, value)
+        if size > MAX_SYMBOLIC_EXPONENT:
+            raise _Refuse("symbolic power too large")
+        n = math.ceil(size)
+        terms = float(math.comb(int(base.terms) + n - 1, n)) if base.terms > 1 and n > 1 else base.terms
+        return _Bound(
+            base.digits * max(n, 1) + n * math.log10(max(base.terms, 1)) + 1, base.degree * size, terms
+        )
+
+    def _call(self, node: ast.Call) -> _Bound:
+        if not isinstance(node.func, ast.Name) or node.keywords:
+            raise _Refuse("call not allowed")
+        name = node.func.id
+        if name in ("Integer", "Float", "Symbol"):
+            return self._atom(name, node.args)
+        if name not in _FUNCTIONS:
+            raise _Refuse(f"function not allowed: {name}")
+        if not node.args or len(node.args) > (2 if name == "log" else 1):
+            raise _Refuse(f"wrong number of arguments for {name}")
+        args = [self.check(arg) for arg in node.args]
+        arg = args[0]
+        if not all(a.numeric for a in args):
+            if name == "factorial":
+                raise _Refuse("factorial of a symbolic expression")
+            return _Bound(max(a.digits for a in args), max(a.degree for a in args), 1)
+        if name == "factorial" and not (arg.value.is_Integer and 0 <= arg.value <= MAX_FACTORIAL):
+            raise _Refuse("factorial out of range")
+        if name in _EXPONENTIAL and _magnitude(arg.value) * math.log10(math.e) > MAX_DIGITS:
+            raise _Refuse("exponential too large")
+        value = _FUNCTIONS[name](*(a.value for a in args))
+        return _Bound(_digits_of(value), 0, 1, value)
+
+    def _atom(self, name: str, args: list[ast.expr]) -> _Bound:
+        if len(args) != 1 or not isinstance(args[0], ast.Constant):
+            raise _Refuse("malformed literal")
+        raw = args[0].value
+        if name == "Symbol":
+            if not (isinstance(raw, str) and len(raw) == 1 and raw.isalpha()):
+                raise _Refuse("malformed symbol")
+            return _Bound(0.0, 1, 1)
+        if name == "Integer":
+            if not isinstance(raw, int):
+                raise _Refuse("malformed integer")
+            value = sympy.Integer(raw)
+        else:
+            if not isinstance(raw, str):
+                raise _Refuse("malformed float")
+            self.has_float = True
+            value = sympy.Float(raw)
+        return _Bound(_digits_of(value), 0, 1, value)
+
+
+def _paren_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest
+
+
+def parse_math(text: str) -> Parsed:
+    """Check `text` (already normalised) and turn it into a sympy expression, or raise _Refuse."""
+    text = _THOUSANDS.sub("", text.strip())
+    if not text:
+        raise _Refuse("empty expression")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise _Refuse("expression too long")
+    if "%" in text:
+        raise _Refuse("ambiguous '%' (percent or modulo?)")
+    text = re.sub(r"\bmod(?:ulo)?\b", " % ", text)
+    if not _ALLOWED_CHARS.fullmatch(text):
+        raise _Refuse("characters outside the math alphabet")
+    if _BAD_DOT.search(text) or _LEADING_ZERO.search(text):
+        raise _Refuse("not a plain number")
+    if any(len(m) > 3 or int(m) > MAX_SCIENTIFIC_EXPONENT for m in _SCIENTIFIC.findall(text)):
+        raise _Refuse("number too large")
+    if "//" in text.replace(" ", ""):
+        raise _Refuse("floor division is not supported")
+    for word in _IDENT.findall(text):
+        if len(word) > 1 and word not in _ALLOWED_WORDS:
+            raise _Refuse(f"unknown word: {word}")
+    if _paren_depth(text) > MAX_PAREN_DEPTH:
+        raise _Refuse("too deeply nested")
+    code = stringify_expr(text, dict(_LOCALS), dict(_GLOBALS), _TRANSFORMATIONS)
+    tree = ast.parse(code, mode="eval")
+    checker = _Checker()
+    checker.check(tree)
+    body = tree.body
+    while isinstance(body, ast.UnaryOp):
+        body = body.operand
+    literal = (
+        isinstance(body, ast.Call)
+        and isinstance(body.func, ast.Name)
+        and body.func.id in ("Integer", "Float")
+    )
+    trivial = isinstance(body, ast.Name) or literal
+    # The code has been checked node by node and bounded; build it for real.
+    expr = parse_expr(
+        text, local_dict=dict(_LOCALS), global_dict=dict(_GLOBALS), transformations=_TRANSFORMATIONS
+    )
+    if not isinstance(expr, sympy.Expr):
+        raise _Refuse("not a single expression")
+    return Parsed(expr, checker.has_float, trivial)
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+
+
+def _decimal(value: Any, digits: int = FLOAT_DIGITS) -> str:
+    """A real number as a decimal with `digits` significant digits, trailing zeros stripped."""
+    approx = sympy.Float(value.evalf(digits + 5), digits + 5)
+    text = mpmath.nstr(mpmath.mpf(approx._mpf_), digits)
+    if text.endswith(".0"):
+        text = text[:-2]
+    return "0" if text in ("-0", "0.0") else text
+
+
+def format_number(value: Any, has_float: bool) -> str:
+    """Format a numeric sympy value: 56, 1/2, 0.3, 'sqrt(2) ≈ 1.414213562', '2*I'."""
+    if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        raise _Refuse("undefined value")
+    if value.has(sympy.I):
+        value = sympy.expand_complex(value)  # (1 + I)**64 -> 4294967296, 1/(1 + I) -> 1/2 - I/2
+    if value.is_Integer:
+        return str(value)
+    if value.is_Rational:
+        return _decimal(value) if has_float else f"{value.p}/{value.q}"
+    if value.is_real:
+        if has_float or value.is_Float:
+            return _decimal(value)
+        return f"{value} ≈ {_decimal(value, APPROX_DIGITS)}"
+    re_part, im_part = value.as_real_imag()
+    if has_float:
+        return str(sympy.N(value, FLOAT_DIGITS))
+    if re_part.is_Rational and im_part.is_Rational:
+        return str(value)
+    return f"{value} ≈ {sympy.N(value, APPROX_DIGITS)}"
+
+
+def _format_expr(expr: Any, has_float: bool, approx: bool = True) -> str:
+    """A result for display; numbers go through format_number unless `approx` is off (exact form)."""
+    if not expr.free_symbols and (approx or has_float or expr.is_Rational):
+        return format_number(expr, has_float)
+    if expr.has(sympy.zoo, sympy.nan):
+        raise _Refuse("undefined value")
+    return str(expr)
+
+
+def _sort_key(value: Any) -> tuple[Any, ...]:
+    if value.free_symbols:
+        return (1, sympy.default_sort_key(value))
+    re_part, im_part = (float(part) for part in sympy.N(value, 15).as_real_imag())
+    return (0, re_part, im_part)
+
+
+_warmed_up = False
+
+
+def _warm_up() -> None:
+    """Run each sympy subsystem once (about 0.2 s, once per process).
+
+    The first solve/integrate/simplify in a fresh process pays for lazy imports and cold caches
+    (up to ~0.2 s for a trivial solve on a 2-core machine); paying that when the head is built
+    keeps the first real question well inside the deadline.
+    """
+    global _warmed_up
+    if _warmed_up:
+        return
+    x = sympy.Symbol("x")
+    sympy.solve(x**2 + 1, x)
+    sympy.factor(x**2 - 1)
+    sympy.integrate(x * sympy.sin(x), x, manual=True)
+    sympy.simplify(sympy.sin(x) ** 2 + sympy.cos(x) ** 2)
+    continuous_domain(1 / x, x, sympy.Interval(1, 2))
+    _warmed_up = True
+
+
+# ---------------------------------------------------------------------------------------------
+# The head
+
+
+class MathHead(Head):
+    """Exact arithmetic, algebra and calculus with sympy; abstains on anything that is not math."""
+
+    name = "math"
+    skill_type = "math"
+    timeout_s = 2.0
+
+    def __init__(self) -> None:
+        _warm_up()
+
+    def applies(self, prompt: str) -> bool:
+        return len(prompt) <= MAX_PROMPT_CHARS and _APPLIES.search(prompt) is not None
+
+    def answer(self, prompt: str, ctx: HeadContext) -> Ballot:
+        started = time.perf_counter()
+        if len(prompt) > MAX_PROMPT_CHARS:
+            return self.abstain(started, "prompt too long for the math head")
+        text = normalize(prompt)
+        if not text:
+            return self.abstain(started, "empty prompt")
+        try:
+            with _deadline(COMPUTE_DEADLINE_S):
+                return self._dispatch(text, started)
+        except _Refuse as refusal:
+            return self.abstain(started, str(refusal))
+        except _DeadlineExceeded:
+            return self.abstain(started, f"gave up after {COMPUTE_DEADLINE_S}s")
+        except _MATH_ERRORS as exc:  # see _MATH_ERRORS: malformed or unsupported input
+            return self.abstain(started, f"{type(exc).__name__}: {exc}")
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _dispatch(self, text: str, started: float) -> Ballot:
+        ballot = self._route(text, started)
+        if ballot.confidence > AMBIGUOUS_CONFIDENCE and _AMBIGUOUS_DIVISION.search(text):
+            evidence = {**ballot.evidence, "ambiguous": "implicit multiplication after '/'"}
+            return dataclasses.replace(ballot, confidence=AMBIGUOUS_CONFIDENCE, evidence=evidence)
+        return ballot
+
+    def _route(self, text: str, started: float) -> Ballot:
+        for pattern, handler in (
+            (_SOLVE, self._solve),
+            (_FACTOR, self._factor),
+            (_EXPAND, self._expand),
+            (_SIMPLIFY, self._simplify),
+            (_INTEGRAL, self._integral),
+        ):
+            match = pattern.match(text)
+            if match:
+                return handler(text[match.end() :], started)
+        match = _DERIVATIVE.match(text)
+        if match:
+            order = _ORDINALS.get(match.group("ord") or "first", 1)
+            return self._derivative(text[match.end() :], started, order, None)
+        match = _D_DX.match(text)
+        if match:
+            return self._derivative(
+                text[match.end() :], started, int(match.group("ord") or 1), match.group("var")
+            )
+        match = _PERCENT_OF.match(text)
+        if match:
+            return self._percent_of(match, started)
+        for pattern in _WHAT_PERCENT:
+            match = pattern.match(text)
+            if match:
+                return self._what_percent(match, started)
+        return self._evaluate(text, started)
+
+    def _done(self, answer: str, started: float, confidence: float = 1.0, **evidence: Any) -> Ballot:
+        if not answer or len(answer) > MAX_ANSWER_CHARS:
+            raise _Refuse("answer too long")
+        return self.ballot(answer, confidence, started, result=answer, **evidence)
+
+    # -- arithmetic -------------------------------------------------------------------------
+
+    def _evaluate(self, text: str, started: float) -> Ballot:
+        text = re.sub(r"(?<=\d)\s*x\s*(?=\d)", " * ", text)  # "7 x 8" means times
+        parsed = parse_math(text)
+        if parsed.expr.free_symbols:
+            raise _Refuse("not arithmetic (free symbols and no task)")
+        if parsed.trivial:
+            raise _Refuse("nothing to compute")
+        answer = format_number(parsed.expr, parsed.has_float)
+        return self._done(answer, started, task="evaluate", input=text, expr=str(parsed.expr))
+
+    def _percent_of(self, match: re.Match[str], started: float) -> Ballot:
+        percent = sympy.Rational(match.group("p"))
+        base = parse_math(match.group("base"))
+        if base.expr.free_symbols:
+            raise _Refuse("percentage of a symbolic expression")
+        value = percent / 100 * base.expr
+        answer = str(value) if value.is_Integer else _decimal(value)
+        return self._done(
+            answer,
+            started,
+            task="percent",
+            percent=str(percent),
+            base=str(base.expr),
+            expr=f"{match.group('p')} / 100 * ({base.expr})",
+        )
+
+    def _what_percent(self, match: re.Match[str], started: float) -> Ballot:
+        part, whole = parse_math(match.group("a")), parse_math(match.group("b"))
+        if part.expr.free_symbols or whole.expr.free_symbols:
+            raise _Refuse("percentage of a symbolic expression")
+        if whole.expr == 0:
+            raise _Refuse("percentage of zero")
+        value = part.expr / whole.expr * 100
+        answer = (str(value) if value.is_Integer else _decimal(value)) + "%"
+        return self._done(
+            answer,
+            started,
+            task="percent_of_whole",
+            part=str(part.expr),
+            whole=str(whole.expr),
+            expr=f"{part.expr}/{whole.expr} * 100",
+        )
+
+    # -- algebra ----------------------------------------------------------------------------
+
+    def _factor(self, text: str, started: float) -> Ballot:
+        parsed = parse_math(text)
+        expr = parsed.expr
+        if not expr.free_symbols:
+            if not (expr.is_Integer and 2 <= expr < MAX_FACTORINT):
+                raise _Refuse("only integers 2..10**15 can be factored")
+            factors = sympy.factorint(expr)
+            answer = " * ".join(str(p) if k == 1 else f"{p}**{k}" for p, k in sorted(factors.items()))
+            return self._done(
+                answer, started, task="factorint", expr=str(expr), prime=factors == {int(expr): 1}
+            )
+        result = sympy.factor(expr)
+        return self._done(_format_expr(result, parsed.has_float), started, task="factor", expr=str(expr))
+
+    def _expand(self, text: str, started: float) -> Ballot:
+        parsed = parse_math(text)
+        result = sympy.expand(parsed.expr)
+        return self._done(
+            _format_expr(result, parsed.has_float), started, task="expand", expr=str(parsed.expr)
+        )
+
+    def _simplify(self, text: str, started: float) -> Ballot:
+        parsed = parse_math(text)
+        result = sympy.simplify(parsed.expr)
+        return self._done(
+            _format_expr(result, parsed.has_float), started, task="simplify", expr=str(parsed.expr)
+        )
+
+    def _solve(self, text: str, started: float) -> Ballot:
+        var_name = None
+        match = _FOR_VAR_PREFIX.match(text) or _FOR_VAR_SUFFIX.search(text)
+        if match:
+            var_name = match.group("var")
+            text = text[match.end() :] if match.start() == 0 else text[: match.start()]
+        sides = text.split("=")
+        if len(sides) > 2:
+            raise _Refuse("more than one '=' (systems are not supported)")
+        lhs = parse_math(sides[0])
+        rhs = parse_math(sides[1]) if len(sides) == 2 else Parsed(sympy.Integer(0), False, True)
+        has_float = lhs.has_float or rhs.has_float
+        expr = lhs.expr - rhs.expr
+        var = self._variable(expr, var_name)
+        if var is None:
+            raise _Refuse("no unknown to solve for" if not expr.free_symbols else "which variable?")
+        numer, denom = sympy.fraction(sympy.together(expr))
+        if not numer.is_polynomial(var) or not denom.is_polynomial(var):
+            raise _Refuse("only polynomial and rational equations are solved")
+        if numer.free_symbols - {var} and sympy.degree(numer, var) > 2:
+            raise _Refuse("symbolic coefficients above degree 2")
+        if numer == 0:
+            if denom.free_symbols:
+                raise _Refuse("identity with excluded points")
+            answer = f"all {var}"
+        elif sympy.degree(numer, var) > MAX_SOLVE_DEGREE:
+            raise _Refuse(f"degree above {MAX_SOLVE_DEGREE}")
+        else:
+            solutions = sympy.solve(expr, var)
+            if any(s.has(sympy.RootOf) for s in solutions):
+                raise _Refuse("roots have no closed form")
+            solutions = sorted(solutions, key=_sort_key)
+            parts = [f"{var} = {_format_expr(s, has_float, approx=False)}" for s in solutions]
+            if any(len(part) > MAX_SOLUTION_CHARS for part in parts):
+                raise _Refuse("roots have no compact closed form")
+            answer = ", ".join(parts) if parts else "no solution"
+        return self._done(
+            answer,
+            started,
+            task="solve",
+            equation=f"{lhs.expr} = {rhs.expr}",
+            variable=str(var),
+            expr=str(expr),
+        )
+
+    @staticmethod
+    def _variable(expr: Any, name: str | None) -> Any:
+        """The unknown: the named one, else the only free symbol; None when there is no clear one."""
+        if name is not None:
+            return sympy.Symbol(name)
+        symbols = expr.free_symbols
+        return next(iter(symbols)) if len(symbols) == 1 else None
+
+    # -- calculus ---------------------------------------------------------------------------
+
+    def _calculus_variable(self, expr: Any, name: str | None) -> tuple[Any, float]:
+        """The variable and the confidence: x is assumed (at 0.8) when several symbols appear."""
+        if name is not None:
+            return sympy.Symbol(name), 1.0
+        symbols = expr.free_symbols
+        if not symbols:
+            return sympy.Symbol("x"), 1.0
+        if len(symbols) == 1:
+            return next(iter(symbols)), 1.0
+        if sympy.Symbol("x") in symbols:
+            return sympy.Symbol("x"), 0.8
+        raise _Refuse("which variable?")
+
+    def _derivative(self, text: str, started: float, order: int, var_name: str | None) -> Ballot:
+        match = _WRT.search(text)
+        if match:
+            var_name = match.group("var")
+            text = text[: match.start()]
+        parsed = parse_math(text)
+        var, confidence = self._calculus_variable(parsed.expr, var_name)
+        result = sympy.diff(parsed.expr, var, order)
+        return self._done(
+            _format_expr(result, parsed.has_float),
+            started,
+            confidence,
+            task="derivative",
+            expr=str(parsed.expr),
+            variable=str(var),
+            order=order,
+        )
+
+    def _integral(self, text: str, started: float) -> Ballot:
+        var_name: str | None = None
+        bounds: tuple[str, str] | None = None
+        for _ in range(3):  # "x^2 dx from 0 to 1", "x^2 from 0 to 1 dx", "x^2 dx with respect to x"
+            bound_match = _BOUNDS.search(text)
+            if bound_match and bounds is None:
+                bounds = (bound_match.group("a"), bound_match.group("b"))
+                text = text[: bound_match.start()]
+            var_match = _DVAR.search(text) or _WRT.search(text)
+            if var_match and var_name is None:
+                var_name = var_match.group("var")
+                text = text[: var_match.start()]
+        parsed = parse_math(text)
+        expr = parsed.expr
+        var, confidence = self._calculus_variable(expr, var_name)
+        if bounds is None:
+            result = sympy.integrate(expr, var, manual=True)
+            if result.has(sympy.Integral):
+                raise _Refuse("no elementary antiderivative found")
+            answer = f"{_format_expr(result, parsed.has_float)} + C"
+            return self._done(
+                answer,
+                started,
+                confidence,
+                task="integral",
+                expr=str(expr),
+                variable=str(var),
+                antiderivative=str(result),
+                constant="C",
+            )
+        low, high = (self._limit(b) for b in bounds)
+        interval = sympy.Interval(sympy.Min(low, high), sympy.Max(low, high))
+        if continuous_domain(expr, var, interval) != interval:
+            raise _Refuse("integrand not continuous on the interval")
+        result = sympy.integrate(expr, (var, low, high), manual=True)
+        if result.has(sympy.Integral) or result.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
+            raise _Refuse("integral not found or divergent")
+        answer = _format_expr(result, parsed.has_float)
+        return self._done(
+            answer,
+            started,
+            confidence,
+            task="definite_integral",
+            expr=str(expr),
+            variable=str(var),
+            lower=str(low),
+            upper=str(high),
+        )
+
+    @staticmethod
+    def _limit(text: str) -> Any:
+        text = text.strip()
+        if text in _INFINITY:
+            return _INFINITY[text]
+        parsed = parse_math(text)
+        if parsed.expr.free_symbols:
+            raise _Refuse("symbolic integration limit")
+        return parsed.expr

@@ -1,0 +1,29 @@
+"""Thin Celery tasks: plain JSON in, one service call, plain JSON out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from routing import services
+
+
+@shared_task(name="routing.tasks.orchestrate", acks_late=True, reject_on_worker_lost=True)
+def orchestrate(*, prompt: str, max_tokens: int, temperature: float, request_id: str) -> dict[str, Any]:
+    """Runs on a serving (gpu) worker: the local council answers, or says UNSURE."""
+    return services.council_answer(
+        prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id
+    )
+
+
+@shared_task(
+    name="routing.tasks.log_interaction",
+    acks_late=True,
+    autoretry_for=services.TRANSIENT_DB_ERRORS,
+    retry_backoff=True,
+    max_retries=5,
+)
+def log_interaction(payload: dict[str, Any]) -> None:
+    """Runs on the default queue: writes one interaction row (idempotent per request id)."""
+    services.interaction_record(payload=payload)

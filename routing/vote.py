@@ -1,0 +1,123 @@
+"""The vote: pick one ballot, or none when nothing clears the confidence floor.
+
+Rules, each guarded by a test:
+- stub guard: a ballot whose answer carries a stub marker scores 0;
+- length penalty: long answers lose a little per extra character (rambling is a bad sign);
+- agreement bonus: heads that reach the same answer independently reinforce each other;
+- floor: the winner's score must reach `min_confidence` (0.75 by default), else UNSURE;
+- tie-break: higher score, then higher raw confidence, then head priority, then name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from routing.heads.base import Ballot
+from routing.stubguard import stub_marker
+
+DEFAULT_MIN_CONFIDENCE = 0.75
+LENGTH_FREE_CHARS = 600
+LENGTH_PENALTY_PER_CHAR = 0.0001
+LENGTH_PENALTY_MAX = 0.2
+AGREEMENT_BONUS = 0.1
+AGREEMENT_BONUS_MAX = 0.2
+# Verified heads first: a tie goes to the head whose answer was checked.
+HEAD_PRIORITY = ("pattern", "math", "code", "micro", "knowledge", "reasoning", "agent0")
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    winner: Ballot | None
+    scores: dict[str, float] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unsure(self) -> bool:
+        return self.winner is None
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?")
+
+
+def _canonical(answer: str) -> str:
+    return re.sub(r"[\s.!,;:]+$", "", " ".join(answer.casefold().split()))
+
+
+def _value(token: str) -> Decimal | None:
+    try:
+        if "/" in token:
+            num, den = token.split("/")
+            return (Decimal(num) / Decimal(den)).normalize()
+        return Decimal(token).normalize()
+    except (InvalidOperation, ZeroDivisionError):
+        return None
+
+
+def answers_agree(a: str, b: str) -> bool:
+    """Same answer, allowing for case, punctuation and a short answer stated inside a longer one.
+
+    A short numeric answer agrees with a longer text whose final number is the same value
+    ("56" and "7*8 is 56"); a short word answer agrees with a text that contains it as a word.
+    """
+    ca, cb = _canonical(a), _canonical(b)
+    if not ca or not cb:
+        return False
+    if ca == cb:
+        return True
+    short, long = sorted((ca, cb), key=len)
+    if len(short) > 40:
+        return False
+    short_numbers = _NUMBER.findall(short)
+    if len(short_numbers) == 1 and _NUMBER.fullmatch(short.strip()):
+        long_numbers = _NUMBER.findall(long)
+        return bool(long_numbers) and _value(long_numbers[-1]) == _value(short_numbers[0])
+    if short_numbers:
+        return False
+    return re.search(rf"(?<![\w.]){re.escape(short)}(?!\w)", long) is not None
+
+
+def length_penalty(answer: str) -> float:
+    extra = max(0, len(answer) - LENGTH_FREE_CHARS)
+    return min(LENGTH_PENALTY_MAX, extra * LENGTH_PENALTY_PER_CHAR)
+
+
+def _priority(head: str) -> int:
+    return HEAD_PRIORITY.index(head) if head in HEAD_PRIORITY else len(HEAD_PRIORITY)
+
+
+def vote(ballots: list[Ballot], *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> VoteResult:
+    scores: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    eligible: list[Ballot] = []
+    for ballot in ballots:
+        if ballot.error:
+            reasons[ballot.head] = f"error: {ballot.error}"
+            continue
+        if not ballot.answer.strip() or ballot.confidence <= 0:
+            reasons[ballot.head] = "abstained"
+            continue
+        marker = stub_marker(ballot.answer)
+        if marker:
+            scores[ballot.head] = 0.0
+            reasons[ballot.head] = f"stub marker {marker!r}"
+            continue
+        eligible.append(ballot)
+
+    for ballot in eligible:
+        agreeing = [
+            other.head for other in eligible if other.head != ballot.head and answers_agree(ballot.answer, other.answer)
+        ]
+        bonus = min(AGREEMENT_BONUS_MAX, AGREEMENT_BONUS * len(agreeing))
+        penalty = length_penalty(ballot.answer)
+        scores[ballot.head] = round(min(1.0, ballot.confidence + bonus) - penalty, 6)
+        reasons[ballot.head] = f"confidence {ballot.confidence:.2f} +agreement {bonus:.2f} -length {penalty:.3f}" + (
+            f" (agrees with {', '.join(agreeing)})" if agreeing else ""
+        )
+
+    ranked = sorted(
+        eligible, key=lambda b: (-scores[b.head], -b.confidence, _priority(b.head), b.head)
+    )
+    winner = ranked[0] if ranked and scores[ranked[0].head] >= min_confidence else None
+    return VoteResult(winner=winner, scores=scores, reasons=reasons)

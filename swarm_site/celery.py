@@ -1,0 +1,13 @@
+"""The Celery application. Its configuration is the CELERY_* block of swarm_site/settings.py."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarm_site.settings")
+
+app = Celery("swarm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,12 @@
+"""Gunicorn settings for the API. Threads, because a request waits on a worker's answer."""
+
+import os
+
+bind = f"{os.environ.get('SWARM_HOST', '127.0.0.1')}:{os.environ.get('SWARM_PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("SWARM_WEB_THREADS", "16"))
+timeout = 120
+graceful_timeout = 10
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'

@@ -1,0 +1,49 @@
+"""Turn Django's own HTML errors on API paths into the JSON error shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from swarm_site.errors import json_error
+
+log = logging.getLogger("swarm.errors")
+
+_HTML_PREFIXES = ("/admin", "/static", "/chat", "/flower")
+
+
+class JsonErrorMiddleware:
+    """API clients always get JSON: 404s, 405s and unexpected errors included (no tracebacks)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    @staticmethod
+    def _is_api(request: HttpRequest) -> bool:
+        return not request.path.startswith(_HTML_PREFIXES)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            self._is_api(request)
+            and response.status_code in (400, 404, 405, 413, 500)
+            and not response.get("Content-Type", "").startswith("application/json")
+            and not getattr(response, "streaming", False)
+        ):
+            messages = {
+                400: "Bad request.",
+                404: f"No such endpoint: {request.path}",
+                405: f"Method {request.method} is not allowed on {request.path}",
+                413: "The request body is too large.",
+                500: "Internal error; it has been logged.",
+            }
+            return json_error(response.status_code, messages[response.status_code])
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not self._is_api(request):
+            return None
+        log.exception("unhandled error on %s", request.path)
+        return json_error(500, "Internal error; it has been logged.", code="internal_error")

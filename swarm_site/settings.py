@@ -1,0 +1,190 @@
+"""Swarm settings, read strictly from the environment (see swarm_site/env.py).
+
+Embedded defaults run the whole stack on one machine: SQLite under var/ and the Redis on
+127.0.0.1:6379. `DATABASE_URL` switches to PostgreSQL, `REDIS_URL` points elsewhere.
+`SWARM_ENV=production` requires `SECRET_KEY` and turns off the development key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+from swarm_site.env import (
+    env_bool,
+    env_db,
+    env_float,
+    env_int,
+    env_list,
+    env_redis_url,
+    env_str,
+    load_dotenv,
+)
+from swarm_site.queues import CeleryQueue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR)
+
+SWARM_ENV = env_str("SWARM_ENV", "local")
+if SWARM_ENV not in {"local", "production", "test"}:
+    raise ImproperlyConfigured(f"SWARM_ENV={SWARM_ENV!r} must be one of local, production, test")
+PRODUCTION = SWARM_ENV == "production"
+
+SECRET_KEY = env_str("SECRET_KEY") if PRODUCTION else env_str("SECRET_KEY", "swarm-local-development-key")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+VAR_DIR = Path(env_str("SWARM_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "inference",
+    "routing",
+    "budget",
+    "mining",
+    "training",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "swarm_site.middleware.JsonErrorMiddleware",
+]
+
+ROOT_URLCONF = "swarm_site.urls"
+WSGI_APPLICATION = "swarm_site.wsgi.application"
+ASGI_APPLICATION = "swarm_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env_db("DATABASE_URL", f"sqlite:///{VAR_DIR / 'swarm.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the API read while a worker writes the interaction log.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "EXCEPTION_HANDLER": "swarm_site.errors.json_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Redis, Celery -------------------------------------------------------------------------
+REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Socket timeout for the API's own Redis calls (cache, heartbeats): Redis down -> fast 503.
+SWARM_REDIS_TIMEOUT_S = env_float("SWARM_REDIS_TIMEOUT_S", 0.5, minimum=0.05)
+# How long the API waits for a worker's answer before a 504.
+SWARM_DEADLINE_S = env_float("SWARM_DEADLINE_S", 60.0, minimum=1.0)
+
+CELERY_BROKER_URL = env_redis_url("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_redis_url("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = CeleryQueue.DEFAULT.value
+CELERY_TASK_QUEUES = [Queue(queue.value) for queue in CeleryQueue]
+CELERY_TASK_CREATE_MISSING_QUEUES = True  # gpu.<n> queues appear as workers start
+CELERY_TASK_ROUTES = {
+    "routing.tasks.orchestrate": {"queue": CeleryQueue.GPU.value},
+    "routing.tasks.log_interaction": {"queue": CeleryQueue.DEFAULT.value},
+}
+# Answering a prompt twice is harmless, losing it is not: ack after the work, requeue when the
+# process running it dies.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# An unacked message returns to the queue after this; it must exceed the request deadline so
+# a slow answer is not handed to a second worker while the first still works on it.
+SWARM_VISIBILITY_TIMEOUT_S = env_int(
+    "SWARM_VISIBILITY_TIMEOUT_S", int(SWARM_DEADLINE_S * 2 + 30), minimum=int(SWARM_DEADLINE_S) + 1
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": SWARM_VISIBILITY_TIMEOUT_S}
+CELERY_RESULT_EXPIRES = 3600
+# Publishing must not hang when Redis is down: the API answers 503 quickly instead.
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
+CELERY_REDIS_SOCKET_TIMEOUT = SWARM_DEADLINE_S + 10
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A serving process verifies and loads its model before taking work; give it time to.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 300
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Models and inference ------------------------------------------------------------------
+SWARM_MODELS_FILE = Path(env_str("SWARM_MODELS_FILE", str(BASE_DIR / "config" / "models.yaml")))
+SWARM_MODEL_DIR = Path(env_str("SWARM_MODEL_DIR", str(VAR_DIR / "models")))
+SWARM_MODEL = env_str("SWARM_MODEL", "")  # empty: the registry's default model
+SWARM_VRAM_LIMIT_GB = env_float("SWARM_VRAM_LIMIT_GB", 10.5, minimum=0.1)
+SWARM_WORKER_HEARTBEAT_S = env_float("SWARM_WORKER_HEARTBEAT_S", 5.0, minimum=0.5)
+
+# --- Requests --------------------------------------------------------------------------------
+SWARM_MAX_PROMPT_CHARS = env_int("SWARM_MAX_PROMPT_CHARS", 8000, minimum=1)
+SWARM_MAX_TOKENS_LIMIT = env_int("SWARM_MAX_TOKENS_LIMIT", 1024, minimum=1)
+SWARM_DEFAULT_MAX_TOKENS = env_int("SWARM_DEFAULT_MAX_TOKENS", 128, minimum=1)
+SWARM_CACHE_TTL_S = env_int("SWARM_CACHE_TTL_S", 24 * 3600, minimum=1)
+SWARM_MIN_CONFIDENCE = env_float("SWARM_MIN_CONFIDENCE", 0.75, minimum=0.0)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, SWARM_MAX_PROMPT_CHARS * 8)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("SWARM_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

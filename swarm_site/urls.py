@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+
+from routing.views import HealthView, HybridView, OrchestrateView, VoteView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health", HealthView.as_view(), name="health"),
+    path("orchestrate", OrchestrateView.as_view(), name="orchestrate"),
+    path("vote", VoteView.as_view(), name="vote"),
+    path("hybrid", HybridView.as_view(), name="hybrid"),
+]

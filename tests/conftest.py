@@ -1,0 +1,40 @@
+"""Shared fixtures. Integration stacks talk to the real Redis (DB 13) or a private redis-server."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+
+from tests.stack import PrivateRedis, Stack
+
+TEST_REDIS_URL = os.environ.get("SWARM_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@pytest.fixture(scope="session")
+def shared_redis_url() -> str:
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.ping()
+    client.flushdb()
+    return TEST_REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def stack(shared_redis_url):
+    """The main stack: gunicorn + serving worker (real model) + bookkeeping worker."""
+    s = Stack.build(redis_url=shared_redis_url)
+    try:
+        yield s.start()
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def private_redis():
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,171 @@
+"""Start the real stack for integration tests: redis (shared or private), workers, web, over real HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (OSError, requests.RequestException, redis.RedisError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free loopback port, so it can be stopped and restarted."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="swarm-redis-")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        server = shutil.which("redis-server")
+        assert server, "redis-server is needed for the fault tests"
+        self.proc = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(lambda: redis.Redis(port=self.port).ping(), timeout=10, what="private redis")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@dataclass
+class Stack:
+    """Web (gunicorn) + serving worker + bookkeeping worker, all real processes sharing one env."""
+
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="swarm-stack-")))
+
+    @classmethod
+    def build(cls, *, redis_url: str, database_url: str | None = None, **extra: str) -> Stack:
+        tmp = Path(tempfile.mkdtemp(prefix="swarm-db-"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "DJANGO_", "CELERY_"))}
+        env.update(
+            SWARM_ENV="test",
+            REDIS_URL=redis_url,
+            DATABASE_URL=database_url or f"sqlite:///{tmp / 'swarm.sqlite3'}",
+            SWARM_VAR_DIR=str(tmp),
+            SWARM_MODEL_DIR=str(ROOT / "var" / "models"),
+            SWARM_WORKER_HEARTBEAT_S="1",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return cls(env=env)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+        self.procs[name] = proc
+        return proc
+
+    def migrate(self) -> None:
+        subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
+
+    def start_gpu_worker(self, name: str = "worker-gpu") -> subprocess.Popen:
+        return self._spawn(name, [PY, "manage.py", "gpu_worker", "--gpu", "0", "--loglevel", "INFO"])
+
+    def start_cpu_worker(self) -> subprocess.Popen:
+        return self._spawn("worker-cpu", [PY, "-m", "celery", "-A", "swarm_site", "worker", "-Q", "default,cpu",
+                                          "-n", f"cpu-{self.port}@%h", "-c", "1", "--loglevel", "INFO"])  # fmt: skip
+
+    def start_web(self) -> subprocess.Popen:
+        env_port = {"SWARM_PORT": str(self.port), "WEB_CONCURRENCY": "1", "SWARM_WEB_THREADS": "8"}
+        self.env.update(env_port)
+        return self._spawn("web", [PY, "-m", "gunicorn", "swarm_site.wsgi:application",
+                                   "--config", "swarm_site/gunicorn.conf.py"])  # fmt: skip
+
+    def start(self) -> Stack:
+        self.migrate()
+        self.start_gpu_worker()
+        self.start_cpu_worker()
+        self.start_web()
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = 90) -> dict:
+        def healthy():
+            response = requests.get(f"{self.url}/health", timeout=2)
+            return response.json() if response.status_code == 200 else None
+
+        try:
+            return wait_for(healthy, timeout=timeout, interval=0.3, what="GET /health == 200")
+        except TimeoutError:
+            raise TimeoutError(f"stack not healthy; logs:\n{self.logs()}") from None
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logdir.glob("*.log")))
+
+    def post(self, path: str, body, *, timeout: float = 120, raw: bool = False) -> requests.Response:
+        data = body if raw else json.dumps(body)
+        return requests.post(f"{self.url}{path}", data=data, headers={"Content-Type": "application/json"},
+                             timeout=timeout)  # fmt: skip
+
+    def worker_pids(self, name: str = "worker-gpu") -> tuple[int, list[int]]:
+        """(main worker pid, its pool children). The gpu_worker command execs celery in place."""
+        main = self.procs[name].pid
+        return main, children(main)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name, None)
+        if proc and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            proc.wait(20)
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM if name == "web" else signal.SIGKILL)
