@@ -22,7 +22,7 @@ from routing.vote import VoteResult, vote
 log = logging.getLogger(__name__)
 
 UNSURE_ANSWER = "UNSURE"
-VERIFIED = 0.95  # a fast head this sure, unopposed, answers without waking the LLM
+VERIFIED = 0.9  # a fast exact head this sure (math, knowledge table, unit tables) skips the LLM
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="swarm-head")
 
 

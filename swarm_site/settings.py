@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from swarm_site.env import (
     env_bool,
@@ -133,7 +133,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = CeleryQueue.DEFAULT.value
-CELERY_TASK_QUEUES = [Queue(queue.value) for queue in CeleryQueue]
+CELERY_TASK_QUEUES = [Queue(q.value, Exchange(q.value, type="direct"), routing_key=q.value) for q in CeleryQueue]
 CELERY_TASK_CREATE_MISSING_QUEUES = True  # gpu.<n> queues appear as workers start
 CELERY_TASK_ROUTES = {
     "routing.tasks.orchestrate": {"queue": CeleryQueue.GPU.value},

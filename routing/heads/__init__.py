@@ -16,8 +16,8 @@ def council() -> tuple[tuple[Head, ...], tuple[Head, ...]]:
     from routing.heads.code import CodeHead
     from routing.heads.knowledge import KnowledgeHead
     from routing.heads.math import MathHead
-    from routing.heads.patterns import PatternHead
+    from routing.heads.micro import MicroHead
 
-    fast: list[Head] = [MathHead(), PatternHead(), KnowledgeHead()]
+    fast: list[Head] = [MathHead(), MicroHead(), KnowledgeHead()]
     llm: list[Head] = [CodeHead(), Agent0Head()]
     return tuple(fast), tuple(llm)

@@ -31,7 +31,8 @@ static bound can predict every slow path of ``simplify``/``factor``/``integrate`
 runs under a deadline (``COMPUTE_DEADLINE_S``): a ``sys.settrace`` hook on the calling thread
 raises ``_DeadlineExceeded`` at the next Python function call once the deadline has passed, and
 the head abstains.  sympy is pure Python, so this interrupts it within microseconds of the deadline;
-the big-integer C operations it cannot interrupt are exactly the ones the static bounds cap.
+the big-integer C operations it cannot interrupt are exactly the ones the static bounds cap.  The
+hook roughly doubles sympy's running time, which typical questions (1-30 ms) easily afford.
 
 Answer formats
 --------------
@@ -49,12 +50,20 @@ Answer formats
 * indefinite integrals as the antiderivative followed by ``" + C"`` (``"x**3/3 + C"``): the
   answer to "integrate x^2" is a family of functions, and dropping the constant would make the
   answer subtly wrong; definite integrals give a number (``"1/3"``).
+
+Confidence
+----------
+1.0 when the prompt parsed into exactly one task; 0.8 when a derivative/integral had several
+symbols and no named variable (x is assumed); 0.7 -- below the council's 0.75 vote floor -- when
+an implicit product follows a ``/`` (``"6/2(1+2)"``, ``"1/2x"``), which people read two ways;
+0 (abstain) otherwise, with the reason in ``evidence["abstained"]``.  Evidence of an answer holds
+the working: ``{"task": "factor", "expr": "x**2 - 5*x + 6", "result": "(x - 3)*(x - 2)"}``.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
+import inspect
 import math
 import re
 import sys
@@ -69,6 +78,7 @@ from typing import Any
 import mpmath
 import sympy
 from sympy.calculus.util import continuous_domain
+from sympy.core.parameters import global_parameters
 from sympy.core.sympify import SympifyError
 from sympy.parsing.sympy_parser import (
     convert_xor,
@@ -253,6 +263,9 @@ class _Refuse(Exception):
     """Raised inside the head when the prompt is not (safely) answerable; becomes an abstention."""
 
 
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
 class _DeadlineExceeded(BaseException):
     """Raised by the trace hook of `_deadline`.
 
@@ -268,9 +281,13 @@ def _deadline(seconds: float) -> Iterator[None]:
     """
     limit = time.perf_counter() + seconds
     previous = sys.gettrace()
+    parameters = dict(vars(global_parameters))
 
     def hook(frame: FrameType, event: str, arg: Any) -> Any:
-        if time.perf_counter() > limit:
+        # Never raise inside a generator frame: generators are also resumed from finalizers (a
+        # dropped generator is closed on deallocation) where the exception would be ignored, and
+        # the interpreter drops the hook after the first raise, so the computation would run on.
+        if time.perf_counter() > limit and not frame.f_code.co_flags & _GENERATOR_FLAGS:
             raise _DeadlineExceeded
         return previous(frame, event, arg) if previous is not None else None
 
@@ -279,6 +296,11 @@ def _deadline(seconds: float) -> Iterator[None]:
         yield
     finally:
         sys.settrace(previous)
+        # An abort inside sympy's `with evaluate(False):` and friends would leave these (thread-local)
+        # switches flipped for every later computation on this thread.
+        for key, value in parameters.items():
+            if getattr(global_parameters, key) != value:
+                setattr(global_parameters, key, value)
 
 
 @dataclass(frozen=True)
@@ -289,7 +311,6 @@ class _Bound:
     degree: float  # upper bound on its polynomial degree (0 for numbers)
     terms: float  # upper bound on the number of terms once fully expanded
     value: Any = None  # the exact sympy value, for numeric sub-expressions only
-    has_float: bool = False
 
     @property
     def numeric(self) -> bool:
@@ -303,6 +324,7 @@ class Parsed:
     expr: Any  # a sympy expression
     has_float: bool  # the input contained a decimal number
     trivial: bool  # the input was a bare number or constant: nothing to compute
+    ambiguous: bool = False  # "6/2(1+2)": an implicit product right after '/'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,25 +348,38 @@ def normalize(prompt: str) -> str:
     return text
 
 
+def _approx_abs(value: Any) -> Any:
+    """|value| as an mpmath number (None for zoo, nan and infinities), from a 15-digit evalf.
+
+    sympy's Abs() would try to simplify the modulus symbolically first, which can take seconds
+    (Abs(asin(2)**10)); the numeric value is all the size checks need.
+    """
+    approx = sympy.N(value, 15)
+    if approx.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        return None
+    if not all(atom.is_Float or atom.is_Rational or atom is sympy.I for atom in approx.atoms()):
+        raise _Refuse("value has no numeric approximation")
+    re_part, im_part = (sympy.Float(part, 15) for part in approx.as_real_imag())
+    return mpmath.hypot(mpmath.mpf(re_part._mpf_), mpmath.mpf(im_part._mpf_))
+
+
 def _digits_of(value: Any) -> float:
     """Decimal digits needed for a numeric sympy value (for both tiny and huge magnitudes)."""
     if value.is_Rational:
         return math.log10(max(abs(value.p), value.q)) if value.p else 0.0
-    approx = sympy.Abs(value).evalf(15)
-    if not approx.is_Float:  # zoo, nan, oo: no size, the caller rejects the value later
+    size = _approx_abs(value)
+    if size is None or size == 0:  # zoo, nan, oo: no size, the caller rejects the value later
         return 0.0
-    if approx == 0:
-        return 0.0
-    return abs(float(mpmath.log10(mpmath.mpf(approx._mpf_))))
+    return abs(float(mpmath.log10(size)))
 
 
 def _magnitude(value: Any) -> float:
     """abs(value) as a float (inf when it does not fit)."""
-    approx = sympy.Abs(value).evalf(15)
-    if not approx.is_Float:
+    size = _approx_abs(value)
+    if size is None:
         raise _Refuse("undefined value")
     try:
-        return float(approx)
+        return float(size)
     except OverflowError:
         return math.inf
 
@@ -477,6 +512,7 @@ class _Checker:
 
 
 def _paren_depth(text: str) -> int:
+    """The deepest bracket nesting; _Refuse for unbalanced brackets (sympy's tokenizer trips on them)."""
     depth = deepest = 0
     for ch in text:
         if ch == "(":
@@ -484,6 +520,10 @@ def _paren_depth(text: str) -> int:
             deepest = max(deepest, depth)
         elif ch == ")":
             depth -= 1
+            if depth < 0:
+                raise _Refuse("unbalanced brackets")
+    if depth:
+        raise _Refuse("unbalanced brackets")
     return deepest
 
 
@@ -529,7 +569,7 @@ def parse_math(text: str) -> Parsed:
     )
     if not isinstance(expr, sympy.Expr):
         raise _Refuse("not a single expression")
-    return Parsed(expr, checker.has_float, trivial)
+    return Parsed(expr, checker.has_float, trivial, bool(_AMBIGUOUS_DIVISION.search(text)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,7 +589,7 @@ def format_number(value: Any, has_float: bool) -> str:
     """Format a numeric sympy value: 56, 1/2, 0.3, 'sqrt(2) ≈ 1.414213562', '2*I'."""
     if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
         raise _Refuse("undefined value")
-    if value.has(sympy.I):
+    if value.has(sympy.I) and all(atom.is_Rational or atom is sympy.I for atom in value.atoms()):
         value = sympy.expand_complex(value)  # (1 + I)**64 -> 4294967296, 1/(1 + I) -> 1/2 - I/2
     if value.is_Integer:
         return str(value)
@@ -642,13 +682,6 @@ class MathHead(Head):
     # -- dispatch ---------------------------------------------------------------------------
 
     def _dispatch(self, text: str, started: float) -> Ballot:
-        ballot = self._route(text, started)
-        if ballot.confidence > AMBIGUOUS_CONFIDENCE and _AMBIGUOUS_DIVISION.search(text):
-            evidence = {**ballot.evidence, "ambiguous": "implicit multiplication after '/'"}
-            return dataclasses.replace(ballot, confidence=AMBIGUOUS_CONFIDENCE, evidence=evidence)
-        return ballot
-
-    def _route(self, text: str, started: float) -> Ballot:
         for pattern, handler in (
             (_SOLVE, self._solve),
             (_FACTOR, self._factor),
@@ -677,9 +710,21 @@ class MathHead(Head):
                 return self._what_percent(match, started)
         return self._evaluate(text, started)
 
-    def _done(self, answer: str, started: float, confidence: float = 1.0, **evidence: Any) -> Ballot:
+    def _done(
+        self,
+        answer: str,
+        started: float,
+        confidence: float = 1.0,
+        *,
+        inputs: tuple[Parsed, ...],
+        **evidence: Any,
+    ) -> Ballot:
+        """The ballot for a computed answer; `inputs` are the parsed expressions it rests on."""
         if not answer or len(answer) > MAX_ANSWER_CHARS:
             raise _Refuse("answer too long")
+        if any(parsed.ambiguous for parsed in inputs):
+            confidence = min(confidence, AMBIGUOUS_CONFIDENCE)
+            evidence["ambiguous"] = "implicit multiplication right after '/'"
         return self.ballot(answer, confidence, started, result=answer, **evidence)
 
     # -- arithmetic -------------------------------------------------------------------------
@@ -692,7 +737,9 @@ class MathHead(Head):
         if parsed.trivial:
             raise _Refuse("nothing to compute")
         answer = format_number(parsed.expr, parsed.has_float)
-        return self._done(answer, started, task="evaluate", input=text, expr=str(parsed.expr))
+        return self._done(
+            answer, started, inputs=(parsed,), task="evaluate", input=text, expr=str(parsed.expr)
+        )
 
     def _percent_of(self, match: re.Match[str], started: float) -> Ballot:
         percent = sympy.Rational(match.group("p"))
@@ -704,6 +751,7 @@ class MathHead(Head):
         return self._done(
             answer,
             started,
+            inputs=(base,),
             task="percent",
             percent=str(percent),
             base=str(base.expr),
@@ -721,6 +769,7 @@ class MathHead(Head):
         return self._done(
             answer,
             started,
+            inputs=(part, whole),
             task="percent_of_whole",
             part=str(part.expr),
             whole=str(whole.expr),
@@ -738,24 +787,28 @@ class MathHead(Head):
             factors = sympy.factorint(expr)
             answer = " * ".join(str(p) if k == 1 else f"{p}**{k}" for p, k in sorted(factors.items()))
             return self._done(
-                answer, started, task="factorint", expr=str(expr), prime=factors == {int(expr): 1}
+                answer,
+                started,
+                inputs=(parsed,),
+                task="factorint",
+                expr=str(expr),
+                prime=factors == {int(expr): 1},
             )
         result = sympy.factor(expr)
-        return self._done(_format_expr(result, parsed.has_float), started, task="factor", expr=str(expr))
+        answer = _format_expr(result, parsed.has_float)
+        return self._done(answer, started, inputs=(parsed,), task="factor", expr=str(expr))
 
     def _expand(self, text: str, started: float) -> Ballot:
         parsed = parse_math(text)
         result = sympy.expand(parsed.expr)
-        return self._done(
-            _format_expr(result, parsed.has_float), started, task="expand", expr=str(parsed.expr)
-        )
+        answer = _format_expr(result, parsed.has_float)
+        return self._done(answer, started, inputs=(parsed,), task="expand", expr=str(parsed.expr))
 
     def _simplify(self, text: str, started: float) -> Ballot:
         parsed = parse_math(text)
         result = sympy.simplify(parsed.expr)
-        return self._done(
-            _format_expr(result, parsed.has_float), started, task="simplify", expr=str(parsed.expr)
-        )
+        answer = _format_expr(result, parsed.has_float)
+        return self._done(answer, started, inputs=(parsed,), task="simplify", expr=str(parsed.expr))
 
     def _solve(self, text: str, started: float) -> Ballot:
         var_name = None
@@ -796,6 +849,7 @@ class MathHead(Head):
         return self._done(
             answer,
             started,
+            inputs=(lhs, rhs),
             task="solve",
             equation=f"{lhs.expr} = {rhs.expr}",
             variable=str(var),
@@ -837,6 +891,7 @@ class MathHead(Head):
             _format_expr(result, parsed.has_float),
             started,
             confidence,
+            inputs=(parsed,),
             task="derivative",
             expr=str(parsed.expr),
             variable=str(var),
@@ -867,6 +922,7 @@ class MathHead(Head):
                 answer,
                 started,
                 confidence,
+                inputs=(parsed,),
                 task="integral",
                 expr=str(expr),
                 variable=str(var),
@@ -885,6 +941,7 @@ class MathHead(Head):
             answer,
             started,
             confidence,
+            inputs=(parsed,),
             task="definite_integral",
             expr=str(expr),
             variable=str(var),

@@ -216,7 +216,7 @@ _BETWEEN = re.compile(
     rf"(?:between|from)\s+(?P<a>{_DATE})\s+(?:and|to|until|till)\s+(?P<b>{_DATE})$"
 )
 _OFFSET = re.compile(
-    rf"^(?:what\s+(?:is|was|will\s+be)\s+)?(?:the\s+)?(?:date\s+)?(?:(?:that\s+)?is\s+)?"
+    rf"^(?:what\s+(?:is\s+|was\s+|will\s+be\s+)?)?(?:the\s+)?(?:date\s+)?(?:(?:that\s+)?(?:is|was|will\s+be)\s+)?"
     rf"(?P<n>\d{{1,7}})\s+(?P<unit>days?|weeks?)\s+(?P<dir>after|before|from)\s+(?P<d>{_DATE})$"
 )
 _OFFSET_PLUS = re.compile(
@@ -288,7 +288,7 @@ def _normalize(prompt: str) -> str:
     return text
 
 
-class PatternHead(Head):
+class MicroHead(Head):
     """Fast regex micro-specialist; see the module docstring for what it answers and how surely."""
 
     name = "micro"
