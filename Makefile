@@ -7,7 +7,7 @@ PYTHON := $(BIN)/python
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test models migrate redis run test test-slow test-all lint format check-clean clean
+.PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset
 
 help:
 	@echo "make run        set up (venv, deps, model, db, redis) and start web, worker, beat, flower"
@@ -43,10 +43,14 @@ run: install models migrate redis
 	$(PYTHON) manage.py collectstatic --noinput -v0
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/run_stack.sh
 
+# The budget race tests run again on PostgreSQL (the embedded default is SQLite).
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
+
 test: install-test redis
 	$(PYTHON) manage.py prefetch_models --no-progress
 	$(BIN)/ruff check .
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTHON) -m pytest -m concurrency --create-db $(PYTEST_ARGS)
 
 test-slow: install-test redis
 	$(PYTHON) manage.py prefetch_models --no-progress
@@ -61,6 +65,9 @@ lint: install-test
 format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+budget-reset: install
+	$(PYTHON) manage.py budget_reset
 
 clean:
 	rm -rf var/static .pytest_cache .ruff_cache

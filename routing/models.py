@@ -23,6 +23,8 @@ class Interaction(models.Model):
     latency_ms = models.FloatField(default=0.0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=8, default=0)
     model = models.CharField(max_length=128, blank=True)
+    provider = models.CharField(max_length=64, blank=True, help_text="cloud provider that answered, if any")
+    detail = models.CharField(max_length=500, blank=True, help_text="why the answer is UNSURE, when it is")
     adapter_version = models.CharField(max_length=64, blank=True)
     cached = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)

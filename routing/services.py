@@ -84,11 +84,13 @@ def orchestrate_request(
     if hit is not None:
         result = {**hit, "cached": True, "route": "cache", "cached_route": hit.get("route")}
     else:
-        result = _ask_worker(
-            prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id
-        )
+        deadline = settings.SWARM_DEADLINE_S
+        ask = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "request_id": request_id}
+        result = _ask_worker(**ask, deadline_s=deadline - (time.perf_counter() - started))
+        if result["route"] == "unsure" and settings.SWARM_CLOUD_ENABLED:
+            result = _escalate(result, **ask, deadline_s=deadline - (time.perf_counter() - started))
         result["cached"] = False
-        if not result.get("unsure") and result["route"] != "unsure":
+        if result["route"] != "unsure":
             try:
                 cache_put(key, _cacheable(result))
             except REDIS_ERRORS as exc:
@@ -102,33 +104,53 @@ def orchestrate_request(
 
 
 def _cacheable(result: dict[str, Any]) -> dict[str, Any]:
-    keep = ("answer", "route", "skill_type", "confidence", "cost_usd", "ballots", "scores", "reasons", "winner_head")
+    keep = ("answer", "route", "skill_type", "confidence", "ballots", "scores", "reasons", "winner_head", "provider")
     return {k: result[k] for k in keep if k in result}
 
 
-def _ask_worker(*, prompt: str, max_tokens: int, temperature: float, request_id: str) -> dict[str, Any]:
-    from routing.tasks import orchestrate
-
-    deadline = settings.SWARM_DEADLINE_S
+def _run_task(task, *, kwargs: dict[str, Any], task_id: str, deadline_s: float) -> dict[str, Any]:
+    """Publish one task and wait for its JSON result until `deadline_s` (503 / 504 / 502 otherwise)."""
+    if deadline_s <= 0:
+        raise GatewayTimeout(f"the request deadline passed before {task.name} could run (request {task_id})")
     try:
-        async_result = orchestrate.apply_async(
-            kwargs={"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "request_id": request_id},
-            task_id=request_id,
-            expires=deadline,
-        )
+        async_result = task.apply_async(kwargs=kwargs, task_id=task_id, expires=deadline_s)
     except _BROKER_ERRORS as exc:
         raise ServiceUnavailable(f"the task queue is unavailable: {exc}") from None
     try:
-        answer = async_result.get(timeout=deadline, propagate=False)
+        answer = async_result.get(timeout=deadline_s, propagate=False)
     except CeleryTimeout:
-        raise GatewayTimeout(f"no worker answered within {deadline:.0f}s (request {request_id})") from None
+        raise GatewayTimeout(f"no worker answered within the deadline (request {task_id})") from None
     except _BROKER_ERRORS as exc:
         raise ServiceUnavailable(f"lost the connection to Redis while waiting: {exc}") from None
     failed = async_result.failed()
     async_result.forget()  # read once; nobody needs it in Redis any more
     if failed:
-        raise WorkerFailed(f"the worker failed on request {request_id}: {type(answer).__name__}: {answer}")
+        raise WorkerFailed(f"the worker failed on request {task_id}: {type(answer).__name__}: {answer}")
     return answer
+
+
+def _ask_worker(*, prompt: str, max_tokens: int, temperature: float, request_id: str, deadline_s: float) -> dict:
+    from routing.tasks import orchestrate
+
+    kwargs = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "request_id": request_id}
+    return _run_task(orchestrate, kwargs=kwargs, task_id=request_id, deadline_s=deadline_s)
+
+
+def _ask_cloud(*, prompt: str, max_tokens: int, temperature: float, request_id: str, deadline_s: float) -> dict:
+    """The local council was unsure: the paid retry chain, on the cpu queue, under the budget."""
+    from budget.tasks import cloud_answer_task
+
+    kwargs = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "request_id": request_id}
+    return _run_task(cloud_answer_task, kwargs=kwargs, task_id=f"{request_id}-cloud", deadline_s=deadline_s)
+
+
+def _escalate(local: dict[str, Any], *, prompt: str, max_tokens: int, temperature: float, request_id: str,
+              deadline_s: float) -> dict[str, Any]:  # fmt: skip
+    cloud = _ask_cloud(prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id,
+                       deadline_s=deadline_s)  # fmt: skip
+    if cloud.get("unsure"):
+        return {**local, "detail": cloud["detail"]}
+    return {**local, **cloud, "local_ballots": local.get("ballots", [])}
 
 
 def _log_payload(result: dict[str, Any], *, prompt: str, endpoint: str, max_tokens: int) -> dict[str, Any]:
@@ -144,6 +166,8 @@ def _log_payload(result: dict[str, Any], *, prompt: str, endpoint: str, max_toke
         "latency_ms": result.get("latency_ms", 0.0),
         "cost_usd": result.get("cost_usd", 0.0),
         "model": result.get("model", ""),
+        "provider": result.get("provider") or "",
+        "detail": (result.get("detail") or "")[:500],
         "adapter_version": result.get("adapter_version", ""),
         "cached": result.get("cached", False),
         "status": Interaction.Status.UNSURE if result.get("route") == "unsure" else Interaction.Status.OK,

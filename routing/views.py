@@ -13,6 +13,7 @@ from routing.serializers import HybridSerializer, PromptSerializer
 
 PUBLIC_FIELDS = (
     "answer", "route", "skill_type", "confidence", "latency_ms", "cost_usd", "cached", "model", "request_id",
+    "provider", "detail",
 )  # fmt: skip
 
 
@@ -62,7 +63,8 @@ class HybridView(OrchestrateView):
 
     def post(self, request: Request) -> Response:
         result = self.ask(request)
-        keys = ("skill_type", "confidence", "answer", "latency_ms", "route", "cost_usd", "cached", "request_id")
+        keys = ("skill_type", "confidence", "answer", "latency_ms", "route", "cost_usd", "cached", "request_id",
+                "provider", "detail")  # fmt: skip
         return Response({k: result.get(k) for k in keys})
 
 

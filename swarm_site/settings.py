@@ -91,12 +91,28 @@ DATABASES = {"default": env_db("DATABASE_URL", f"sqlite:///{VAR_DIR / 'swarm.sql
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the API read while a worker writes the interaction log.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # Every transaction takes the write lock up front, so budget reservations serialize.
+            "transaction_mode": "IMMEDIATE",
+        }
     )
+    # Tests share the database between threads and processes: a file, not memory.
+    DATABASES["default"].setdefault("TEST", {"NAME": str(VAR_DIR / "test-swarm.sqlite3")})
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A connection pool per process: many threads (web, cloud calls) share a bounded set of
+    # connections instead of opening one each and running the server out of slots.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("SWARM_DB_POOL_MAX", 10, minimum=1),
+        "timeout": env_float("SWARM_DB_POOL_TIMEOUT_S", 10.0, minimum=0.1),
+    }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -138,6 +154,7 @@ CELERY_TASK_CREATE_MISSING_QUEUES = True  # gpu.<n> queues appear as workers sta
 CELERY_TASK_ROUTES = {
     "routing.tasks.orchestrate": {"queue": CeleryQueue.GPU.value},
     "routing.tasks.log_interaction": {"queue": CeleryQueue.DEFAULT.value},
+    "budget.tasks.cloud_answer": {"queue": CeleryQueue.CPU.value},
 }
 # Answering a prompt twice is harmless, losing it is not: ack after the work, requeue when the
 # process running it dies.
@@ -171,6 +188,10 @@ SWARM_MODEL_DIR = Path(env_str("SWARM_MODEL_DIR", str(VAR_DIR / "models")))
 SWARM_MODEL = env_str("SWARM_MODEL", "")  # empty: the registry's default model
 SWARM_VRAM_LIMIT_GB = env_float("SWARM_VRAM_LIMIT_GB", 10.5, minimum=0.1)
 SWARM_WORKER_HEARTBEAT_S = env_float("SWARM_WORKER_HEARTBEAT_S", 5.0, minimum=0.5)
+
+# --- Cloud escalation and budgets -------------------------------------------------------------
+# Off by default: with it off, an UNSURE local answer stays UNSURE and nothing is ever paid for.
+SWARM_CLOUD_ENABLED = env_bool("SWARM_CLOUD_ENABLED", False)
 
 # --- Requests --------------------------------------------------------------------------------
 SWARM_MAX_PROMPT_CHARS = env_int("SWARM_MAX_PROMPT_CHARS", 8000, minimum=1)

@@ -30,6 +30,16 @@ def stack(shared_redis_url):
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def module_redis():
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def private_redis():
     server = PrivateRedis()

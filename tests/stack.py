@@ -112,6 +112,11 @@ class Stack:
         self.procs[name] = proc
         return proc
 
+    def manage(self, *args: str) -> str:
+        """Run a management command with the stack's environment; its output."""
+        return subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True,
+                              text=True).stdout  # fmt: skip
+
     def migrate(self) -> None:
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
 
@@ -120,7 +125,8 @@ class Stack:
 
     def start_cpu_worker(self) -> subprocess.Popen:
         return self._spawn("worker-cpu", [PY, "-m", "celery", "-A", "swarm_site", "worker", "-Q", "default,cpu",
-                                          "-n", f"cpu-{self.port}@%h", "-c", "1", "--loglevel", "INFO"])  # fmt: skip
+                                          "-n", f"cpu-{self.port}@%h", "--pool", "threads", "-c", "8",
+                                          "--loglevel", "INFO"])  # fmt: skip
 
     def start_web(self) -> subprocess.Popen:
         env_port = {"SWARM_PORT": str(self.port), "WEB_CONCURRENCY": "1", "SWARM_WEB_THREADS": "8"}

@@ -1,0 +1,1 @@
+"""Prometheus metrics for Swarm: definitions (metrics.py), the independent exporter (exporter.py)."""
