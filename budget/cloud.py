@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Q
 
+from access.models import ApiKey
 from budget.models import LedgerEntry, Provider
 from budget.pricing import prompt_token_bound
 from budget.selectors import budget_status
@@ -125,14 +126,17 @@ def _answer(entry: LedgerEntry, *, attempts: int) -> dict[str, Any]:
 
 
 def cloud_answer(*, request_id: str, prompt: str, max_tokens: int, temperature: float,
-                 now: datetime | None = None) -> dict[str, Any]:  # fmt: skip
-    """Answer through the retry chain. Raises BudgetError (no paid call) or CloudUnavailable."""
+                 now: datetime | None = None, api_key_id: int | None = None,
+                 provider_name: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Answer through the retry chain (or one named provider). Raises BudgetError (no paid call)
+    or CloudUnavailable. `api_key_id`: the client's key, whose own daily budget applies too."""
     if not settings.SWARM_CLOUD_ENABLED:
         raise CloudUnavailable("cloud escalation is off (SWARM_CLOUD_ENABLED=false)")
     try:
         previous = _previous_answer(request_id)
         status = budget_status(now)
-        chain = provider_chain(now)
+        chain = [p for p in provider_chain(now) if provider_name in (None, p.name)]
+        api_key = ApiKey.objects.filter(pk=api_key_id).first() if api_key_id else None
     except DatabaseError as exc:
         raise BudgetUnavailable(f"budget store unavailable, no paid call made: {exc}") from None
     if previous:  # a redelivered task: the call was made and paid once already
@@ -152,7 +156,7 @@ def cloud_answer(*, request_id: str, prompt: str, max_tokens: int, temperature: 
         if worst > cap:
             over_cap.append(f"{provider.name} ${worst.normalize()}")
             continue
-        held = budget_reserve(request_id=request_id, provider=provider, amount=worst, now=now)
+        held = budget_reserve(request_id=request_id, provider=provider, amount=worst, now=now, api_key=api_key)
         started = time.perf_counter()
         try:
             completion = provider_complete(provider, messages, max_tokens=max_tokens, temperature=temperature)

@@ -80,8 +80,18 @@ class Held:
     created: bool
 
 
-def budget_reserve(*, request_id: str, provider: Provider, amount: Decimal, now: datetime | None = None) -> Held:
-    """Hold `amount` of today's pool for one call, or raise BudgetExceeded/BudgetExhausted/BudgetUnavailable."""
+def key_committed(*, day: date, api_key_id: int) -> Decimal:
+    """What one API key has spent and holds on a day (its own cap, inside the global pool)."""
+    spent = _sum(LedgerEntry.objects.filter(day=day, api_key_id=api_key_id), "cost_usd")
+    held = _sum(Reservation.objects.filter(day=day, api_key_id=api_key_id, state=Reservation.State.HELD), "amount_usd")
+    return spent + held
+
+
+def budget_reserve(
+    *, request_id: str, provider: Provider, amount: Decimal, now: datetime | None = None, api_key=None
+) -> Held:
+    """Hold `amount` of today's pool (and of `api_key`'s daily budget, if it has one) for one call,
+    or raise BudgetExceeded / BudgetExhausted / BudgetUnavailable."""
     now = now or timezone.now()
     day = utc_day(now)
     key = f"{request_id}:{provider.pk}"
@@ -101,8 +111,13 @@ def budget_reserve(*, request_id: str, provider: Provider, amount: Decimal, now:
                     f"BudgetExhausted: daily pool {policy.daily_pool_usd.normalize()} has "
                     f"{max(ZERO, policy.daily_pool_usd - committed).normalize()} left, this call needs {amount}"
                 )
+            key_cap = getattr(api_key, "daily_budget_usd", None)
+            if key_cap is not None and key_committed(day=day, api_key_id=api_key.pk) + amount > key_cap:
+                raise BudgetExhausted(f"BudgetExhausted: the daily budget {key_cap.normalize()} of key "
+                                      f"{api_key.name!r} has no room for this call ({amount})")  # fmt: skip
             reservation = Reservation.objects.create(
-                key=key, request_id=request_id, day=day, provider=provider, amount_usd=amount, created_at=now
+                key=key, request_id=request_id, day=day, provider=provider, amount_usd=amount, created_at=now,
+                api_key_id=getattr(api_key, "pk", None),
             )
         return Held(reservation, created=True)
     except DatabaseError as exc:
@@ -127,6 +142,7 @@ def budget_settle(
             request_id=held.request_id,
             day=held.day,  # the day it was reserved in: a call straddling midnight counts once
             provider=held.provider,
+            api_key_id=held.api_key_id,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=held.provider.cost(prompt_tokens, completion_tokens),

@@ -16,5 +16,6 @@ def load_model_in_worker(**_: object) -> None:
         return
     from inference.runtime import get_backend, start_heartbeat
 
-    get_backend()  # IntegrityError / VramGuardError stop the process with the reason logged
+    backend = get_backend()  # IntegrityError / VramGuardError stop the process with the reason logged
+    backend.generate([{"role": "user", "content": "hi"}], max_tokens=1, temperature=0.0)  # warm the graph
     start_heartbeat()

@@ -75,6 +75,11 @@ def _default_gpu_reader() -> list[tuple[str, int, int]]:
     return [(str(g.index), g.used_bytes, g.total_bytes) for g in visible_gpus()]
 
 
+def _beat_ts(beat: dict[str, Any], default: float) -> float:
+    ts = beat.get("ts")
+    return float(ts) if isinstance(ts, int | float) else default
+
+
 _BUDGET_UNAVAILABLE = object()
 
 
@@ -146,7 +151,8 @@ class SwarmExporterCollector(Collector):
                 self._redis.hset(
                     SEEN_WORKERS_KEY,
                     mapping={
-                        name: json.dumps({"ts": now, "queues": beat.get("queues", "")}) for name, beat in live.items()
+                        name: json.dumps({"ts": _beat_ts(beat, now), "queues": beat.get("queues", "")})
+                        for name, beat in live.items()
                     },
                 )
             seen_raw = self._redis.hgetall(SEEN_WORKERS_KEY)
@@ -173,9 +179,8 @@ class SwarmExporterCollector(Collector):
             beat = live.get(name)
             entry = beat if beat is not None else seen[name]
             up.add_metric([name], 1.0 if beat is not None else 0.0)
-            last_ts = (beat or {}).get("ts", seen.get(name, {}).get("ts"))
-            if isinstance(last_ts, int | float):
-                age.add_metric([name], max(0.0, now - float(last_ts)))
+            last_ts = _beat_ts(beat, now) if beat is not None else float(seen[name]["ts"])
+            age.add_metric([name], max(0.0, now - last_ts))
             queues.update(_worker_gpu_queues(entry.get("queues", "")))
         return [up, age], sorted(queues)
 

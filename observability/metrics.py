@@ -275,10 +275,15 @@ def record_lora_success(version: int, ts: float | None = None, client: Any = Non
 
 
 def mark_process_dead(pid: int, path: str | None = None) -> None:
-    """Drop a finished process's live-gauge files (call from gunicorn's child_exit)."""
+    """Drop a finished process's live-gauge files (gunicorn child_exit, Celery worker_process_shutdown).
+
+    Like prometheus_client.multiprocess.mark_process_dead, but safe when two scrapers prune the
+    same process at once."""
     path = path or multiprocess_dir()
-    if path and os.path.isdir(path):
-        multiprocess.mark_process_dead(pid, path)
+    if not path or not os.path.isdir(path):
+        return
+    for name in glob.glob(os.path.join(path, f"gauge_live*_{int(pid)}.db")):
+        Path(name).unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -305,7 +310,7 @@ def prune_dead_processes(path: str | None = None) -> list[int]:
         if pid_text.isdigit() and not _pid_alive(int(pid_text)):
             dead.add(int(pid_text))
     for pid in dead:
-        multiprocess.mark_process_dead(pid, path)
+        mark_process_dead(pid, path)
     return sorted(dead)
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from inference.backends.base import Generation
@@ -70,8 +72,12 @@ class MeteredGenerate:
         self.completion_tokens = 0
 
     def __call__(self, messages: list[dict[str, str]], **params: Any) -> Generation:
+        return self.run(self._generate, messages, **params)
+
+    def run(self, call: Generate, messages: list[dict[str, str]], **params: Any) -> Generation:
+        """Any entry into the same model (e.g. its streaming call), serialized and metered alike."""
         with self._lock:
-            gen = self._generate(messages, **params)
+            gen = call(messages, **params)
         self.prompt_tokens += gen.prompt_tokens
         self.completion_tokens += gen.completion_tokens
         return gen
@@ -138,10 +144,16 @@ def run_council(
     max_tokens: int,
     temperature: float,
     min_confidence: float,
+    stream_generate: Generate | None = None,
+    on_token: Callable[[str], bool] | None = None,
 ) -> Decision:
+    """`stream_generate` + `on_token`: the model's streaming call and where its tokens go."""
     started = time.perf_counter()
     metered = MeteredGenerate(generate) if generate else None
-    ctx = HeadContext(generate=metered, max_tokens=max_tokens, temperature=temperature)
+    stream = None
+    if metered and stream_generate and on_token:
+        stream = partial(metered.run, partial(stream_generate, on_piece=on_token))
+    ctx = HeadContext(generate=metered, max_tokens=max_tokens, temperature=temperature, stream=stream)
 
     ballots = run_concurrently([h for h in fast_heads if h.applies(prompt)], prompt, ctx)
     early = vote(ballots, min_confidence=max(min_confidence, VERIFIED))

@@ -1,10 +1,13 @@
-"""Routing services: the API side (cache, enqueue, wait, log) and the worker side (the council)."""
+"""Routing services: the worker side (the council, the plain model) and the API side (cache,
+enqueue, wait or relay tokens, escalate, log)."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +18,7 @@ from django.db import OperationalError as DbOperationalError
 from django.db import transaction
 
 from inference.registry import active_model
+from routing import streaming
 from routing.cache import cache_get, cache_key, cache_put, current_adapter_version
 from routing.cascade import Decision, run_council
 from routing.models import Interaction
@@ -25,16 +29,25 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_DB_ERRORS = (DbOperationalError,)
 _BROKER_ERRORS = (*REDIS_ERRORS, kombu.exceptions.OperationalError)
+AUTO = "auto"  # the cascade; "cloud/<provider>" one paid provider; anything else one local model
+CLOUD_PREFIX = "cloud/"
 
 # --- worker side --------------------------------------------------------------------------------
 
 
-def council_answer(*, prompt: str, max_tokens: int, temperature: float, request_id: str) -> dict[str, Any]:
-    """Answer with the local council on this worker's model. Plain JSON out."""
+def council_answer(
+    *, prompt: str, max_tokens: int, temperature: float, request_id: str, stream: bool = False
+) -> dict[str, Any]:
+    """Answer with the local council on this worker's model. Plain JSON out.
+
+    With `stream`, tokens of an answer that is being generated for the client (agent0 on chat)
+    go to the request's Redis stream as they come, and the decision closes the stream.
+    """
     from inference.runtime import get_backend
     from routing.heads import council
 
     backend = get_backend()
+    sink = streaming.TokenSink(request_id) if stream else None
     fast, llm = council()
     decision: Decision = run_council(
         prompt,
@@ -44,63 +57,182 @@ def council_answer(*, prompt: str, max_tokens: int, temperature: float, request_
         max_tokens=max_tokens,
         temperature=temperature,
         min_confidence=settings.SWARM_MIN_CONFIDENCE,
+        stream_generate=backend.stream_generate if sink else None,
+        on_token=sink.emit if sink else None,
     )
     log.info("request %s answered by %s (%s)", request_id, decision.skill_type, decision.route)
-    return {**decision.as_dict(), "model": backend.spec.alias}
+    result = {**decision.as_dict(), "model": backend.spec.alias, "streamed_tokens": sink.sent if sink else 0}
+    if sink:
+        sink.finish(result)
+    return result
+
+
+def model_answer(
+    *, messages: list[dict[str, str]], max_tokens: int, temperature: float, request_id: str, stream: bool = False
+) -> dict[str, Any]:
+    """The worker's model alone, on the whole conversation: no council, no verification."""
+    from inference.runtime import get_backend
+
+    backend = get_backend()
+    sink = streaming.TokenSink(request_id) if stream else None
+    if sink:
+        gen = backend.stream_generate(messages, max_tokens=max_tokens, temperature=temperature, on_piece=sink.emit)
+    else:
+        gen = backend.generate(messages, max_tokens=max_tokens, temperature=temperature)
+    result = {
+        "answer": gen.text, "route": "local", "skill_type": "model", "confidence": 0.0,
+        "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+        "finish_reason": gen.finish_reason, "model": backend.spec.alias,
+        "streamed_tokens": sink.sent if sink else 0,
+    }  # fmt: skip
+    if sink:
+        sink.finish(result)
+    return result
 
 
 # --- API side -----------------------------------------------------------------------------------
 
 
-def new_request_id() -> str:
-    return uuid.uuid4().hex
+@dataclass
+class Ask:
+    """One request as the API sees it."""
+
+    prompt: str
+    max_tokens: int
+    temperature: float
+    endpoint: str = "orchestrate"
+    messages: list[dict[str, str]] | None = None  # the whole conversation (OpenAI API)
+    route: str = AUTO
+    api_key_id: int | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started: float = field(default_factory=time.perf_counter)
+
+    def remaining(self) -> float:
+        return settings.SWARM_DEADLINE_S - (time.perf_counter() - self.started)
+
+    def worker_kwargs(self, *, stream: bool) -> dict[str, Any]:
+        common = {"max_tokens": self.max_tokens, "temperature": self.temperature, "request_id": self.request_id,
+                  "stream": stream}  # fmt: skip
+        if self.route == AUTO:
+            return {"prompt": self.prompt, **common}
+        return {"messages": self.messages or [{"role": "user", "content": self.prompt}], **common}
 
 
-def _publish_log(payload: dict[str, Any]) -> None:
-    from routing.tasks import log_interaction
-
-    try:
-        log_interaction.apply_async(args=[payload])
-    except _BROKER_ERRORS as exc:  # the answer is already computed; losing its log line is the lesser harm
-        log.error("could not queue interaction %s for the log: %s", payload.get("request_id"), exc)
-
-
-def orchestrate_request(
-    *, prompt: str, max_tokens: int, temperature: float, endpoint: str = "orchestrate"
-) -> dict[str, Any]:
-    """The hot path: exact cache, else the council on a worker within the deadline."""
-    started = time.perf_counter()
-    request_id = new_request_id()
-    model = active_model().alias
+def _lookup(ask: Ask) -> tuple[str | None, str, dict[str, Any] | None]:
+    """(cache key, adapter version, cached answer). Only the cascade is cached."""
     try:
         adapter = current_adapter_version()
-        key = cache_key(
-            prompt=prompt, model=model, adapter_version=adapter, max_tokens=max_tokens, temperature=temperature
-        )
-        hit = cache_get(key)
+        if ask.route != AUTO:
+            return None, adapter, None
+        key = cache_key(prompt=ask.prompt, model=active_model().alias, adapter_version=adapter,
+                        max_tokens=ask.max_tokens, temperature=ask.temperature)  # fmt: skip
+        return key, adapter, cache_get(key)
     except REDIS_ERRORS as exc:
         raise ServiceUnavailable(f"Redis is unavailable: {exc}") from None
 
-    if hit is not None:
-        result = {**hit, "cached": True, "route": "cache", "cached_route": hit.get("route")}
-    else:
-        deadline = settings.SWARM_DEADLINE_S
-        ask = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "request_id": request_id}
-        result = _ask_worker(**ask, deadline_s=deadline - (time.perf_counter() - started))
-        if result["route"] == "unsure" and settings.SWARM_CLOUD_ENABLED:
-            result = _escalate(result, **ask, deadline_s=deadline - (time.perf_counter() - started))
-        result["cached"] = False
-        if result["route"] != "unsure":
-            try:
-                cache_put(key, _cacheable(result))
-            except REDIS_ERRORS as exc:
-                log.warning("could not cache %s: %s", request_id, exc)
 
-    latency_ms = (time.perf_counter() - started) * 1000
-    result.update(request_id=request_id, latency_ms=round(latency_ms, 2), model=model, adapter_version=adapter)
+def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, cached: bool) -> dict[str, Any]:
+    """Cache a confident fresh answer, stamp the response, log the interaction off the response path."""
+    result["cached"] = cached
+    if key and not cached and result["route"] not in ("unsure", "local"):
+        try:
+            cache_put(key, _cacheable(result))
+        except REDIS_ERRORS as exc:
+            log.warning("could not cache %s: %s", ask.request_id, exc)
+    result.update(request_id=ask.request_id, latency_ms=round((time.perf_counter() - ask.started) * 1000, 2),
+                  adapter_version=adapter)  # fmt: skip
+    result.setdefault("model", active_model().alias)
     result.setdefault("cost_usd", 0.0)
-    _publish_log(_log_payload(result, prompt=prompt, endpoint=endpoint, max_tokens=max_tokens))
+    _publish_log(_log_payload(result, ask=ask))
     return result
+
+
+def _from_cache(hit: dict[str, Any]) -> dict[str, Any]:
+    return {**hit, "route": "cache", "cached_route": hit.get("route")}
+
+
+def orchestrate_request(
+    *, prompt: str, max_tokens: int, temperature: float, endpoint: str = "orchestrate", **extra: Any
+) -> dict[str, Any]:
+    """The hot path: exact cache, else the council (or one local model) on a worker within the
+    deadline, then the paid chain if the council is unsure and escalation is on."""
+    ask = Ask(prompt=prompt, max_tokens=max_tokens, temperature=temperature, endpoint=endpoint, **extra)
+    key, adapter, hit = _lookup(ask)
+    if hit is not None:
+        return _finish(ask, _from_cache(hit), key=key, adapter=adapter, cached=True)
+    if ask.route.startswith(CLOUD_PREFIX):
+        return _finish(ask, _cloud(ask, {}), key=key, adapter=adapter, cached=False)
+    result = _run_task(_worker_task(ask), kwargs=ask.worker_kwargs(stream=False), task_id=ask.request_id,
+                       deadline_s=ask.remaining())  # fmt: skip
+    result = _maybe_escalate(ask, result)
+    return _finish(ask, result, key=key, adapter=adapter, cached=False)
+
+
+def orchestrate_stream(
+    *, prompt: str, max_tokens: int, temperature: float, endpoint: str = "orchestrate", **extra: Any
+) -> tuple[Ask, Iterator[dict[str, Any]]]:
+    """Like orchestrate_request, as events: {"type": "token", "text"} while the answer is being
+    generated, {"type": "ping"} while waiting, and last {"type": "final", "result"}. Closing the
+    iterator early (the client left) cancels the generation."""
+    ask = Ask(prompt=prompt, max_tokens=max_tokens, temperature=temperature, endpoint=endpoint, **extra)
+    key, adapter, hit = _lookup(ask)  # raises before the first byte is sent
+    if ask.route.startswith(CLOUD_PREFIX):
+        paid = _finish(ask, _cloud(ask, {}), key=key, adapter=adapter, cached=False)  # not streamed by providers
+        return ask, (event for event in [{"type": "final", "result": paid}])
+    if hit is None:
+        _publish(_worker_task(ask), kwargs=ask.worker_kwargs(stream=True), task_id=ask.request_id,
+                 deadline_s=ask.remaining())  # fmt: skip
+
+    def events() -> Iterator[dict[str, Any]]:
+        if hit is not None:
+            yield {"type": "final", "result": _finish(ask, _from_cache(hit), key=key, adapter=adapter, cached=True)}
+            return
+        done = False
+        try:
+            result: dict[str, Any] = {}
+            for event in streaming.relay(ask.request_id, deadline_s=ask.remaining()):
+                if event["type"] == "final":
+                    result = event["result"]
+                    break
+                yield event
+            _forget(ask.request_id)
+            result = _maybe_escalate(ask, result)
+            done = True
+            yield {"type": "final", "result": _finish(ask, result, key=key, adapter=adapter, cached=False)}
+        except TimeoutError:
+            done = True
+            raise GatewayTimeout(f"no worker answered within the deadline (request {ask.request_id})") from None
+        finally:
+            if not done:  # the client went away mid-answer
+                _cancel(ask.request_id)
+
+    return ask, events()
+
+
+def _worker_task(ask: Ask):
+    from routing.tasks import generate, orchestrate
+
+    return orchestrate if ask.route == AUTO else generate
+
+
+def _maybe_escalate(ask: Ask, result: dict[str, Any]) -> dict[str, Any]:
+    if result["route"] != "unsure" or not settings.SWARM_CLOUD_ENABLED:
+        return result
+    return _cloud(ask, result)
+
+
+def _cloud(ask: Ask, local: dict[str, Any]) -> dict[str, Any]:
+    """The paid chain (or the one provider the route names), on the cpu queue, under the budget."""
+    from budget.tasks import cloud_answer_task
+
+    provider = ask.route.removeprefix(CLOUD_PREFIX) if ask.route.startswith(CLOUD_PREFIX) else None
+    kwargs = {"prompt": ask.prompt, "max_tokens": ask.max_tokens, "temperature": ask.temperature,
+              "request_id": ask.request_id, "api_key_id": ask.api_key_id, "provider_name": provider}  # fmt: skip
+    cloud = _run_task(cloud_answer_task, kwargs=kwargs, task_id=f"{ask.request_id}-cloud", deadline_s=ask.remaining())
+    if cloud.get("unsure"):
+        unsure = {"answer": "UNSURE", "route": "unsure", "skill_type": "unsure", "confidence": 0.0}
+        return {**unsure, **local, "detail": cloud["detail"]}
+    return {**local, **cloud, "local_ballots": local.get("ballots", [])}
 
 
 def _cacheable(result: dict[str, Any]) -> dict[str, Any]:
@@ -108,14 +240,18 @@ def _cacheable(result: dict[str, Any]) -> dict[str, Any]:
     return {k: result[k] for k in keep if k in result}
 
 
-def _run_task(task, *, kwargs: dict[str, Any], task_id: str, deadline_s: float) -> dict[str, Any]:
-    """Publish one task and wait for its JSON result until `deadline_s` (503 / 504 / 502 otherwise)."""
+def _publish(task, *, kwargs: dict[str, Any], task_id: str, deadline_s: float):
     if deadline_s <= 0:
         raise GatewayTimeout(f"the request deadline passed before {task.name} could run (request {task_id})")
     try:
-        async_result = task.apply_async(kwargs=kwargs, task_id=task_id, expires=deadline_s)
+        return task.apply_async(kwargs=kwargs, task_id=task_id, expires=deadline_s)
     except _BROKER_ERRORS as exc:
         raise ServiceUnavailable(f"the task queue is unavailable: {exc}") from None
+
+
+def _run_task(task, *, kwargs: dict[str, Any], task_id: str, deadline_s: float) -> dict[str, Any]:
+    """Publish one task and wait for its JSON result until `deadline_s` (503 / 504 / 502 otherwise)."""
+    async_result = _publish(task, kwargs=kwargs, task_id=task_id, deadline_s=deadline_s)
     try:
         answer = async_result.get(timeout=deadline_s, propagate=False)
     except CeleryTimeout:
@@ -129,36 +265,40 @@ def _run_task(task, *, kwargs: dict[str, Any], task_id: str, deadline_s: float) 
     return answer
 
 
-def _ask_worker(*, prompt: str, max_tokens: int, temperature: float, request_id: str, deadline_s: float) -> dict:
-    from routing.tasks import orchestrate
+def _forget(task_id: str) -> None:
+    from celery.result import AsyncResult
 
-    kwargs = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "request_id": request_id}
-    return _run_task(orchestrate, kwargs=kwargs, task_id=request_id, deadline_s=deadline_s)
-
-
-def _ask_cloud(*, prompt: str, max_tokens: int, temperature: float, request_id: str, deadline_s: float) -> dict:
-    """The local council was unsure: the paid retry chain, on the cpu queue, under the budget."""
-    from budget.tasks import cloud_answer_task
-
-    kwargs = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "request_id": request_id}
-    return _run_task(cloud_answer_task, kwargs=kwargs, task_id=f"{request_id}-cloud", deadline_s=deadline_s)
+    try:
+        AsyncResult(task_id).forget()  # the stream carried the result
+    except _BROKER_ERRORS as exc:
+        log.warning("could not drop the stored result of %s: %s", task_id, exc)
 
 
-def _escalate(local: dict[str, Any], *, prompt: str, max_tokens: int, temperature: float, request_id: str,
-              deadline_s: float) -> dict[str, Any]:  # fmt: skip
-    cloud = _ask_cloud(prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id,
-                       deadline_s=deadline_s)  # fmt: skip
-    if cloud.get("unsure"):
-        return {**local, "detail": cloud["detail"]}
-    return {**local, **cloud, "local_ballots": local.get("ballots", [])}
+def _cancel(request_id: str) -> None:
+    from swarm_site.celery import app
+
+    try:
+        streaming.cancel(request_id)
+        app.control.revoke(request_id)  # not started yet: never start
+    except _BROKER_ERRORS as exc:
+        log.warning("could not cancel %s: %s", request_id, exc)
 
 
-def _log_payload(result: dict[str, Any], *, prompt: str, endpoint: str, max_tokens: int) -> dict[str, Any]:
+def _publish_log(payload: dict[str, Any]) -> None:
+    from routing.tasks import log_interaction
+
+    try:
+        log_interaction.apply_async(args=[payload])
+    except _BROKER_ERRORS as exc:  # the answer is already computed; losing its log line is the lesser harm
+        log.error("could not queue interaction %s for the log: %s", payload.get("request_id"), exc)
+
+
+def _log_payload(result: dict[str, Any], *, ask: Ask) -> dict[str, Any]:
     return {
-        "request_id": result["request_id"],
+        "request_id": ask.request_id,
         "created_at": datetime.now(UTC).isoformat(),
-        "endpoint": endpoint,
-        "prompt": prompt,
+        "endpoint": ask.endpoint,
+        "prompt": ask.prompt,
         "answer": result.get("answer", ""),
         "route": result.get("route", ""),
         "skill_type": result.get("skill_type", ""),

@@ -10,10 +10,22 @@ from routing import services
 
 
 @shared_task(name="routing.tasks.orchestrate", acks_late=True, reject_on_worker_lost=True)
-def orchestrate(*, prompt: str, max_tokens: int, temperature: float, request_id: str) -> dict[str, Any]:
+def orchestrate(
+    *, prompt: str, max_tokens: int, temperature: float, request_id: str, stream: bool = False
+) -> dict[str, Any]:
     """Runs on a serving (gpu) worker: the local council answers, or says UNSURE."""
     return services.council_answer(
-        prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id
+        prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id, stream=stream
+    )
+
+
+@shared_task(name="routing.tasks.generate", acks_late=True, reject_on_worker_lost=True)
+def generate(
+    *, messages: list[dict[str, str]], max_tokens: int, temperature: float, request_id: str, stream: bool = False
+) -> dict[str, Any]:
+    """Runs on a serving (gpu) worker: the model alone, for clients that name a local model."""
+    return services.model_answer(
+        messages=messages, max_tokens=max_tokens, temperature=temperature, request_id=request_id, stream=stream
     )
 
 

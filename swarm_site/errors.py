@@ -51,11 +51,13 @@ _TYPES = {
 }
 
 
-def error_body(status_code: int, message: str, *, code: str | None = None, param: str | None = None) -> dict:
+def error_body(
+    status_code: int, message: str, *, code: str | None = None, param: str | None = None, kind: str | None = None
+) -> dict:
     return {
         "error": {
             "message": message,
-            "type": _TYPES.get(status_code, "invalid_request_error" if status_code < 500 else "server_error"),
+            "type": kind or _TYPES.get(status_code, "invalid_request_error" if status_code < 500 else "server_error"),
             "param": param,
             "code": code,
         }
@@ -90,7 +92,7 @@ def json_exception_handler(exc: Exception, context: dict) -> Response | None:
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
         return Response(
-            error_body(exc.status_code, message, code=str(code), param=param),
+            error_body(exc.status_code, message, code=str(code), param=param, kind=getattr(exc, "error_type", None)),
             status=exc.status_code,
             headers=headers,
         )

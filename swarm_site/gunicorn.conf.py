@@ -10,3 +10,9 @@ timeout = 120
 graceful_timeout = 10
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+
+def post_worker_init(worker):
+    from swarm_site.warmup import warm_web
+
+    warm_web()

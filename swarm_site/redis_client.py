@@ -22,3 +22,14 @@ def get_redis() -> redis.Redis:
         health_check_interval=30,
         decode_responses=True,
     )
+
+
+@lru_cache(maxsize=1)
+def get_blocking_redis() -> redis.Redis:
+    """For blocking reads (XREAD BLOCK of token streams): connects fast, waits longer per read."""
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=settings.SWARM_REDIS_TIMEOUT_S,
+        socket_timeout=5.0,
+        decode_responses=True,
+    )

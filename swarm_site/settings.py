@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "budget",
     "mining",
     "training",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -112,7 +113,6 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -153,6 +153,7 @@ CELERY_TASK_QUEUES = [Queue(q.value, Exchange(q.value, type="direct"), routing_k
 CELERY_TASK_CREATE_MISSING_QUEUES = True  # gpu.<n> queues appear as workers start
 CELERY_TASK_ROUTES = {
     "routing.tasks.orchestrate": {"queue": CeleryQueue.GPU.value},
+    "routing.tasks.generate": {"queue": CeleryQueue.GPU.value},
     "routing.tasks.log_interaction": {"queue": CeleryQueue.DEFAULT.value},
     "budget.tasks.cloud_answer": {"queue": CeleryQueue.CPU.value},
 }
@@ -192,6 +193,10 @@ SWARM_WORKER_HEARTBEAT_S = env_float("SWARM_WORKER_HEARTBEAT_S", 5.0, minimum=0.
 # --- Cloud escalation and budgets -------------------------------------------------------------
 # Off by default: with it off, an UNSURE local answer stays UNSURE and nothing is ever paid for.
 SWARM_CLOUD_ENABLED = env_bool("SWARM_CLOUD_ENABLED", False)
+
+# --- API keys -------------------------------------------------------------------------------
+# Without a key, callers on loopback may use /v1 (the embedded local default); production: never.
+SWARM_ALLOW_ANONYMOUS_LOOPBACK = env_bool("SWARM_ALLOW_ANONYMOUS_LOOPBACK", not PRODUCTION)
 
 # --- Requests --------------------------------------------------------------------------------
 SWARM_MAX_PROMPT_CHARS = env_int("SWARM_MAX_PROMPT_CHARS", 8000, minimum=1)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from routing.openai_api import ChatCompletionsView, ModelsView
 from routing.views import HealthView, HybridView, OrchestrateView, VoteView
 
 urlpatterns = [
@@ -9,4 +10,6 @@ urlpatterns = [
     path("orchestrate", OrchestrateView.as_view(), name="orchestrate"),
     path("vote", VoteView.as_view(), name="vote"),
     path("hybrid", HybridView.as_view(), name="hybrid"),
+    path("v1/chat/completions", ChatCompletionsView.as_view(), name="chat-completions"),
+    path("v1/models", ModelsView.as_view(), name="models"),
 ]

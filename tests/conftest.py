@@ -23,11 +23,17 @@ def shared_redis_url() -> str:
 @pytest.fixture(scope="session")
 def stack(shared_redis_url):
     """The main stack: gunicorn + serving worker (real model) + bookkeeping worker."""
-    s = Stack.build(redis_url=shared_redis_url)
+    s = Stack.build(redis_url=shared_redis_url, SWARM_ALLOW_ANONYMOUS_LOOPBACK="false")
     try:
         yield s.start()
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def api_key(stack) -> str:
+    """A key for /v1 on the main stack (which, unlike the local default, refuses anonymous calls)."""
+    return stack.manage("create_api_key", "tests", "--rate", "0").strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")

@@ -39,12 +39,14 @@ class Agent0Head(Head):
         started = time.perf_counter()
         if ctx.generate is None:
             return self.abstain(started, "no local model")
-        gen = ctx.generate(
+        chat = is_chat(prompt)
+        # Small talk is agent0's to answer, so its tokens can go to the client as they come.
+        generate = ctx.stream if chat and ctx.stream else ctx.generate
+        gen = generate(
             [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
             max_tokens=ctx.max_tokens,
             temperature=ctx.temperature,
         )
-        chat = is_chat(prompt)
         confidence = CHAT_CONFIDENCE if chat else UNVERIFIED_CONFIDENCE
         if not gen.text or stub_marker(gen.text):
             confidence = 0.0
@@ -55,6 +57,7 @@ class Agent0Head(Head):
             confidence,
             started,
             chat=chat,
+            streamed=generate is ctx.stream,
             finish_reason=gen.finish_reason,
             prompt_tokens=gen.prompt_tokens,
             completion_tokens=gen.completion_tokens,

@@ -40,11 +40,16 @@ class Ballot:
 
 @dataclass
 class HeadContext:
-    """What a head may use besides the prompt."""
+    """What a head may use besides the prompt.
+
+    `stream`, when set, generates like `generate` while relaying each token to the client as it
+    is produced; a head uses it only when its answer is going to be the reply (agent0 on chat).
+    """
 
     generate: Generate | None = None
     max_tokens: int = 128
     temperature: float = 0.0
+    stream: Generate | None = None
 
 
 class Head(ABC):

@@ -1,0 +1,203 @@
+"""The OpenAI-compatible API: /v1/models and /v1/chat/completions (JSON and SSE streams).
+
+Models: `swarm-auto` is the cascade (cache -> council -> paid chain when unsure); the local
+model's alias is that model alone on the whole conversation; `cloud/<provider>` is one paid
+provider under the budget. The cascade answers the conversation's last user message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access.authentication import BearerKeyAuthentication, PerKeyRateThrottle
+from budget.models import Provider
+from inference.registry import active_model
+from routing import services
+from swarm_site.errors import error_body
+
+AUTO_MODEL = "swarm-auto"
+ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+class ModelNotFound(exceptions.APIException):
+    status_code = 404
+    default_code = "model_not_found"
+    error_type = "invalid_request_error"  # what OpenAI answers for an unknown model
+
+
+def available_models() -> dict[str, str]:
+    """model id -> route."""
+    models = {AUTO_MODEL: services.AUTO, active_model().alias: active_model().alias}
+    for provider in Provider.objects.filter(enabled=True):
+        models[f"{services.CLOUD_PREFIX}{provider.name}"] = f"{services.CLOUD_PREFIX}{provider.name}"
+    return models
+
+
+def _text(content: Any) -> str | None:
+    """OpenAI content: a string, or a list of parts of which the text ones count."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        return "".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return None
+
+
+class ChatCompletionRequest(serializers.Serializer):
+    model = serializers.CharField()
+    messages = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+    stream = serializers.BooleanField(required=False, default=False)
+    max_tokens = serializers.IntegerField(required=False, min_value=1)
+    max_completion_tokens = serializers.IntegerField(required=False, min_value=1)
+    temperature = serializers.FloatField(required=False, default=0.0, min_value=0.0, max_value=2.0)
+    n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=1)
+
+    def validate_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+        clean = []
+        for index, message in enumerate(messages):
+            role = message.get("role")
+            if role not in ROLES:
+                raise serializers.ValidationError(f"messages[{index}].role must be one of {', '.join(ROLES)}; "
+                                                  f"got {role!r}")  # fmt: skip
+            text = _text(message.get("content"))
+            if text is None:
+                raise serializers.ValidationError(f"messages[{index}].content must be a string or text parts")
+            clean.append({"role": "system" if role == "developer" else role, "content": text})
+        if not any(m["role"] == "user" and m["content"].strip() for m in clean):
+            raise serializers.ValidationError("messages must contain a non-empty user message")
+        total = sum(len(m["content"]) for m in clean)
+        if total > settings.SWARM_MAX_PROMPT_CHARS:
+            raise serializers.ValidationError(f"messages have {total} characters; the limit is "
+                                              f"{settings.SWARM_MAX_PROMPT_CHARS}")  # fmt: skip
+        return clean
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        limit = settings.SWARM_MAX_TOKENS_LIMIT
+        tokens = data.get("max_completion_tokens") or data.get("max_tokens") or settings.SWARM_DEFAULT_MAX_TOKENS
+        if tokens > limit:
+            message = f"max_tokens is too large: {tokens}; the limit is {limit}"
+            raise serializers.ValidationError({"max_tokens": [message]})
+        data["max_tokens"] = tokens
+        return data
+
+
+def _completion_id(request_id: str) -> str:
+    return f"chatcmpl-{request_id}"
+
+
+def _swarm(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("route", "skill_type", "confidence", "cost_usd", "cached", "provider", "detail", "latency_ms", "request_id")
+    return {k: result.get(k) for k in keys}
+
+
+def _headers(result: dict[str, Any]) -> dict[str, str]:
+    return {
+        "x-swarm-route": str(result.get("route")),
+        "x-swarm-confidence": str(result.get("confidence")),
+        "x-swarm-cost-usd": f"{result.get('cost_usd') or 0:.8f}",
+        "x-request-id": str(result.get("request_id")),
+    }
+
+
+def _finish_reason(result: dict[str, Any]) -> str:
+    if result.get("finish_reason") == "length":
+        return "length"
+    return "content_filter" if result.get("route") == "unsure" else "stop"
+
+
+class ChatCompletionsView(APIView):
+    authentication_classes = [BearerKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [PerKeyRateThrottle]
+
+    def post(self, request: Request):
+        body = ChatCompletionRequest(data=request.data if isinstance(request.data, dict) else {"model": None})
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        models = available_models()
+        if data["model"] not in models:
+            raise ModelNotFound(f"The model `{data['model']}` does not exist; GET /v1/models lists them.")
+        messages = data["messages"]
+        ask = {
+            "prompt": next(m["content"] for m in reversed(messages) if m["role"] == "user"),
+            "max_tokens": data["max_tokens"], "temperature": data["temperature"], "endpoint": "v1",
+            "messages": messages, "route": models[data["model"]], "api_key_id": getattr(request.auth, "pk", None),
+        }  # fmt: skip
+        if data["stream"]:
+            return self._stream(data["model"], ask)
+        result = services.orchestrate_request(**ask)
+        return Response(self._completion(data["model"], result), headers=_headers(result))
+
+    @staticmethod
+    def _completion(model: str, result: dict[str, Any]) -> dict[str, Any]:
+        prompt_tokens, completion_tokens = result.get("prompt_tokens", 0), result.get("completion_tokens", 0)
+        return {
+            "id": _completion_id(result["request_id"]), "object": "chat.completion", "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
+                         "finish_reason": _finish_reason(result)}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+            "swarm": _swarm(result),
+        }  # fmt: skip
+
+    def _stream(self, model: str, ask: dict[str, Any]) -> StreamingHttpResponse:
+        state, events = services.orchestrate_stream(**ask)
+        created = int(time.time())
+        completion_id = _completion_id(state.request_id)
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+            payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}  # fmt: skip
+            return f"data: {json.dumps(payload)}\n\n"
+
+        def sse() -> Iterator[str]:
+            yield chunk({"role": "assistant", "content": ""})
+            streamed = []
+            try:
+                for event in events:
+                    if event["type"] == "ping":
+                        yield ": ping\n\n"  # keeps proxies open and notices a client that left
+                    elif event["type"] == "token":
+                        streamed.append(event["text"])
+                        yield chunk({"content": event["text"]})
+                    else:
+                        result = event["result"]
+                        if "".join(streamed).strip() != result["answer"].strip() and result["route"] != "unsure":
+                            yield chunk({"content": result["answer"]})  # decided without token-by-token generation
+                        yield chunk({}, _finish_reason(result), swarm=_swarm(result))
+            except exceptions.APIException as exc:
+                yield f"data: {json.dumps(error_body(exc.status_code, str(exc.detail), code=exc.default_code))}\n\n"
+            finally:
+                events.close()
+            yield "data: [DONE]\n\n"
+
+        response = StreamingHttpResponse(sse(), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        response["x-request-id"] = state.request_id
+        return response
+
+
+class ModelsView(APIView):
+    authentication_classes = [BearerKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        owners = {services.AUTO: "swarm"}
+        data = [
+            {"id": model, "object": "model", "created": 0,
+             "owned_by": owners.get(route, "swarm-cloud" if route.startswith(services.CLOUD_PREFIX) else "swarm-local")}
+            for model, route in available_models().items()
+        ]  # fmt: skip
+        return Response({"object": "list", "data": data})
