@@ -9,6 +9,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset
 
+include docker/alerts.mk
+
 help:
 	@echo "make run        set up (venv, deps, model, db, redis) and start web, worker, beat, flower"
 	@echo "make test       install test deps and run the test suite (what CI runs)"
@@ -46,7 +48,7 @@ run: install models migrate redis
 # The budget race tests run again on PostgreSQL (the embedded default is SQLite).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
 
-test: install-test redis
+test: install-test redis install-prometheus
 	$(PYTHON) manage.py prefetch_models --no-progress
 	$(BIN)/ruff check .
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)

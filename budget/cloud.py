@@ -34,6 +34,7 @@ from budget.services import (
     provider_record_call,
     utc_day,
 )
+from observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ def cloud_answer(*, request_id: str, prompt: str, max_tokens: int, temperature: 
             budget_release(reservation=held.reservation)
             provider_record_call(provider=provider, request_id=request_id, ok=False, error=str(exc),
                                  latency_ms=(time.perf_counter() - started) * 1000, now=now)  # fmt: skip
+            metrics.record_cloud_call(provider.name, "error", 0, retried=attempt > 0)
             errors.append(f"{provider.name}: {exc}")
             time.sleep(min(MAX_BACKOFF_S, exc.retry_after or 0.1 * 2**attempt))
             continue
@@ -176,6 +178,7 @@ def cloud_answer(*, request_id: str, prompt: str, max_tokens: int, temperature: 
         )
         provider_record_call(provider=provider, request_id=request_id, ok=True,
                              latency_ms=(time.perf_counter() - started) * 1000, now=now)  # fmt: skip
+        metrics.record_cloud_call(provider.name, "ok", entry.cost_usd, retried=attempt > 0)
         return _answer(entry, attempts=attempt + 1)
     if over_cap and not errors:
         raise BudgetExceeded(f"BudgetExceeded: cost per request exceeded {cap.normalize()} ({', '.join(over_cap)})")

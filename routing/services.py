@@ -18,6 +18,7 @@ from django.db import OperationalError as DbOperationalError
 from django.db import transaction
 
 from inference.registry import active_model
+from observability import metrics
 from routing import streaming
 from routing.cache import cache_get, cache_key, cache_put, current_adapter_version
 from routing.cascade import Decision, run_council
@@ -143,6 +144,8 @@ def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, 
                   adapter_version=adapter)  # fmt: skip
     result.setdefault("model", active_model().alias)
     result.setdefault("cost_usd", 0.0)
+    metrics.record_request(result["route"], result.get("skill_type"), result["latency_ms"] / 1000, cached,
+                           cache_lookup=key is not None)  # fmt: skip
     _publish_log(_log_payload(result, ask=ask))
     return result
 

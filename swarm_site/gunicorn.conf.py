@@ -16,3 +16,9 @@ def post_worker_init(worker):
     from swarm_site.warmup import warm_web
 
     warm_web()
+
+
+def child_exit(server, worker):
+    from observability.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.urls import path
 
+from observability.metrics import metrics_view
 from routing.openai_api import ChatCompletionsView, ModelsView
 from routing.views import HealthView, HybridView, OrchestrateView, VoteView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health", HealthView.as_view(), name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("orchestrate", OrchestrateView.as_view(), name="orchestrate"),
     path("vote", VoteView.as_view(), name="vote"),
     path("hybrid", HybridView.as_view(), name="hybrid"),

@@ -88,6 +88,7 @@ class Stack:
     @classmethod
     def build(cls, *, redis_url: str, database_url: str | None = None, **extra: str) -> Stack:
         tmp = Path(tempfile.mkdtemp(prefix="swarm-db-"))
+        (tmp / "metrics").mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "DJANGO_", "CELERY_"))}
         env.update(
             SWARM_ENV="test",
@@ -96,6 +97,7 @@ class Stack:
             SWARM_VAR_DIR=str(tmp),
             SWARM_MODEL_DIR=str(ROOT / "var" / "models"),
             SWARM_WORKER_HEARTBEAT_S="1",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"),
             PYTHONUNBUFFERED="1",
         )
         env.update(extra)
@@ -128,8 +130,15 @@ class Stack:
                                           "-n", f"cpu-{self.port}@%h", "--pool", "threads", "-c", "8",
                                           "--loglevel", "INFO"])  # fmt: skip
 
+    def start_exporter(self) -> int:
+        port = free_port()
+        self.env["SWARM_EXPORTER_PORT"] = str(port)
+        self._spawn("exporter", [PY, "-m", "observability.exporter"])
+        return port
+
     def start_web(self) -> subprocess.Popen:
-        env_port = {"SWARM_PORT": str(self.port), "WEB_CONCURRENCY": "1", "SWARM_WEB_THREADS": "8"}
+        env_port = {"SWARM_PORT": str(self.port), "SWARM_WEB_THREADS": "8"}
+        self.env.setdefault("WEB_CONCURRENCY", "1")
         self.env.update(env_port)
         return self._spawn("web", [PY, "-m", "gunicorn", "swarm_site.wsgi:application",
                                    "--config", "swarm_site/gunicorn.conf.py"])  # fmt: skip

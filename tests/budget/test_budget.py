@@ -171,3 +171,21 @@ def test_keys_are_never_stored(make_provider):
     provider = make_provider("http://127.0.0.1:9/v1")
     stored = Provider.objects.filter(pk=provider.pk).values().get()
     assert "test-key" not in str(stored)
+
+
+def test_a_key_with_its_own_daily_budget_is_capped_inside_the_pool(fake, make_provider, policy):
+    from access.services import api_key_create
+
+    policy(cap="0.02", pool="0.10")
+    provider = make_provider(fake.base_url, price_in="1.00", price_out="2.00")
+    fake.usage = None  # bill the whole reservation
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "q"}]
+    one_call = provider.cost(prompt_token_bound(messages), 50)
+    key = api_key_create(name="small", daily_budget_usd=one_call).key
+    first = cloud_answer(request_id="k1", prompt="q", max_tokens=50, temperature=0.0, now=NOON, api_key_id=key.pk)
+    assert first["answer"] == "Canberra"
+    with pytest.raises(BudgetExhausted, match=r"daily budget .* of key 'small'"):
+        cloud_answer(request_id="k2", prompt="q", max_tokens=50, temperature=0.0, now=NOON, api_key_id=key.pk)
+    # the pool itself still has room for other clients
+    assert ask("other", prompt="q")["answer"] == "Canberra" and fake.calls == 2
+    assert LedgerEntry.objects.get(request_id="k1").api_key_id == key.pk

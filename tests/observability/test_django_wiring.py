@@ -1,4 +1,4 @@
-"""/metrics through Django with the settings lines the report asks for (django-prometheus middleware)."""
+"""/metrics through Django as the project's settings wire it (django-prometheus middleware + swarm metrics)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ AFTER = "django_prometheus.middleware.PrometheusAfterMiddleware"
 @pytest.fixture
 def wired(settings, monkeypatch):
     monkeypatch.delenv(m.MULTIPROC_ENV, raising=False)
-    settings.ROOT_URLCONF = "tests.observability.urls"
-    settings.MIDDLEWARE = [BEFORE, *settings.MIDDLEWARE, AFTER]
-    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "django_prometheus", "observability"]
+    assert settings.MIDDLEWARE[0] == BEFORE and settings.MIDDLEWARE[-1] == AFTER
+    assert {"django_prometheus", "observability"} <= set(settings.INSTALLED_APPS)
     return settings
 
 
