@@ -7,7 +7,7 @@ PYTHON := $(BIN)/python
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset
+.PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset system-deps
 
 include docker/alerts.mk
 
@@ -48,7 +48,11 @@ run: install models migrate redis
 # The budget race tests run again on PostgreSQL (the embedded default is SQLite).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
 
-test: install-test redis install-prometheus
+# Debian's Chromium for the chat page's browser test (Playwright drives it; it never downloads a browser).
+system-deps:
+	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || (apt-get update -q && apt-get install -y -q chromium)
+
+test: install-test redis install-prometheus system-deps
 	$(PYTHON) manage.py prefetch_models --no-progress
 	$(BIN)/ruff check .
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 import os
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Sum
 
 from budget.models import BudgetDay, BudgetPolicy, LedgerEntry, Provider, ProviderCall, Reservation
@@ -21,6 +22,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "model", "order", "enabled", "state", "key_present", "spend_today",
                     "price_input_per_mtok", "price_output_per_mtok")  # fmt: skip
     list_editable = ("order", "enabled")

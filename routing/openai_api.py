@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from rest_framework import exceptions, serializers
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -115,7 +116,19 @@ def _finish_reason(result: dict[str, Any]) -> str:
     return "content_filter" if result.get("route") == "unsure" else "stop"
 
 
+class JsonOrStream(BaseContentNegotiation):
+    """OpenAI clients send `Accept: text/event-stream` for streams: the view answers SSE itself and
+    JSON otherwise (errors included), whatever the Accept header says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class ChatCompletionsView(APIView):
+    content_negotiation_class = JsonOrStream
     authentication_classes = [BearerKeyAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [PerKeyRateThrottle]
@@ -190,6 +203,7 @@ class ChatCompletionsView(APIView):
 
 
 class ModelsView(APIView):
+    content_negotiation_class = JsonOrStream
     authentication_classes = [BearerKeyAuthentication]
     permission_classes = [IsAuthenticated]
 

@@ -3,6 +3,8 @@ from django.urls import path
 
 from observability.metrics import metrics_view
 from routing.openai_api import ChatCompletionsView, ModelsView
+from routing.pages import ChatPageView
+from routing.stats import StatsView
 from routing.views import HealthView, HybridView, OrchestrateView, VoteView
 
 urlpatterns = [
@@ -14,4 +16,6 @@ urlpatterns = [
     path("hybrid", HybridView.as_view(), name="hybrid"),
     path("v1/chat/completions", ChatCompletionsView.as_view(), name="chat-completions"),
     path("v1/models", ModelsView.as_view(), name="models"),
+    path("chat", ChatPageView.as_view(), name="chat"),
+    path("api/stats", StatsView.as_view(), name="stats"),
 ]

@@ -124,3 +124,13 @@ def test_the_per_key_rate_limit_is_429(stack):
                 for _ in range(3)]  # fmt: skip
     assert statuses == [200, 200, 429]
     assert post(stack, OK, key).json()["error"]["type"] == "rate_limit_error"
+
+
+def test_an_sse_accept_header_is_welcome(stack, api_key):
+    headers = {"Authorization": f"Bearer {api_key}", "Accept": "text/event-stream"}
+    body = {**OK, "messages": [{"role": "user", "content": "What is 9*9?"}], "stream": True}
+    with requests.post(f"{stack.url}/v1/chat/completions", json=body, headers=headers, stream=True, timeout=30) as r:
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        assert b"81" in r.content and r.content.rstrip().endswith(b"data: [DONE]")
+    plain = requests.post(f"{stack.url}/v1/chat/completions", json={**OK, "model": "nope"}, headers=headers, timeout=30)
+    assert plain.status_code == 404 and plain.json()["error"]["code"] == "model_not_found"
