@@ -24,6 +24,7 @@ from routing.cache import cache_get, cache_key, cache_put, current_adapter_versi
 from routing.cascade import Decision, run_council
 from routing.models import Interaction
 from swarm_site.errors import GatewayTimeout, ServiceUnavailable, WorkerFailed
+from swarm_site.logs import request_id_var
 from swarm_site.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ class Ask:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.perf_counter)
 
+    def __post_init__(self) -> None:
+        request_id_var.set(self.request_id)  # every log line of this request names it
     def remaining(self) -> float:
         return settings.SWARM_DEADLINE_S - (time.perf_counter() - self.started)
 
@@ -291,7 +294,7 @@ def _publish_log(payload: dict[str, Any]) -> None:
     from routing.tasks import log_interaction
 
     try:
-        log_interaction.apply_async(args=[payload])
+        log_interaction.apply_async(args=[payload], task_id=f"{payload['request_id']}-log")
     except _BROKER_ERRORS as exc:  # the answer is already computed; losing its log line is the lesser harm
         log.error("could not queue interaction %s for the log: %s", payload.get("request_id"), exc)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from swarm_site.errors import json_error
+from swarm_site.logs import request_id_var
 
 log = logging.getLogger("swarm.errors")
 
@@ -47,3 +48,17 @@ class JsonErrorMiddleware:
             return None
         log.exception("unhandled error on %s", request.path)
         return json_error(500, "Internal error; it has been logged.", code="internal_error")
+
+
+class RequestIdMiddleware:
+    """Log lines carry the request id only while that request runs (threads are reused)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = request_id_var.set(None)
+        try:
+            return self.get_response(request)
+        finally:
+            request_id_var.reset(token)

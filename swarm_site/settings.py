@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "swarm_site.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -210,11 +211,20 @@ SWARM_CACHE_TTL_S = env_int("SWARM_CACHE_TTL_S", 24 * 3600, minimum=1)
 SWARM_MIN_CONFIDENCE = env_float("SWARM_MIN_CONFIDENCE", 0.75, minimum=0.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, SWARM_MAX_PROMPT_CHARS * 8)
 
+SWARM_LOG_FORMAT = env_str("SWARM_LOG_FORMAT", "json")
+if SWARM_LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"SWARM_LOG_FORMAT={SWARM_LOG_FORMAT!r} must be json or plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "swarm_site.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "swarm_site.logs.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": SWARM_LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("SWARM_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {"django.request": {"level": "ERROR"}, "httpx": {"level": "WARNING"}},
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
@@ -65,3 +66,16 @@ def test_unsure_answers_are_not_cached(stack):
     assert first["route"] == "unsure" and first["answer"] == "UNSURE" and first["confidence"] == 0
     time.sleep(0.2)
     assert stack.post("/orchestrate", {"prompt": prompt}).json()["cached"] is False
+
+
+def test_logs_are_json_lines_carrying_the_request_id_from_api_into_the_worker(stack):
+    body = stack.post("/orchestrate", {"prompt": "What is 11*11?"}).json()
+
+    def lines_with_id(name):
+        entries = [json.loads(line) for line in (stack.logdir / f"{name}.log").read_text().splitlines()
+                   if line.startswith("{")]  # fmt: skip
+        return [e for e in entries if e.get("request_id") == body["request_id"]]
+
+    worker = wait_for(lambda: lines_with_id("worker-gpu"), timeout=10, what="worker log lines of the request")
+    assert any("answered by math" in e["message"] for e in worker)
+    assert wait_for(lambda: lines_with_id("worker-cpu"), timeout=10, what="the log task's lines")
