@@ -56,7 +56,7 @@ def main() -> int:
     data.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes", "--dir", str(data),
-         "--logfile", str(data / "redis.log"), "--pidfile", str(data / "redis.pid"),
+         "--logfile", str(data / f"redis-{port}.log"), "--pidfile", str(data / f"redis-{port}.pid"),
          "--save", "", "--appendonly", "no"],
         check=True,
     )  # fmt: skip
@@ -65,7 +65,8 @@ def main() -> int:
             print(f"redis: started a local redis-server on 127.0.0.1:{port} (data in {data})")
             return 0
         time.sleep(0.1)
-    print(f"redis: started redis-server but {url} still does not answer; see {data / 'redis.log'}", file=sys.stderr)
+    log = data / f"redis-{port}.log"
+    print(f"redis: started redis-server but {url} still does not answer; see {log}", file=sys.stderr)
     return 1
 
 
