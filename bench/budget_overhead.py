@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the atomic reservation adds to each paid call: reserve + settle, timed, on SQLite and PostgreSQL.
 
-Usage: python bench/budget_overhead.py [--n 300]
+Usage: python -m bench.budget_overhead [--n 300]
 Each backend runs in a child process on a fresh database; writes reports/budget_overhead_<date>.json.
 """
 
@@ -16,17 +16,12 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.reporting import ROOT, percentile, write_report
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def child(n: int) -> dict:
@@ -66,8 +61,8 @@ def child(n: int) -> dict:
 
 def run_backend(label: str, database_url: str, n: int) -> dict:
     env = {**os.environ, "DATABASE_URL": database_url, "SWARM_VAR_DIR": tempfile.mkdtemp(prefix="swarm-bench-")}
-    out = subprocess.run([sys.executable, __file__, "--child", "--n", str(n)], env=env, capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
+    child_argv = [sys.executable, "-m", "bench.budget_overhead", "--child", "--n", str(n)]
+    out = subprocess.run(child_argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
     return {"backend": label, **json.loads(out.strip().splitlines()[-1])}
 
 
@@ -90,12 +85,8 @@ def main() -> None:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    report = {"benchmark": "budget_overhead", "when": datetime.now(UTC).isoformat(), "n": args.n,
-              "method": "sequential budget_reserve + budget_settle on a fresh database, one process",
-              "results": results}  # fmt: skip
-    path = ROOT / "reports" / f"budget_overhead_{datetime.now(UTC):%Y%m%d}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report("budget_overhead", {"n": args.n, "results": results,
+                                     "method": "sequential budget_reserve + budget_settle on a fresh database"})
 
 
 if __name__ == "__main__":

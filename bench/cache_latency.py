@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Exact-cache latency through real HTTP, measured the way a user sees it (curl's time_total).
 
-Usage: python bench/cache_latency.py [--url http://127.0.0.1:8000] [--n 100]
+Usage: python -m bench.cache_latency [--url http://127.0.0.1:8000] [--n 100]
 Writes reports/cache_latency_<date>.json and prints the summary. Needs a running stack (make run).
 """
 
@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.reporting import latency_summary, write_report
 
 
 def curl_seconds(url: str, body: str) -> tuple[float, dict]:
@@ -27,10 +24,6 @@ def curl_seconds(url: str, body: str) -> tuple[float, dict]:
     payload, seconds = out.rsplit("\n", 1)
     return float(seconds), json.loads(payload)
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -49,24 +42,16 @@ def main() -> None:
         samples.append(seconds * 1000)
         cached += bool(answer.get("cached"))
         time.sleep(0.01)
-    report = {
-        "benchmark": "cache_latency",
-        "when": datetime.now(UTC).isoformat(),
+    write_report("cache_latency", {
         "url": endpoint,
         "prompt": args.prompt,
         "first_request_ms": round(first_s * 1000, 2),
         "first_route": first.get("route"),
         "n": args.n,
         "cached_ratio": cached / args.n,
-        "median_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(percentile(samples, 0.95), 2),
-        "max_ms": round(max(samples), 2),
+        **latency_summary(samples),
         "method": "curl -w %{time_total}, sequential, loopback",
-    }
-    out = ROOT / "reports" / f"cache_latency_{datetime.now(UTC):%Y%m%d}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    })
 
 
 if __name__ == "__main__":

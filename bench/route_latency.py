@@ -3,23 +3,19 @@
 
 Each prompt family is sent N times with a distinct max_tokens so the exact cache does not
 answer (short answers are unaffected); then the same prompts again to measure cache hits.
-Usage: python bench/route_latency.py [--url http://127.0.0.1:8000] [--n 20]
+Usage: python -m bench.route_latency [--url http://127.0.0.1:8000] [--n 20]
 Writes reports/route_latency_<date>.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
-from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.reporting import latency_summary, write_report
 
 FAMILIES = {
     "math": ["What is {a}*{b}?", "factor x^2-{s}x+{p}", "What is {a}% of {b}?"],
@@ -32,14 +28,6 @@ FAMILIES = {
 }
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def summary(samples: list[float]) -> dict:
-    return {"n": len(samples), "median_ms": round(statistics.median(samples), 2),
-            "p95_ms": round(percentile(samples, 0.95), 2), "max_ms": round(max(samples), 2)}  # fmt: skip
 
 
 def main() -> None:
@@ -67,18 +55,12 @@ def main() -> None:
         answer = session.post(f"{args.url}/orchestrate", json=body, timeout=120).json()
         if answer.get("cached"):
             by_route["cache"].append((time.perf_counter() - started) * 1000)
-    report = {
-        "benchmark": "route_latency",
-        "when": datetime.now(UTC).isoformat(),
+    write_report("route_latency", {
         "url": args.url,
         "method": "sequential HTTP POST /orchestrate from one client on loopback, wall time per request",
-        "by_route": {k: summary(v) for k, v in sorted(by_route.items())},
-        "by_prompt_family": {k: summary(v) for k, v in sorted(by_family.items())},
-    }
-    out = ROOT / "reports" / f"route_latency_{datetime.now(UTC):%Y%m%d}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+        "by_route": {k: latency_summary(v) for k, v in sorted(by_route.items())},
+        "by_prompt_family": {k: latency_summary(v) for k, v in sorted(by_family.items())},
+    })
 
 
 if __name__ == "__main__":

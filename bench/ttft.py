@@ -1,33 +1,27 @@
 #!/usr/bin/env python3
 """Time to first token through SSE with the official openai client, against a running stack.
 
-Usage: python bench/ttft.py [--url http://127.0.0.1:8000] [--n 30] [--key sk-swarm-...]
+Usage: python -m bench.ttft [--url http://127.0.0.1:8000] [--n 30] [--key sk-swarm-...]
 Each request differs in max_tokens so the exact cache never answers. Writes reports/ttft_<date>.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import openai
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.reporting import ROOT, percentile, write_report
+
 CASES = {
     "swarm-auto (chat, agent0 streams)": ("swarm-auto", ["hello there", "good morning", "how are you?", "hey"]),
     "smollm2-135m (the model alone)": ("smollm2-135m", ["Tell me about the sea.", "Describe a forest."]),
 }
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -60,12 +54,8 @@ def main() -> None:
             "total_median_ms": round(statistics.median(total), 2), "total_p95_ms": round(percentile(total, 0.95), 2),
             "content_chunks_median": statistics.median(chunks),
         }  # fmt: skip
-    report = {"benchmark": "ttft", "when": datetime.now(UTC).isoformat(), "url": args.url,
-              "method": "openai client, stream=True, sequential, loopback; TTFT = first non-empty content chunk",
-              "results": results}  # fmt: skip
-    out = ROOT / "reports" / f"ttft_{datetime.now(UTC):%Y%m%d}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report("ttft", {"url": args.url, "results": results,
+                          "method": "openai client, stream=True, sequential, loopback; TTFT = first content chunk"})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""Shared by the benchmarks: percentiles, latency summaries, and the JSON report under reports/."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile, q in [0, 1]."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def latency_summary(samples_ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(samples_ms),
+        "median_ms": round(statistics.median(samples_ms), 2),
+        "p95_ms": round(percentile(samples_ms, 0.95), 2),
+        "p99_ms": round(percentile(samples_ms, 0.99), 2),
+        "max_ms": round(max(samples_ms), 2),
+    }
+
+
+def write_report(name: str, report: dict[str, Any]) -> Path:
+    """reports/<name>_<UTC date>.json, with `benchmark` and `when` filled in; prints it too."""
+    now = datetime.now(UTC)
+    body = {"benchmark": name, "when": now.isoformat(), **report}
+    path = ROOT / "reports" / f"{name}_{now:%Y%m%d}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(body, indent=2, default=str) + "\n")
+    print(json.dumps(body, indent=2, default=str))
+    return path
