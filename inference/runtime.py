@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,56 @@ def get_backend() -> Backend:
         return _backend
 
 
+def current_backend() -> Backend | None:
+    """This process's backend if one is loaded (never loads)."""
+    return _backend
+
+
+# What loading a model raises: IntegrityError / VramGuardError (RuntimeError), llama.cpp's
+# ValueError for a file it cannot read, OSError, KeyError for a backend with no implementation.
+LOAD_ERRORS = (RuntimeError, ValueError, OSError, KeyError)
+
+
+def _reload(previous: Backend | None) -> None:
+    if previous is None:
+        return
+    try:
+        previous.load()
+    except LOAD_ERRORS as exc:
+        log.error("could not reload %s after a failed swap: %s", previous.spec.alias, exc)
+
+
+def swap_backend(spec: ModelSpec, *, before_commit: Callable[[], None] | None = None) -> tuple[Backend, str | None]:
+    """Replace this process's backend with `spec`: (new backend, previous alias).
+
+    The previous model is unloaded first (its memory is needed). `before_commit` runs once the new
+    one is loaded and warm; if it, or the load, raises, the new model is unloaded, the previous one
+    reloaded, and the exception propagates.
+    """
+    global _backend
+    with _lock:
+        previous = _backend
+        previous_alias = previous.spec.alias if previous else None
+        if previous is not None:
+            previous.unload()
+        _backend = None
+        candidate: Backend | None = None
+        try:
+            candidate = build_backend(spec)
+            candidate.load()
+            candidate.generate([{"role": "user", "content": "hi"}], max_tokens=1, temperature=0.0)
+            if before_commit is not None:
+                before_commit()
+        except BaseException:
+            if candidate is not None:
+                candidate.unload()
+            _reload(previous)
+            _backend = previous
+            raise
+        _backend = candidate
+        return candidate, previous_alias
+
+
 def worker_name() -> str:
     return os.environ.get("SWARM_WORKER_NAME") or f"worker@{socket.gethostname()}"
 
@@ -57,13 +108,18 @@ def heartbeat_payload() -> dict[str, Any]:
     }
 
 
+def announce(interval: float | None = None) -> None:
+    """Write this worker's heartbeat now (what /health and the exporter read)."""
+    interval = interval or settings.SWARM_WORKER_HEARTBEAT_S
+    try:
+        get_redis().set(HEARTBEAT_PREFIX + worker_name(), json.dumps(heartbeat_payload()), ex=max(int(interval * 3), 2))
+    except REDIS_ERRORS as exc:  # Redis away: keep trying, the worker itself still runs
+        log.warning("heartbeat failed: %s", exc)
+
+
 def _beat_forever(interval: float) -> None:
-    key = HEARTBEAT_PREFIX + worker_name()
     while True:
-        try:
-            get_redis().set(key, json.dumps(heartbeat_payload()), ex=max(int(interval * 3), 2))
-        except REDIS_ERRORS as exc:  # Redis away: keep trying, the worker itself still runs
-            log.warning("heartbeat failed: %s", exc)
+        announce(interval)
         time.sleep(interval)
 
 

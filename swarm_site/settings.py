@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "mining",
     "training",
     "access",
+    "arbiter",
 ]
 
 MIDDLEWARE = [
@@ -161,6 +162,7 @@ CELERY_TASK_ROUTES = {
     "routing.tasks.generate": {"queue": CeleryQueue.GPU.value},
     "routing.tasks.log_interaction": {"queue": CeleryQueue.DEFAULT.value},
     "budget.tasks.cloud_answer": {"queue": CeleryQueue.CPU.value},
+    "arbiter.tasks.swap_model": {"queue": CeleryQueue.GPU.value},  # the service names gpu.<n> when it can
 }
 # Answering a prompt twice is harmless, losing it is not: ack after the work, requeue when the
 # process running it dies.
@@ -202,6 +204,14 @@ SWARM_CLOUD_ENABLED = env_bool("SWARM_CLOUD_ENABLED", False)
 # --- API keys -------------------------------------------------------------------------------
 # Without a key, callers on loopback may use /v1 (the embedded local default); production: never.
 SWARM_ALLOW_ANONYMOUS_LOOPBACK = env_bool("SWARM_ALLOW_ANONYMOUS_LOOPBACK", not PRODUCTION)
+
+# --- GPU arbiter (swap lock, webhooks) ------------------------------------------------------
+# Unset: production answers 503; locally a token is generated once into var/arbiter_token.
+SWARM_ARBITER_TOKEN = env_str("SWARM_ARBITER_TOKEN", "") or None
+SWARM_SWAP_DEADLINE_S = env_float("SWARM_SWAP_DEADLINE_S", 120.0, minimum=1.0)
+SWARM_SWAP_WEBHOOK_URL = env_str("SWARM_SWAP_WEBHOOK_URL", "") or None
+SWARM_SWAP_WEBHOOK_SECRET = env_str("SWARM_SWAP_WEBHOOK_SECRET", "") or None
+SWARM_SWAP_WEBHOOK_TIMEOUT_S = env_float("SWARM_SWAP_WEBHOOK_TIMEOUT_S", 5.0, minimum=0.1)
 
 # --- Requests --------------------------------------------------------------------------------
 SWARM_MAX_PROMPT_CHARS = env_int("SWARM_MAX_PROMPT_CHARS", 8000, minimum=1)

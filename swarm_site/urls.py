@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from observability.metrics import metrics_view
 from routing.openai_api import ChatCompletionsView, ModelsView
@@ -18,4 +18,5 @@ urlpatterns = [
     path("v1/models", ModelsView.as_view(), name="models"),
     path("chat", ChatPageView.as_view(), name="chat"),
     path("api/stats", StatsView.as_view(), name="stats"),
+    path("", include("arbiter.urls")),
 ]
