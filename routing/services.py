@@ -157,6 +157,19 @@ def _from_cache(hit: dict[str, Any]) -> dict[str, Any]:
     return {**hit, "route": "cache", "cached_route": hit.get("route")}
 
 
+def _from_pattern(ask: Ask) -> dict[str, Any] | None:
+    """A mined pattern head's answer (embedding + guard, in this process), or None."""
+    if ask.route != AUTO:
+        return None
+    from mining.runtime import pattern_lookup
+
+    hit = pattern_lookup(ask.prompt)
+    if hit is None:
+        return None
+    return {"answer": hit.answer, "route": "pattern", "skill_type": "pattern", "confidence": hit.confidence,
+            "pattern": hit.as_dict(), "cost_usd": 0.0}  # fmt: skip
+
+
 def orchestrate_request(
     *, prompt: str, max_tokens: int, temperature: float, endpoint: str = "orchestrate", **extra: Any
 ) -> dict[str, Any]:
@@ -168,6 +181,8 @@ def orchestrate_request(
         return _finish(ask, _from_cache(hit), key=key, adapter=adapter, cached=True)
     if ask.route.startswith(CLOUD_PREFIX):
         return _finish(ask, _cloud(ask, {}), key=key, adapter=adapter, cached=False)
+    if (mined := _from_pattern(ask)) is not None:
+        return _finish(ask, mined, key=key, adapter=adapter, cached=False)
     result = _run_task(_worker_task(ask), kwargs=ask.worker_kwargs(stream=False), task_id=ask.request_id,
                        deadline_s=ask.remaining())  # fmt: skip
     result = _maybe_escalate(ask, result)
@@ -185,6 +200,9 @@ def orchestrate_stream(
     if ask.route.startswith(CLOUD_PREFIX):
         paid = _finish(ask, _cloud(ask, {}), key=key, adapter=adapter, cached=False)  # not streamed by providers
         return ask, (event for event in [{"type": "final", "result": paid}])
+    if hit is None and (mined := _from_pattern(ask)) is not None:
+        return ask, (event for event in [{"type": "final", "result": _finish(ask, mined, key=key, adapter=adapter,
+                                                                                 cached=False)}])  # fmt: skip
     if hit is None:
         _publish(_worker_task(ask), kwargs=ask.worker_kwargs(stream=True), task_id=ask.request_id,
                  deadline_s=ask.remaining())  # fmt: skip

@@ -162,7 +162,8 @@ CELERY_TASK_ROUTES = {
     "routing.tasks.generate": {"queue": CeleryQueue.GPU.value},
     "routing.tasks.log_interaction": {"queue": CeleryQueue.DEFAULT.value},
     "budget.tasks.cloud_answer": {"queue": CeleryQueue.CPU.value},
-    "arbiter.tasks.swap_model": {"queue": CeleryQueue.GPU.value},  # the service names gpu.<n> when it can
+    "arbiter.tasks.swap_model": {"queue": CeleryQueue.GPU.value},
+    "mining.tasks.mine_patterns": {"queue": CeleryQueue.CPU.value},  # the service names gpu.<n> when it can
 }
 # Answering a prompt twice is harmless, losing it is not: ack after the work, requeue when the
 # process running it dies.
