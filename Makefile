@@ -10,6 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset system-deps
 
 include docker/alerts.mk
+include bench/bench.mk
 
 help:
 	@echo "make run        set up (venv, deps, model, db, redis) and start web, worker, beat, flower"
@@ -53,7 +54,7 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
 system-deps:
 	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || (apt-get update -q && apt-get install -y -q chromium)
 
-test: install-test redis install-prometheus system-deps
+test: install-test install-bench redis install-prometheus system-deps
 	$(PYTHON) manage.py prefetch_models --no-progress
 	$(BIN)/ruff check .
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)

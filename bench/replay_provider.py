@@ -158,8 +158,15 @@ class ReplayProvider:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/v1/models":
-                    self._send(200, {"object": "list", "data": [{"id": provider.model, "object": "model",
-                                                                 "created": 0, "owned_by": "titanic-replay"}]})
+                    self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [
+                                {"id": provider.model, "object": "model", "created": 0, "owned_by": "titanic-replay"}
+                            ],
+                        },
+                    )
                 elif self.path == "/stats":
                     with provider._lock:
                         self._send(200, {**provider.stats, "references": len(provider.references)})

@@ -78,8 +78,27 @@ def _to_number(token: str) -> float | None:
         return None
 
 
+_WORDS = {w: str(i) for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                                           "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
+                                           "sixteen", "seventeen", "eighteen", "nineteen", "twenty"])}  # fmt: skip
+_WORDS.update(
+    {
+        "thirty": "30",
+        "forty": "40",
+        "fifty": "50",
+        "sixty": "60",
+        "seventy": "70",
+        "eighty": "80",
+        "ninety": "90",
+        "hundred": "100",
+    }
+)
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
+
+
 def numbers_in(text: str) -> list[float]:
-    """Every number in `text`, in order (integers, decimals, 1,234 and p/q)."""
+    """Every number in `text`, in order (integers, decimals, 1,234, p/q and the words zero..twenty, tens)."""
+    text = _NUMBER_WORD.sub(lambda m: _WORDS[m.group(1).lower()], text)
     values = (_to_number(m.group(0)) for m in _NUMBER.finditer(text))
     return [v for v in values if v is not None]
 
@@ -182,7 +201,7 @@ def score_must_be_unsure(answer: str, reference: str, args: Mapping[str, Any], *
 
 _ALLOWED_NAMES = {"x", "y", "t", "sqrt", "sin", "cos", "tan", "exp", "log", "ln", "pi", "e", "i"}
 _SAFE_CHARS = re.compile(r"^[0-9a-z\s+\-*/^().]*$")
-_BIG_POWER = re.compile(r"(\^|\*\*)\s*\(?\s*-?\d{3,}")
+_BIG_POWER = re.compile(r"(\^|\*\*)\s*\(?\s*-?\d{3,}|(\^|\*\*)\s*[-+]?\s*[\w.()]*\s*(\^|\*\*)|\d{31,}")
 
 
 def parse_expression(text: str) -> Any:
@@ -195,8 +214,11 @@ def parse_expression(text: str) -> Any:
         standard_transformations,
     )
 
-    text = text.strip().replace("\u2212", "-").replace("·", "*").replace("×", "*").replace("²", "^2").replace("³", "^3")
+    for src, dst in (("\u2212", "-"), ("\u00b7", "*"), ("\u00d7", "*"), ("\u00b2", "^2"), ("\u00b3", "^3")):
+        text = text.replace(src, dst)
+    text = text.strip()
     text = text.lower()
+    # Bounded cost: no exponent of 3+ digits, no tower of powers (9**9**9), no 31+ digit literal.
     if not text or len(text) > 200 or not _SAFE_CHARS.match(text) or _BIG_POWER.search(text):
         return None
     if any(name not in _ALLOWED_NAMES for name in re.findall(r"[a-z]+", text)):

@@ -92,6 +92,7 @@ def validate(suite: Suite, scorers: set[str]) -> list[str]:
     if len(ids) != len(set(ids)):
         problems.append("duplicate ids")
     references: dict[str, str] = {}
+    owners: dict[str, Item] = {}
     for item in suite.items:
         if item.category not in CATEGORIES:
             problems.append(f"{item.id}: unknown category {item.category}")
@@ -102,6 +103,9 @@ def validate(suite: Suite, scorers: set[str]) -> list[str]:
         key = normalize_prompt(item.prompt)
         if references.setdefault(key, item.reference) != item.reference:
             problems.append(f"{item.id}: same prompt as another item with a different reference")
+        first = owners.setdefault(key, item)
+        if first is not item and not (item.group and item.group == first.group):
+            problems.append(f"{item.id}: repeats the prompt of {first.id} (only a paraphrase group may)")
         if item.category == "paraphrase" and not item.group:
             problems.append(f"{item.id}: paraphrase without a group")
     return problems

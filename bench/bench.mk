@@ -1,0 +1,49 @@
+# Benchmarks, soak and the release gate. The main Makefile does `include bench/bench.mk` (after it
+# defines VENV, PY and PYTHON; its `install-test` and `models` targets are prerequisites here).
+#
+#   make titanic [BUDGET=0.10] [MICRO=1 | LIMIT=N]   the Titanic suite on a stack of its own -> reports/titanic_<date>.json
+#   make soak-live [QPS=120] [DURATION=5m] [URL=...] [MIX=cache:85,...] [P95_MS=200]   Locust soak -> reports/soak_<date>.json
+#   make peers                                       gateway vs llama-cpp-python, llama_cpp.server, LiteLLM -> reports/peers_<date>.json
+#   make gate [GATE_STAGES=a,b] [GATE_FORCE_FAIL=stage]   the release gate (non-zero exit on any failed stage)
+#
+# LiteLLM's proxy extras pin older gunicorn/rich than the gateway uses, so the proxy lives in a
+# virtualenv of its own (var/venv-litellm), never in $(VENV).
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
+PY ?= python3
+BUDGET ?= 0.10
+CAP ?= 0.02
+QPS ?= 120
+DURATION ?= 5m
+P95_MS ?= 200
+LITELLM_VENV ?= var/venv-litellm
+LITELLM_SPEC ?= litellm[proxy]==1.106.2
+
+.PHONY: install-bench titanic soak-live peers gate titanic-data
+
+$(VENV)/.bench-installed: requirements/bench.txt $(VENV)/.test-installed
+	$(PYTHON) -m pip install -r requirements/bench.txt
+	@touch $@
+
+install-bench: $(VENV)/.bench-installed
+
+$(LITELLM_VENV)/bin/litellm:
+	$(PY) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LITELLM_VENV)/bin/python -m pip install -q '$(LITELLM_SPEC)'
+
+# Regenerate the suite from its generator (fixed seed); `--check` is part of the tests.
+titanic-data: install-bench
+	$(PYTHON) -m bench.titanic.generate
+
+titanic: install-bench models
+	$(PYTHON) -m bench.titanic --budget $(BUDGET) --cap $(CAP)$(if $(filter 1 yes true,$(MICRO)), --micro)$(if $(LIMIT), --limit $(LIMIT))
+
+soak-live: install-bench models
+	$(PYTHON) bench/soak/locustfile.py --qps $(QPS) --duration $(DURATION) --p95-target-ms $(P95_MS)$(if $(URL), --url $(URL))$(if $(MIX), --mix $(MIX))
+
+peers: install-bench models $(LITELLM_VENV)/bin/litellm
+	$(PYTHON) -m bench.peers --litellm $(LITELLM_VENV)/bin/litellm
+
+gate: install-bench models
+	$(PYTHON) -m bench.gate

@@ -1,0 +1,316 @@
+"""The soak runner behind `python bench/soak/locustfile.py` / `make soak-live` (see that file's docstring).
+
+Usage: python bench/soak/locustfile.py --qps 120 --duration 5m [--url URL] [--mix cache:85,...]
+       [--p95-target-ms 200] [--max-fail-ratio 0.01] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.soak.locustfile import CACHE_MAX_TOKENS, CACHE_PROMPTS, DEFAULT_MIX, parse_mix
+from bench.titanic.live import LiveStack, gpu_snapshot, machine_load, summary, tree_rss
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+LOCUSTFILE = ROOT / "bench" / "soak" / "locustfile.py"
+
+
+def parse_duration(text: str) -> int:
+    """'90', '90s', '5m', '1h' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smh]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r} (use e.g. 90s, 5m, 1h)")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def stack_processes_by_cmdline(url: str) -> dict[str, Any]:
+    """For --url: the stack behind `url`, found by command line and environment: the gunicorn master
+    whose SWARM_PORT is the URL's port, and the workers sharing its REDIS_URL."""
+    from urllib.parse import urlparse
+
+    import psutil
+
+    port = str(urlparse(url).port or 80)
+    roles = {"web": "swarm_site.wsgi", "worker-gpu": "-Q gpu.", "worker-cpu": "-Q default,cpu"}
+    candidates: list[tuple[str, Any, dict[str, str]]] = []
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        cmd = " ".join(proc.info.get("cmdline") or [])
+        for role, marker in roles.items():
+            if marker not in cmd:
+                continue
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                parent = " ".join(psutil.Process(proc.info["ppid"]).cmdline())
+                if marker not in parent:  # the top process of the role, not a gunicorn worker or pool child
+                    candidates.append((role, proc, proc.environ()))
+    redis_urls = {env.get("REDIS_URL") for role, _, env in candidates
+                  if role == "web" and env.get("SWARM_PORT", "8000") == port}  # fmt: skip
+    found: dict[str, Any] = {}
+    for role, proc, env in candidates:
+        mine = env.get("SWARM_PORT", "8000") == port if role == "web" else env.get("REDIS_URL") in redis_urls
+        if mine:
+            found[f"{role}:{proc.pid}"] = tree_rss(proc.pid)
+    return found
+
+
+def warm_cache(url: str) -> dict[str, Any]:
+    """Ask every cache-pool prompt once, then again: how many come back from the cache."""
+    session = requests.Session()
+    for prompt in CACHE_PROMPTS:
+        session.post(f"{url}/orchestrate", json={"prompt": prompt, "max_tokens": CACHE_MAX_TOKENS}, timeout=120)
+    cached = 0
+    for prompt in CACHE_PROMPTS:
+        body = session.post(f"{url}/orchestrate", json={"prompt": prompt, "max_tokens": CACHE_MAX_TOKENS},
+                            timeout=120).json()  # fmt: skip
+        cached += bool(body.get("cached"))
+    return {"prompts": len(CACHE_PROMPTS), "cached_after_warmup": cached}
+
+
+class MemorySampler:
+    """RSS of the stack's processes every `interval_s`; keeps the peak per process."""
+
+    def __init__(self, snapshot, interval_s: float = 5.0) -> None:
+        self.snapshot = snapshot
+        self.interval_s = interval_s
+        self.peak: dict[str, float] = {}
+        self.vram_peak_mib: float | None = None
+        self.cpu_busy_pct: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
+
+    def _sample(self) -> None:
+        import psutil
+
+        self.cpu_busy_pct.append(psutil.cpu_percent(None))  # whole machine, since the previous sample
+        for name, info in self.snapshot().items():
+            total = info.get("rss_mib_total")
+            if total is not None:
+                self.peak[name] = max(self.peak.get(name, 0.0), total)
+        gpus = gpu_snapshot()
+        if gpus:
+            used = sum(g["mem_used_mib"] for g in gpus)
+            self.vram_peak_mib = max(self.vram_peak_mib or 0.0, used)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> MemorySampler:
+        import psutil
+
+        psutil.cpu_percent(None)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _totals(snapshot: dict[str, Any]) -> dict[str, float | None]:
+    return {name: info.get("rss_mib_total") for name, info in snapshot.items()}
+
+
+def _cpu_ms_per_request(start: dict[str, Any], end: dict[str, Any], requests_made: int) -> dict[str, float]:
+    out = {}
+    for name, info in end.items():
+        before, after = start.get(name, {}).get("cpu_s_total"), info.get("cpu_s_total")
+        if before is not None and after is not None and requests_made:
+            out[name] = round((after - before) * 1000 / requests_made, 3)
+    return out
+
+
+def _vram() -> float | str:
+    gpus = gpu_snapshot()
+    return sum(g["mem_used_mib"] for g in gpus) if gpus else "no GPU"
+
+
+def run_locust(url: str, *, qps: float, duration_s: int, mix: str, users: int, workdir: Path) -> tuple[int, Path]:
+    record = workdir / "records.json"
+    env = {**os.environ, "SOAK_QPS": str(qps), "SOAK_USERS": str(users), "SOAK_MIX": mix,
+           "SOAK_MAX_REQUESTS": str(int(qps * duration_s * 1.5) + 100), "SOAK_RECORD": str(record),
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
+            "-r", str(max(1, math.ceil(users / 2))), "--run-time", f"{duration_s}s", "--host", url,
+            "--csv", str(workdir / "locust"), "--stop-timeout", "10", "--exit-code-on-error", "0",
+            "--loglevel", "WARNING", "--only-summary"]  # fmt: skip
+    with (workdir / "locust.log").open("wb") as log:
+        proc = subprocess.run(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              timeout=duration_s + 120, check=False)  # fmt: skip
+    return proc.returncode, record
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def analyse(records: list[list[Any]], *, ramp_s: float) -> dict[str, Any]:
+    """Latency, errors and the rate held, over the records after the ramp-up."""
+    if not records:
+        return {"requests": 0}
+    start = min(r[0] for r in records) + ramp_s
+    window = [r for r in records if r[0] >= start] or records
+    span = max(r[0] for r in window) - min(r[0] for r in window)
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for _, kind, _, latency, _ in window:
+        by_kind[kind].append(latency)
+    failures = sum(not r[4] for r in window)
+    return {
+        "requests": len(window),
+        "requests_including_ramp": len(records),
+        "window_s": round(span, 1),
+        "rps_held": round(len(window) / span, 1) if span > 0 else None,
+        "fail_ratio": round(failures / len(window), 5),
+        "failures": failures,
+        "latency_ms": summary([r[3] for r in window]),
+        "by_kind": {kind: summary(values) for kind, values in sorted(by_kind.items())},
+        "routes": dict(Counter(r[2] for r in window).most_common()),
+        "cache_hit_ratio": round(sum(r[2] == "cache" for r in window) / len(window), 4),
+    }
+
+
+def locust_aggregate(csv_prefix: Path) -> dict[str, Any] | None:
+    """Locust's own aggregated row (its percentiles are bucketed; ours above are exact)."""
+    import csv
+
+    path = Path(f"{csv_prefix}_stats.csv")
+    if not path.exists():
+        return None
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            if row.get("Name") == "Aggregated":
+                keys = ("Request Count", "Failure Count", "Median Response Time", "95%", "99%", "Requests/s")
+                return {k: row.get(k) for k in keys}
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Soak: Locust at a constant rate against the live API")
+    parser.add_argument("--qps", type=float, default=120.0)
+    parser.add_argument("--duration", type=parse_duration, default=parse_duration("5m"))
+    parser.add_argument("--url", help="a running stack (default: start one of our own)")
+    parser.add_argument("--mix", default=os.environ.get("SOAK_MIX", DEFAULT_MIX))
+    parser.add_argument("--users-per-qps", type=float, default=1.0, help="Locust users per request/s")
+    parser.add_argument("--p95-target-ms", type=float, default=float(os.environ.get("SOAK_P95_MS", "200")))
+    parser.add_argument("--max-fail-ratio", type=float, default=0.01)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    parse_mix(args.mix)
+    users = max(1, math.ceil(args.qps * args.users_per_qps))
+    workdir = Path(tempfile.mkdtemp(prefix="swarm-soak-"))
+    load_before = machine_load()
+
+    live = None
+    try:
+        if args.url:
+            url = args.url.rstrip("/")
+
+            def snapshot() -> dict[str, Any]:
+                return stack_processes_by_cmdline(url)
+
+            stack_info: dict[str, Any] = {"mode": "running stack", "url": url}
+        else:
+            live = LiveStack.start(cloud=False)
+            url = live.url
+            snapshot = live.memory
+            stack_info = {"mode": "own stack (private redis, gunicorn x2 with 8 threads, serving worker, "
+                                  "bookkeeping worker)", "start_s": round(live.started_s, 1),
+                          "logs": str(live.stack.logdir)}  # fmt: skip
+        print(f"soak: {args.qps} QPS for {args.duration}s, {users} users, mix {args.mix}, at {url}", flush=True)
+        warm = warm_cache(url)
+        memory_start, vram_start = snapshot(), _vram()
+        with MemorySampler(snapshot) as sampler:
+            began = time.perf_counter()
+            children_cpu = _children_cpu_s()
+            code, record = run_locust(url, qps=args.qps, duration_s=args.duration, mix=args.mix, users=users,
+                                      workdir=workdir)  # fmt: skip
+            ran_s = time.perf_counter() - began
+            locust_cpu_s = _children_cpu_s() - children_cpu
+        memory_end, vram_end = snapshot(), _vram()
+    finally:
+        if live:
+            live.stop()
+
+    records = json.loads(record.read_text()) if record.exists() else []
+    result = analyse(records, ramp_s=2.0)
+    p95 = result.get("latency_ms", {}).get("p95_ms")
+    checks = {
+        f"fail ratio <= {args.max_fail_ratio:.2%}": result.get("fail_ratio", 1.0) <= args.max_fail_ratio,
+        f"p95 <= {args.p95_target_ms:g} ms": p95 is not None and p95 <= args.p95_target_ms,
+        "requests were made": result.get("requests", 0) > 0 and code == 0,
+    }
+    start_totals, end_totals = _totals(memory_start), _totals(memory_end)
+    report = {
+        "benchmark": "soak",
+        "when": datetime.now(UTC).isoformat(),
+        "target_qps": args.qps,
+        "duration_s": args.duration,
+        "users": users,
+        "mix_percent": parse_mix(args.mix),
+        "method": (f"locust --headless -u {users}, FastHttpUser with constant_throughput({args.qps / users:g}) "
+                   "each, POST /orchestrate on loopback; latencies are exact per-request client times recorded by "
+                   "the locustfile; the first 2 s (ramp-up) are left out"),
+        "stack": stack_info,
+        "cache_warmup": warm,
+        **result,
+        "locust_aggregate": locust_aggregate(workdir / "locust"),
+        "locust_exit_code": code,
+        "wall_s": round(ran_s, 1),
+        "rss_mib": {
+            "start": start_totals, "end": end_totals, "peak": sampler.peak,
+            "growth": {k: round((end_totals.get(k) or 0) - (v or 0), 1) for k, v in start_totals.items()},
+            "detail_end": memory_end,
+        },
+        "cpu": {
+            "ms_per_request_by_process": _cpu_ms_per_request(memory_start, memory_end, len(records)),
+            "locust_load_generator_cpu_s": round(locust_cpu_s, 1),
+            "machine_busy_pct_samples": sampler.cpu_busy_pct,
+            "note": "CPU time of each stack process (with its children) during the run, per request sent",
+        },
+        "vram_mib": {"start": vram_start, "end": vram_end, "peak": sampler.vram_peak_mib}
+        if vram_start != "no GPU" else "no GPU",
+        "machine": {"before": load_before, "after": machine_load(),
+                    "note": "shared 2-core machine: the load generator, the stack and other work share the CPUs"},
+        "checks": {name: "pass" if ok else "FAIL" for name, ok in checks.items()},
+        "workdir": str(workdir),
+    }  # fmt: skip
+    out = args.out or ROOT / "reports" / f"soak_{datetime.now(UTC):%Y%m%d}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    lat = result.get("latency_ms", {})
+    print(
+        f"soak: {result.get('requests', 0)} requests in {result.get('window_s')}s, held {result.get('rps_held')} "
+        f"RPS of {args.qps}; p50 {lat.get('p50_ms')} p95 {lat.get('p95_ms')} p99 {lat.get('p99_ms')} ms; "
+        f"fail ratio {result.get('fail_ratio')}; cache hits {result.get('cache_hit_ratio')}",
+        flush=True,
+    )
+    for kind, stats in result.get("by_kind", {}).items():
+        print(f"  {kind:<10} n={stats['n']:<6} p50 {stats.get('p50_ms')} p95 {stats.get('p95_ms')} ms", flush=True)
+    print(
+        f"  cpu ms/request {report['cpu']['ms_per_request_by_process']}; locust {locust_cpu_s:.1f} s; "
+        f"machine busy % {sampler.cpu_busy_pct}",
+        flush=True,
+    )
+    print(f"  rss MiB start {start_totals}\n  rss MiB end   {end_totals}\n  vram {report['vram_mib']}", flush=True)
+    for name, status in report["checks"].items():
+        print(f"  check {name}: {status}", flush=True)
+    print(f"  report: {out}", flush=True)
+    return 0 if all(checks.values()) else 1
