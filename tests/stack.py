@@ -161,8 +161,10 @@ class Stack:
         except TimeoutError:
             raise TimeoutError(f"stack not healthy; logs:\n{self.logs()}") from None
 
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logdir.glob("*.log")))
+    def logs(self, tail: int | None = 3000) -> str:
+        """Every process's log (the last `tail` characters of each; None for all of it)."""
+        files = sorted(self.logdir.glob("*.log"))
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-tail if tail else 0 :]}" for p in files)
 
     def post(self, path: str, body, *, timeout: float = 120, raw: bool = False) -> requests.Response:
         data = body if raw else json.dumps(body)
