@@ -9,6 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset system-deps
 
+.DEFAULT_GOAL := help
 include docker/alerts.mk
 include bench/bench.mk
 

@@ -38,6 +38,10 @@ STAGES = ("pytest", "loader-smoke", "live-smoke", "micro-titanic", "short-soak",
 TIMEOUTS = {"pytest": 3600, "loader-smoke": 300, "live-smoke": 600, "micro-titanic": 900, "short-soak": 600,
             "alert-drill": 900, "lora-dry-run": 900}  # fmt: skip
 MARKS = {"PASS": "✔ PASS", "FAIL": "✘ FAIL", "SKIPPED": "- SKIPPED"}
+# The log line that best sums a stage up (else its last line).
+DETAIL = {"pytest": r"\d+ (passed|failed)", "short-soak": r"^soak: \d+ requests",
+          "micro-titanic": r"^composite accuracy\s+[\d.]+%", "live-smoke": r"calls ok", "loader-smoke": r"^loaded ",
+          "alert-drill": r"ALERT DRILL"}  # fmt: skip
 
 
 @dataclass
@@ -78,6 +82,8 @@ def impl_loader_smoke() -> int:
             "load_s": round(load_s, 2), "device": getattr(backend, "device", "?"), "text": gen.text,
             "completion_tokens": gen.completion_tokens, "generate_ms": round(gen.latency_ms, 1)}  # fmt: skip
     print(json.dumps(info))
+    print(f"loaded {spec.alias} on {info['device']} in {info['load_s']}s (sha256 verified in {info['verify_s']}s), "
+          f"{gen.completion_tokens} tokens in {info['generate_ms']} ms: {gen.text[:40]!r}")  # fmt: skip
     if not gen.text.strip() or gen.completion_tokens <= 0:
         print("the model generated nothing", file=sys.stderr)
         return 1
@@ -197,9 +203,11 @@ def run_stage(stage: str, *, forced: set[str], logdir: Path) -> StageResult:
     except subprocess.TimeoutExpired:
         code = f"timed out after {TIMEOUTS[stage]}s"
     seconds = time.perf_counter() - started
-    tail = log.read_text(errors="replace").strip().splitlines()[-12:]
+    lines = log.read_text(errors="replace").strip().splitlines()
+    tail = lines[-12:]
     status = "PASS" if code == 0 else "FAIL"
-    detail = tail[-1][:200] if tail else ""
+    summary = [line for line in lines if re.search(DETAIL.get(stage, "$^"), line.strip())]
+    detail = (summary[-1].strip() if summary else tail[-1] if tail else "")[:200]
     if status == "FAIL":
         detail = f"exit {code}: {detail}"
         print("\n".join(f"    | {line}" for line in tail), flush=True)
