@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from mining.evaluation import evaluate
 from mining.models import MiningRun, PatternHead
 from mining.runtime import pattern_lookup, pattern_stats
 from mining.services import MiningParams, run_mining
@@ -26,34 +27,17 @@ def test_unseen_paraphrases_hit_precisely_and_near_misses_never(mining_redis, pa
     assert run.heads_created >= 0.9 * len(paraphrase_groups), run.notes
     assert run.patterns_version is not None and int(mining_redis.get("swarm:patterns:version")) >= 1
 
-    lookups = hits = correct = 0
-    wrong: list[tuple[str, str, str]] = []
-    for group in paraphrase_groups:
-        for prompt in group["paraphrases"][SEEN:]:
-            lookups += 1
-            hit = pattern_lookup(prompt)
-            if hit is None:
-                continue
-            hits += 1
-            if answers_agree(hit.answer, group["answer"]):
-                correct += 1
-            else:
-                wrong.append((group["id"], prompt, hit.answer))
-    precision = correct / hits if hits else 1.0
-    recall = correct / lookups
-
-    near = [p for g in paraphrase_groups for p in g.get("near_misses", [])]
-    false_hits = [(p, hit.answer) for p in near if (hit := pattern_lookup(p)) is not None]
+    measured = evaluate(paraphrase_groups, pattern_lookup, seen=SEEN)
+    hits, wrong, false_hits = measured["hits"], measured["wrong"], measured["false_hits"]
+    precision, recall = measured["precision"] or 1.0, measured["recall"]
 
     seen_ok = sum(
         bool((hit := pattern_lookup(p)) and answers_agree(hit.answer, g["answer"]))
         for g in paraphrase_groups
         for p in g["paraphrases"][:SEEN]
     )
-    report = {"groups": len(paraphrase_groups), "heads": run.heads_created, "unseen_lookups": lookups, "hits": hits,
-              "correct": correct, "precision": round(precision, 4), "recall": round(recall, 4),
-              "near_misses": len(near), "near_miss_false_hits": len(false_hits),
-              "seen_paraphrases_answered": f"{seen_ok}/{seeded}", "wrong": wrong, "false_hits": false_hits}  # fmt: skip
+    report = {"groups": len(paraphrase_groups), "heads": run.heads_created, **measured,
+              "seen_paraphrases_answered": f"{seen_ok}/{seeded}"}  # fmt: skip
     print("\npattern precision report:", json.dumps(report, indent=2))
 
     assert not wrong, wrong
