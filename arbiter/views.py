@@ -60,8 +60,6 @@ class ArbiterView(APIView):
                 return None
             if extra:
                 response.data.update(extra)  # e.g. 423: holder, expires_at next to `error`
-            if getattr(exc, "auth_header", None):  # set by DRF on 401s; the project handler drops it
-                response["WWW-Authenticate"] = exc.auth_header
             return response
 
         return handler

@@ -89,6 +89,8 @@ def json_exception_handler(exc: Exception, context: dict) -> Response | None:
         if isinstance(code, (dict, list)):
             code = "invalid"
         headers = {}
+        if getattr(exc, "auth_header", None):  # DRF sets it on 401s: WWW-Authenticate tells the scheme
+            headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
         return Response(
