@@ -28,11 +28,13 @@ The expensive algorithms are kept on a short leash as well: ``solve`` is limited
 abstain when it fails, definite integrals are only evaluated on intervals where the integrand is
 continuous, and integer factorisation is limited to numbers below ``MAX_FACTORINT``.  Because no
 static bound can predict every slow path of ``simplify``/``factor``/``integrate``, each answer also
-runs under a deadline (``COMPUTE_DEADLINE_S``): a ``sys.settrace`` hook on the calling thread
-raises ``_DeadlineExceeded`` at the next Python function call once the deadline has passed, and
-the head abstains.  sympy is pure Python, so this interrupts it within microseconds of the deadline;
-the big-integer C operations it cannot interrupt are exactly the ones the static bounds cap.  The
-hook roughly doubles sympy's running time, which typical questions (1-30 ms) easily afford.
+runs under a deadline (``COMPUTE_DEADLINE_S`` of the thread's CPU time, so a loaded machine does not
+make cheap questions fail, and at most ``WALL_DEADLINE_FACTOR`` times that on the wall clock): a
+``sys.settrace`` hook on the calling thread raises ``_DeadlineExceeded`` at the next Python
+function call once the deadline has passed, and the head abstains.  sympy is pure Python, so this
+interrupts it within microseconds of the deadline; the big-integer C operations it cannot interrupt
+are exactly the ones the static bounds cap.  The hook roughly doubles sympy's running time, which
+typical questions (1-30 ms) easily afford.
 
 Answer formats
 --------------
@@ -103,7 +105,8 @@ MAX_FACTORINT = 10**15
 MAX_SOLVE_DEGREE = 4
 MAX_ANSWER_CHARS = 2000
 MAX_SOLUTION_CHARS = 160  # a root longer than this is a wall of nested radicals: abstain instead
-COMPUTE_DEADLINE_S = 0.5
+COMPUTE_DEADLINE_S = 0.5  # CPU seconds of the answering thread
+WALL_DEADLINE_FACTOR = 3.0  # ... and never more than this many times that on the wall clock
 FLOAT_DIGITS = 12  # significant digits when the input had decimals
 APPROX_DIGITS = 10  # significant digits of the approximation shown next to an irrational value
 
@@ -204,9 +207,7 @@ _LEADING_FILLER = re.compile(
     r"the answer to|value of|result of|how much is|the)\b[\s,:]*"
 )
 # A trailing "!" is punctuation unless it is glued to a number or a bracket ("5!" is a factorial).
-_TRAILING_FILLER = re.compile(
-    r"(?:[\s,]*\b(?:please|pls|thanks|thank you|for me)\b|[\s?.=]+|(?<![\d)!])!+|\s+!+)$"
-)
+_TRAILING_FILLER = re.compile(r"(?:[\s,]*\b(?:please|pls|thanks|thank you|for me)\b|[\s?.=]+|(?<![\d)!])!+|\s+!+)$")
 
 _APPLIES = re.compile(
     r"\d\s*(?:[-+*/^%\u00d7÷!]|x\s*\d|percent)|[-+*/^\u00d7÷(]\s*\d|√|∫|π|d/d[a-z]|"
@@ -275,19 +276,32 @@ class _DeadlineExceeded(BaseException):
 
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
-    """Abort the computation in the `with` block (this thread only) once `seconds` have passed.
+    """Abort the computation in the `with` block (this thread only) once it has used `seconds`.
+
+    `seconds` is CPU time of this thread: on a loaded machine a cheap computation may take longer
+    on the wall clock without being expensive. The wall clock still caps it at
+    `WALL_DEADLINE_FACTOR` times `seconds`.
 
     Any tracer already installed (a debugger, coverage) keeps working: the hook delegates to it.
     """
-    limit = time.perf_counter() + seconds
+    wall_start = time.perf_counter()
+    cpu_limit = time.thread_time() + seconds
+    wall_limit = wall_start + seconds
+    hard_limit = wall_start + seconds * WALL_DEADLINE_FACTOR
     previous = sys.gettrace()
     parameters = dict(vars(global_parameters))
+
+    def over() -> bool:
+        # The cheap wall clock first; the thread's CPU clock (a real syscall) only once the wall
+        # deadline has passed, so a busy machine that preempts us does not count as our work.
+        now = time.perf_counter()
+        return now > wall_limit and (now > hard_limit or time.thread_time() > cpu_limit)
 
     def hook(frame: FrameType, event: str, arg: Any) -> Any:
         # Never raise inside a generator frame: generators are also resumed from finalizers (a
         # dropped generator is closed on deallocation) where the exception would be ignored, and
         # the interpreter drops the hook after the first raise, so the computation would run on.
-        if time.perf_counter() > limit and not frame.f_code.co_flags & _GENERATOR_FLAGS:
+        if not frame.f_code.co_flags & _GENERATOR_FLAGS and over():
             raise _DeadlineExceeded
         return previous(frame, event, arg) if previous is not None else None
 
@@ -417,11 +431,7 @@ class _Checker:
             return _Bound(1.0, 0, 1, value=_CONSTANTS[node.id])
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             inner = self.check(node.operand)
-            value = (
-                None
-                if inner.value is None
-                else (-inner.value if isinstance(node.op, ast.USub) else inner.value)
-            )
+            value = None if inner.value is None else (-inner.value if isinstance(node.op, ast.USub) else inner.value)
             return _Bound(inner.digits, inner.degree, inner.terms, value)
         if isinstance(node, ast.BinOp):
             return self._binop(node)
@@ -451,9 +461,7 @@ class _Checker:
 
     def _pow(self, base: _Bound, exponent: _Bound) -> _Bound:
         if not exponent.numeric:  # x**y, 2**x: symbolic exponent, nothing gets expanded
-            return _Bound(
-                base.digits + exponent.digits, base.degree + exponent.degree + 1, base.terms + exponent.terms
-            )
+            return _Bound(base.digits + exponent.digits, base.degree + exponent.degree + 1, base.terms + exponent.terms)
         size = _magnitude(exponent.value)
         if base.numeric:
             if size > MAX_NUMERIC_EXPONENT or size * base.digits > MAX_DIGITS:
@@ -464,9 +472,7 @@ class _Checker:
             raise _Refuse("symbolic power too large")
         n = math.ceil(size)
         terms = float(math.comb(int(base.terms) + n - 1, n)) if base.terms > 1 and n > 1 else base.terms
-        return _Bound(
-            base.digits * max(n, 1) + n * math.log10(max(base.terms, 1)) + 1, base.degree * size, terms
-        )
+        return _Bound(base.digits * max(n, 1) + n * math.log10(max(base.terms, 1)) + 1, base.degree * size, terms)
 
     def _call(self, node: ast.Call) -> _Bound:
         if not isinstance(node.func, ast.Name) or node.keywords:
@@ -557,16 +563,10 @@ def parse_math(text: str) -> Parsed:
     body = tree.body
     while isinstance(body, ast.UnaryOp):
         body = body.operand
-    literal = (
-        isinstance(body, ast.Call)
-        and isinstance(body.func, ast.Name)
-        and body.func.id in ("Integer", "Float")
-    )
+    literal = isinstance(body, ast.Call) and isinstance(body.func, ast.Name) and body.func.id in ("Integer", "Float")
     trivial = isinstance(body, ast.Name) or literal
     # The code has been checked node by node and bounded; build it for real.
-    expr = parse_expr(
-        text, local_dict=dict(_LOCALS), global_dict=dict(_GLOBALS), transformations=_TRANSFORMATIONS
-    )
+    expr = parse_expr(text, local_dict=dict(_LOCALS), global_dict=dict(_GLOBALS), transformations=_TRANSFORMATIONS)
     if not isinstance(expr, sympy.Expr):
         raise _Refuse("not a single expression")
     return Parsed(expr, checker.has_float, trivial, bool(_AMBIGUOUS_DIVISION.search(text)))
@@ -698,9 +698,7 @@ class MathHead(Head):
             return self._derivative(text[match.end() :], started, order, None)
         match = _D_DX.match(text)
         if match:
-            return self._derivative(
-                text[match.end() :], started, int(match.group("ord") or 1), match.group("var")
-            )
+            return self._derivative(text[match.end() :], started, int(match.group("ord") or 1), match.group("var"))
         match = _PERCENT_OF.match(text)
         if match:
             return self._percent_of(match, started)
@@ -737,9 +735,7 @@ class MathHead(Head):
         if parsed.trivial:
             raise _Refuse("nothing to compute")
         answer = format_number(parsed.expr, parsed.has_float)
-        return self._done(
-            answer, started, inputs=(parsed,), task="evaluate", input=text, expr=str(parsed.expr)
-        )
+        return self._done(answer, started, inputs=(parsed,), task="evaluate", input=text, expr=str(parsed.expr))
 
     def _percent_of(self, match: re.Match[str], started: float) -> Ballot:
         percent = sympy.Rational(match.group("p"))

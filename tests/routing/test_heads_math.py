@@ -15,7 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from routing.heads.base import HeadContext
-from routing.heads.math import COMPUTE_DEADLINE_S, MAX_PROMPT_CHARS, MathHead
+from routing.heads.math import (
+    COMPUTE_DEADLINE_S,
+    MAX_PROMPT_CHARS,
+    WALL_DEADLINE_FACTOR,
+    MathHead,
+    _deadline,
+    _DeadlineExceeded,
+)
 
 HEAD = MathHead()
 
@@ -437,6 +444,31 @@ def test_deadline_restores_the_previous_tracer():
         assert sys.gettrace() is tracer
     finally:
         sys.settrace(previous)
+
+
+def _python_calls(n: int = 1000) -> int:
+    return sum(abs(i) for i in range(n))
+
+
+def test_the_deadline_counts_cpu_time_not_waiting():
+    # A busy machine preempts the thread: wall time passes, CPU time does not. That is no reason to give up.
+    with _deadline(0.2):
+        time.sleep(0.3)
+        _python_calls()
+
+
+def test_the_wall_clock_still_caps_the_deadline():
+    with pytest.raises(_DeadlineExceeded), _deadline(0.1):
+        time.sleep(0.1 * WALL_DEADLINE_FACTOR + 0.05)
+        _python_calls()
+
+
+def test_the_deadline_stops_cpu_work():
+    started = time.thread_time()
+    with pytest.raises(_DeadlineExceeded), _deadline(0.1):
+        while True:
+            _python_calls()
+    assert time.thread_time() - started < 0.5
 
 
 def test_concurrent_calls_keep_their_own_deadlines():
