@@ -7,11 +7,13 @@
 2. slots of the prompt (regex, tens of µs) and a word prefilter: a head can only answer a prompt whose
    content words it has all seen, so most prompts (no head could take them) return None here,
    without embedding;
-3. otherwise embed the prompt (all-MiniLM-L6-v2 on CPU, ~5-10 ms), search the in-process vector index
+3. otherwise embed the prompt (all-MiniLM-L6-v2 on ONNX Runtime, one CPU thread, ~3 ms; torch ~10 ms
+   as the fallback: mining/embeddings.py), search the in-process vector index
    (faiss inner product over unit vectors = cosine; exact over the prefiltered heads when few),
    and answer only when similarity >= the head's threshold, the head's confidence >= 0.50 and the
    false-hit guard passes; two passing heads with different answers -> abstain;
-4. a hit costs one Redis HINCRBY (`swarm:patterns:hits`); no database write.
+4. a hit is counted in memory; the counts go to Redis (`swarm:patterns:hits`) in the same pipelined
+   round trip as the next version check (step 1), and at exit: no Redis call, no database write.
 
 Threads share one index per process; a rebuild happens in the thread that noticed the new version
 while the others keep using the old index.
@@ -19,9 +21,11 @@ while the others keep using the old index.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -164,6 +168,23 @@ class PatternIndex:
         self._reload_interval_s = reload_interval_s
         self.counters = {"lookups": 0, "prefiltered": 0, "embedded": 0, "hits": 0, "rebuilds": 0}
         self._warned_missing = False
+        self._hits: Counter[int] = Counter()  # answers per head not yet added to Redis
+        self._hits_lock = threading.Lock()
+
+    def _take_hits(self) -> dict[int, int]:
+        with self._hits_lock:
+            hits, self._hits = dict(self._hits), Counter()
+        return hits
+
+    def _restore_hits(self, hits: dict[int, int]) -> None:
+        with self._hits_lock:
+            self._hits.update(hits)
+
+    def flush_hits(self) -> int:
+        """Add this process's pending hit counts to Redis now (at exit; before a mining run); how many."""
+        hits = self._take_hits()
+        state.record_hits(hits)
+        return sum(hits.values())
 
     @property
     def reload_interval_s(self) -> float:
@@ -184,9 +205,11 @@ class PatternIndex:
             current = self._state
             if current is not None and time.monotonic() - self._checked < self.reload_interval_s:
                 return current
+            hits = self._take_hits()
             try:
-                version = state.current_version()
+                version = state.version_after_hits(hits)
             except REDIS_ERRORS as exc:
+                self._restore_hits(hits)
                 self._checked = time.monotonic()
                 if current is not None:
                     log.debug("patterns version unreadable, keeping index %s: %s", current.version, exc)
@@ -231,7 +254,8 @@ class PatternIndex:
         hit = self.best(snap, slots, query, candidates)
         if hit is not None:
             self.counters["hits"] += 1
-            state.record_hit(hit.head_id)
+            with self._hits_lock:
+                self._hits[hit.head_id] += 1
         return hit
 
     @staticmethod
@@ -256,13 +280,18 @@ class PatternIndex:
 _index = PatternIndex()
 
 
+@atexit.register
+def _flush_hits_at_exit() -> None:
+    _index.flush_hits()
+
+
 def pattern_lookup(prompt: str) -> PatternHit | None:
     """A mined pattern's answer to `prompt`, or None (no head, not similar enough, or the guard abstains)."""
     return _index.lookup(prompt)
 
 
 def warm_up() -> dict[str, Any]:
-    """Build this process's index and, when there are heads, load the embedding model (~5 s of imports).
+    """Build this process's index and, when there are heads, load the embedding model (~1 s; torch ~5 s).
 
     Call it after fork in each serving process (gunicorn `post_worker_init`, Celery `worker_process_init`)
     so the first request does not pay for it; never in a parent that forks afterwards.
@@ -278,8 +307,9 @@ def get_index() -> PatternIndex:
 
 
 def reset_index(reload_interval_s: float | None = None) -> PatternIndex:
-    """Forget this process's index (tests; a fresh one is built on the next lookup)."""
+    """Forget this process's index (tests; a fresh one is built on the next lookup); its hits are flushed."""
     global _index
+    _index.flush_hits()
     _index = PatternIndex(reload_interval_s)
     return _index
 

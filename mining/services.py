@@ -45,6 +45,7 @@ from mining import state
 from mining.embeddings import DIMENSIONS, MODEL_NAME, embed
 from mining.guard import HeadGuard, Slots, compile_guard, extract_slots, merge_guards
 from mining.models import MiningRun, PatternHead, PromptEmbedding
+from mining.runtime import get_index
 from routing.cache import normalize_prompt
 from routing.models import Interaction
 from routing.stubguard import stub_marker
@@ -466,6 +467,7 @@ def _mine(run_row: MiningRun, params: MiningParams, now: datetime | None) -> Non
     timings: dict[str, float] = {}
     started = time.perf_counter()
     try:
+        get_index().flush_hits()  # this process's own pending counts; serving processes add theirs each second
         run_row.hits_flushed = state.flush_hits()
     except REDIS_ERRORS as exc:
         run_row.notes += f"hit counts not flushed: {exc}\n"

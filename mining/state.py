@@ -3,13 +3,16 @@
 - `swarm:patterns:version` (INCR): bumped after anything changes which heads answer what (a mining
   run that created, updated or retired a head; an admin edit or disable). Every process holding an
   index compares it at most once per `SWARM_PATTERN_RELOAD_S` and rebuilds from the database when it moved.
-- `swarm:patterns:hits` (hash head id -> count): HINCRBY on every pattern answer (no database write on
-  the hot path); each mining run moves the counts into `PatternHead.hits`.
+- `swarm:patterns:hits` (hash head id -> count): each process counts its pattern answers in memory and
+  adds them here with its next version check (one pipelined round trip, at most once per reload interval,
+  and at exit), so a hit costs no Redis call and no database write on the hot path; each mining run
+  moves the counts into `PatternHead.hits`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from django.db.models import F
 
@@ -36,12 +39,26 @@ def bump_version() -> int | None:
         return None
 
 
-def record_hit(head_id: int) -> None:
-    """Count one answer served by a head: one HINCRBY, failures ignored (a lost count is harmless)."""
+def version_after_hits(hits: Mapping[int, int]) -> str | None:
+    """Add `hits` (head id -> count) to the shared counters and read the version, in one round trip.
+
+    Raises a Redis error when Redis is down (nothing was added then: the pipeline is sent as a whole).
+    """
+    pipe = get_redis().pipeline(transaction=False)
+    for head_id, count in hits.items():
+        pipe.hincrby(HITS_KEY, str(head_id), count)
+    pipe.get(VERSION_KEY)
+    return pipe.execute()[-1]
+
+
+def record_hits(hits: Mapping[int, int]) -> None:
+    """Add `hits` to the shared counters; failures ignored (a lost count is harmless)."""
+    if not hits:
+        return
     try:
-        get_redis().hincrby(HITS_KEY, str(head_id), 1)
+        version_after_hits(hits)
     except REDIS_ERRORS as exc:
-        log.debug("hit count for head %s lost: %s", head_id, exc)
+        log.debug("%d hit counts lost: %s", sum(hits.values()), exc)
 
 
 def pending_hits() -> dict[int, int]:

@@ -41,9 +41,9 @@ def mining_redis(settings):
     client.flushdb()
     runtime.reset_index(reload_interval_s=0.0)
     yield client
+    runtime.reset_index()  # flushes the pending hit counts of the test's index into DB 11 first
     client.flushdb()
     get_redis.cache_clear()
-    runtime.reset_index()
 
 
 def log_interaction(prompt: str, answer: str, *, route: str = "cloud", skill_type: str = "cloud",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis
 
+from mining import state
 from mining.evaluation import evaluate
 from mining.models import MiningRun, PatternHead
-from mining.runtime import pattern_lookup, pattern_stats
+from mining.runtime import get_index, pattern_lookup, pattern_stats
 from mining.services import MiningParams, run_mining
 from routing.vote import answers_agree
 from tests.mining.conftest import SEEN, requires_ml, seed_groups
@@ -57,8 +59,10 @@ def test_hits_are_counted_in_redis_and_flushed_by_the_next_run(mining_redis, par
     group = paraphrase_groups[0]
     hit = pattern_lookup(group["paraphrases"][0])
     assert hit is not None and answers_agree(hit.answer, group["answer"])
+    # Counted in memory; the next version check (here: every lookup) adds the counts to Redis.
+    assert mining_redis.hget("swarm:patterns:hits", str(hit.head_id)) is None
     pattern_lookup(group["paraphrases"][1])
-    assert int(mining_redis.hget("swarm:patterns:hits", str(hit.head_id))) >= 1
+    assert int(mining_redis.hget("swarm:patterns:hits", str(hit.head_id))) == 1
     assert PatternHead.objects.get(pk=hit.head_id).hits == 0  # no database write on the hot path
 
     second = run_mining(MiningParams())
@@ -68,3 +72,24 @@ def test_hits_are_counted_in_redis_and_flushed_by_the_next_run(mining_redis, par
     # Nothing new: no head changes, no version bump, every embedding comes from the cache.
     assert second.heads_created == second.heads_updated == second.heads_retired == 0
     assert second.patterns_version is None and "12 reused, 0 computed" in second.notes
+
+
+def test_hit_counts_wait_in_memory_while_redis_is_down(mining_redis, paraphrase_groups, monkeypatch):
+    seed_groups(paraphrase_groups[:2])
+    run_mining(MiningParams())
+    prompt = paraphrase_groups[0]["paraphrases"][0]
+    hit = pattern_lookup(prompt)
+    assert hit is not None
+    index = get_index()
+    real = state.version_after_hits
+
+    def down(hits):
+        raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(state, "version_after_hits", down)
+    assert pattern_lookup(prompt) is not None  # the old index keeps answering; both counts stay in memory
+    monkeypatch.setattr(state, "version_after_hits", real)
+    assert mining_redis.hget("swarm:patterns:hits", str(hit.head_id)) is None
+    assert index.flush_hits() == 2
+    assert int(mining_redis.hget("swarm:patterns:hits", str(hit.head_id))) == 2
+    assert index.flush_hits() == 0
