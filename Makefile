@@ -7,7 +7,8 @@ PYTHON := $(BIN)/python
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset system-deps
+.PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset system-deps mine-once \
+	evolution-once set-canary-weight promote-canary rollback-canary
 
 .DEFAULT_GOAL := help
 include docker/alerts.mk
@@ -18,6 +19,9 @@ help:
 	@echo "make test       install test deps and run the test suite (what CI runs)"
 	@echo "make test-slow  the long suites (marked slow)"
 	@echo "make lint       ruff"
+	@echo "make mine-once                  run pattern mining now (the 6-hourly job)"
+	@echo "make evolution-once             queue a LoRA distillation run now (WAIT=seconds to wait for it)"
+	@echo "make set-canary-weight PERCENT=5 / make promote-canary / make rollback-canary"
 
 $(PYTHON):
 	$(PY) -m venv $(VENV)
@@ -77,6 +81,24 @@ format: install-test
 
 budget-reset: install
 	$(PYTHON) manage.py budget_reset
+
+# Pattern mining (mining/): the 6-hourly job, now, in this process; running stacks pick the heads up by themselves.
+mine-once: install migrate redis
+	$(PYTHON) manage.py mine_once
+
+# LoRA distillation (training/): queue the nightly job now; run the canary by hand.
+PERCENT ?= 5
+evolution-once: install migrate
+	$(PYTHON) manage.py evolution_once $(if $(WAIT),--wait $(WAIT))
+
+set-canary-weight: install migrate
+	$(PYTHON) manage.py canary weight $(PERCENT)
+
+promote-canary: install migrate
+	$(PYTHON) manage.py canary promote
+
+rollback-canary: install migrate
+	$(PYTHON) manage.py canary rollback
 
 clean:
 	rm -rf var/static .pytest_cache .ruff_cache

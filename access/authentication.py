@@ -22,13 +22,18 @@ class AnonymousLoopback:
     is_authenticated = True
 
 
+def anonymous_loopback_allowed(request) -> bool:
+    """True for a caller on loopback while anonymous local use is allowed (SWARM_ALLOW_ANONYMOUS_LOOPBACK)."""
+    return settings.SWARM_ALLOW_ANONYMOUS_LOOPBACK and request.META.get("REMOTE_ADDR") in LOOPBACK
+
+
 class BearerKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode(errors="replace")
         if not header:
-            if settings.SWARM_ALLOW_ANONYMOUS_LOOPBACK and request.META.get("REMOTE_ADDR") in LOOPBACK:
+            if anonymous_loopback_allowed(request):
                 return (AnonymousLoopback(), None)
             raise exceptions.NotAuthenticated(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer sk-swarm-...'."

@@ -32,6 +32,7 @@ from swarm_site.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
+
 class SwapRefused(Exception):
     """The guard said no at the commit point; the previous model is back."""
 

@@ -23,7 +23,6 @@ from bench.reporting import ROOT, percentile, write_report
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-
 def child(n: int) -> dict:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarm_site.settings")
@@ -85,8 +84,10 @@ def main() -> None:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    write_report("budget_overhead", {"n": args.n, "results": results,
-                                     "method": "sequential budget_reserve + budget_settle on a fresh database"})
+    write_report(
+        "budget_overhead",
+        {"n": args.n, "results": results, "method": "sequential budget_reserve + budget_settle on a fresh database"},
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ def curl_seconds(url: str, body: str) -> tuple[float, dict]:
     return float(seconds), json.loads(payload)
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="http://127.0.0.1:8000")
@@ -42,16 +41,19 @@ def main() -> None:
         samples.append(seconds * 1000)
         cached += bool(answer.get("cached"))
         time.sleep(0.01)
-    write_report("cache_latency", {
-        "url": endpoint,
-        "prompt": args.prompt,
-        "first_request_ms": round(first_s * 1000, 2),
-        "first_route": first.get("route"),
-        "n": args.n,
-        "cached_ratio": cached / args.n,
-        **latency_summary(samples),
-        "method": "curl -w %{time_total}, sequential, loopback",
-    })
+    write_report(
+        "cache_latency",
+        {
+            "url": endpoint,
+            "prompt": args.prompt,
+            "first_request_ms": round(first_s * 1000, 2),
+            "first_route": first.get("route"),
+            "n": args.n,
+            "cached_ratio": cached / args.n,
+            **latency_summary(samples),
+            "method": "curl -w %{time_total}, sequential, loopback",
+        },
+    )
 
 
 if __name__ == "__main__":

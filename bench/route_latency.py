@@ -19,15 +19,16 @@ from bench.reporting import latency_summary, write_report
 
 FAMILIES = {
     "math": ["What is {a}*{b}?", "factor x^2-{s}x+{p}", "What is {a}% of {b}?"],
-    "knowledge": ["What is the capital of France?", "What is the chemical symbol for gold?",
-                  "How many planets are there?"],
+    "knowledge": [
+        "What is the capital of France?",
+        "What is the chemical symbol for gold?",
+        "How many planets are there?",
+    ],
     "micro": ["convert {a} km to miles", "thanks!", "what day of the week was 2024-01-0{d}?"],
     "agent0": ["hi", "hello", "good morning", "how are you?"],
     "code": ["Write a python function add(a, b) that returns the sum of a and b. add(2, 3) -> 5"],
     "unsure": ["Explain why the sky looks blue in one sentence."],
 }
-
-
 
 
 def main() -> None:
@@ -55,12 +56,15 @@ def main() -> None:
         answer = session.post(f"{args.url}/orchestrate", json=body, timeout=120).json()
         if answer.get("cached"):
             by_route["cache"].append((time.perf_counter() - started) * 1000)
-    write_report("route_latency", {
-        "url": args.url,
-        "method": "sequential HTTP POST /orchestrate from one client on loopback, wall time per request",
-        "by_route": {k: latency_summary(v) for k, v in sorted(by_route.items())},
-        "by_prompt_family": {k: latency_summary(v) for k, v in sorted(by_family.items())},
-    })
+    write_report(
+        "route_latency",
+        {
+            "url": args.url,
+            "method": "sequential HTTP POST /orchestrate from one client on loopback, wall time per request",
+            "by_route": {k: latency_summary(v) for k, v in sorted(by_route.items())},
+            "by_prompt_family": {k: latency_summary(v) for k, v in sorted(by_family.items())},
+        },
+    )
 
 
 if __name__ == "__main__":

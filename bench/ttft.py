@@ -23,7 +23,6 @@ CASES = {
 }
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="http://127.0.0.1:8000")
@@ -54,8 +53,14 @@ def main() -> None:
             "total_median_ms": round(statistics.median(total), 2), "total_p95_ms": round(percentile(total, 0.95), 2),
             "content_chunks_median": statistics.median(chunks),
         }  # fmt: skip
-    write_report("ttft", {"url": args.url, "results": results,
-                          "method": "openai client, stream=True, sequential, loopback; TTFT = first content chunk"})
+    write_report(
+        "ttft",
+        {
+            "url": args.url,
+            "results": results,
+            "method": "openai client, stream=True, sequential, loopback; TTFT = first content chunk",
+        },
+    )
 
 
 if __name__ == "__main__":

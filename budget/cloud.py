@@ -183,4 +183,3 @@ def cloud_answer(*, request_id: str, prompt: str, max_tokens: int, temperature: 
     if over_cap and not errors:
         raise BudgetExceeded(f"BudgetExceeded: cost per request exceeded {cap.normalize()} ({', '.join(over_cap)})")
     raise CloudUnavailable("every provider failed: " + "; ".join(errors + over_cap))
-

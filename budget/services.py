@@ -116,7 +116,12 @@ def budget_reserve(
                 raise BudgetExhausted(f"BudgetExhausted: the daily budget {key_cap.normalize()} of key "
                                       f"{api_key.name!r} has no room for this call ({amount})")  # fmt: skip
             reservation = Reservation.objects.create(
-                key=key, request_id=request_id, day=day, provider=provider, amount_usd=amount, created_at=now,
+                key=key,
+                request_id=request_id,
+                day=day,
+                provider=provider,
+                amount_usd=amount,
+                created_at=now,
                 api_key_id=getattr(api_key, "pk", None),
             )
         return Held(reservation, created=True)

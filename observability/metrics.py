@@ -111,6 +111,25 @@ LORA_VERSION = Gauge("swarm_lora_version", "LoRA adapter version being served.",
 PATTERN_HEADS = Gauge("swarm_pattern_heads", "Pattern heads mined and active.", multiprocess_mode="mostrecent")
 GPU_VRAM_USED = Gauge("swarm_gpu_vram_used_bytes", "GPU memory in use, bytes.", ["gpu"], multiprocess_mode="mostrecent")
 GPU_VRAM_TOTAL = Gauge("swarm_gpu_vram_total_bytes", "GPU memory size, bytes.", ["gpu"], multiprocess_mode="mostrecent")
+CANARY_WEIGHT = Gauge(
+    "swarm_lora_canary_weight",
+    "Percent of clients the canary adapter serves (0: no canary).",
+    multiprocess_mode="mostrecent",
+)
+ARM_REQUESTS = Counter(
+    "swarm_lora_arm_requests_total",
+    "Requests that reached the model, by adapter arm and outcome.",
+    ["arm", "outcome"],
+)
+ARM_LATENCY = Histogram(
+    "swarm_lora_arm_latency_seconds",
+    "Latency of requests that reached the model, by adapter arm.",
+    ["arm"],
+    buckets=LATENCY_BUCKETS,
+)
+TRAINING_STEP = Gauge("swarm_training_step", "Steps done by the running LoRA training.", multiprocess_mode="livemax")
+TRAINING_LOSS = Gauge("swarm_training_loss", "Loss of the last LoRA training step.", multiprocess_mode="mostrecent")
+TRAINING_JOBS = Counter("swarm_training_jobs_total", "LoRA training jobs finished, by status.", ["status"])
 TRAINER_RUNNING = Gauge(
     "swarm_trainer_running", "1 while a LoRA training run is in progress.", multiprocess_mode="livemax"
 )
@@ -125,6 +144,12 @@ SWARM_METRICS: tuple[MetricWrapperBase, ...] = (
     CLOUD_RETRIES,
     FRAGMENTATION_EVENTS,
     LORA_VERSION,
+    CANARY_WEIGHT,
+    ARM_REQUESTS,
+    ARM_LATENCY,
+    TRAINING_STEP,
+    TRAINING_LOSS,
+    TRAINING_JOBS,
     PATTERN_HEADS,
     GPU_VRAM_USED,
     GPU_VRAM_TOTAL,
@@ -227,6 +252,26 @@ def record_fragmentation_event(count: int = 1) -> None:
 def set_lora_version(version: int) -> None:
     """The adapter version this process serves (the most recent writer wins across processes)."""
     LORA_VERSION.set(int(version))
+
+
+def set_canary_weight(percent: int) -> None:
+    CANARY_WEIGHT.set(int(percent))
+
+
+def record_arm_request(arm: str, outcome: str, latency_s: float) -> None:
+    """One request the model answered on the `stable` or `canary` adapter; outcome: local, cloud, unsure."""
+    ARM_REQUESTS.labels(arm=arm, outcome=outcome).inc()
+    ARM_LATENCY.labels(arm=arm).observe(latency_s)
+
+
+def set_training_progress(step: int, loss: float | None) -> None:
+    TRAINING_STEP.set(step)
+    if loss is not None:
+        TRAINING_LOSS.set(loss)
+
+
+def record_training_job(status: str) -> None:
+    TRAINING_JOBS.labels(status=status).inc()
 
 
 def set_pattern_heads(count: int) -> None:

@@ -11,9 +11,6 @@ from django.conf import settings
 
 from swarm_site.redis_client import get_redis
 
-ADAPTER_VERSION_KEY = "swarm:adapter:version"
-BASE_ADAPTER = "base"
-
 
 def normalize_prompt(prompt: str) -> str:
     """Case, Unicode form and whitespace do not change the question."""
@@ -33,11 +30,6 @@ def cache_key(*, prompt: str, model: str, adapter_version: str, max_tokens: int,
         separators=(",", ":"),
     )
     return "cache:" + hashlib.sha256(material.encode()).hexdigest()
-
-
-def current_adapter_version() -> str:
-    """The adapter the workers serve; part of every key, so a swap never serves stale answers."""
-    return get_redis().get(ADAPTER_VERSION_KEY) or BASE_ADAPTER
 
 
 def cache_get(key: str) -> dict[str, Any] | None:

@@ -146,14 +146,16 @@ def run_council(
     min_confidence: float,
     stream_generate: Generate | None = None,
     on_token: Callable[[str], bool] | None = None,
+    adapter: str | None = None,
 ) -> Decision:
-    """`stream_generate` + `on_token`: the model's streaming call and where its tokens go."""
+    """`stream_generate` + `on_token`: the model's streaming call and where its tokens go;
+    `adapter`: the LoRA adapter the model serves this request with (None: the base model)."""
     started = time.perf_counter()
     metered = MeteredGenerate(generate) if generate else None
     stream = None
     if metered and stream_generate and on_token:
         stream = partial(metered.run, partial(stream_generate, on_piece=on_token))
-    ctx = HeadContext(generate=metered, max_tokens=max_tokens, temperature=temperature, stream=stream)
+    ctx = HeadContext(generate=metered, max_tokens=max_tokens, temperature=temperature, stream=stream, adapter=adapter)
 
     ballots = run_concurrently([h for h in fast_heads if h.applies(prompt)], prompt, ctx)
     early = vote(ballots, min_confidence=max(min_confidence, VERIFIED))

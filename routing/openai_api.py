@@ -62,6 +62,7 @@ class ChatCompletionRequest(serializers.Serializer):
     max_completion_tokens = serializers.IntegerField(required=False, min_value=1)
     temperature = serializers.FloatField(required=False, default=0.0, min_value=0.0, max_value=2.0)
     n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=1)
+    user = serializers.CharField(required=False, allow_blank=True, max_length=256)
 
     def validate_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, str]]:
         clean = []
@@ -97,7 +98,8 @@ def _completion_id(request_id: str) -> str:
 
 
 def _swarm(result: dict[str, Any]) -> dict[str, Any]:
-    keys = ("route", "skill_type", "confidence", "cost_usd", "cached", "provider", "detail", "latency_ms", "request_id")
+    keys = ("route", "skill_type", "confidence", "cost_usd", "cached", "provider", "detail", "latency_ms", "request_id",
+            "adapter_version")  # fmt: skip
     return {k: result.get(k) for k in keys}
 
 
@@ -146,6 +148,8 @@ class ChatCompletionsView(APIView):
             "max_tokens": data["max_tokens"], "temperature": data["temperature"], "endpoint": "v1",
             "messages": messages, "route": models[data["model"]], "api_key_id": getattr(request.auth, "pk", None),
         }  # fmt: skip
+        ask["client"] = services.client_identity(api_key_id=ask["api_key_id"], user=data.get("user"),
+                                                 address=request.META.get("REMOTE_ADDR"))  # fmt: skip
         if data["stream"]:
             return self._stream(data["model"], ask)
         result = services.orchestrate_request(**ask)

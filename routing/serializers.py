@@ -21,6 +21,7 @@ class PromptSerializer(serializers.Serializer):
     prompt = StrictCharField(trim_whitespace=True, allow_blank=False)
     max_tokens = serializers.IntegerField(required=False, min_value=1)
     temperature = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
+    user = serializers.CharField(required=False, allow_blank=True, max_length=256)  # sticky canary arm
 
     def validate_prompt(self, value: str) -> str:
         limit = settings.SWARM_MAX_PROMPT_CHARS

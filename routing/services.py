@@ -20,12 +20,14 @@ from django.db import transaction
 from inference.registry import active_model
 from observability import metrics
 from routing import streaming
-from routing.cache import cache_get, cache_key, cache_put, current_adapter_version
+from routing.cache import cache_get, cache_key, cache_put
 from routing.cascade import Decision, run_council
 from routing.models import Interaction
 from swarm_site.errors import GatewayTimeout, ServiceUnavailable, WorkerFailed
 from swarm_site.logs import request_id_var
 from swarm_site.redis_client import REDIS_ERRORS
+from training.serving import BASE as BASE_VERSION
+from training.serving import Arm, Snapshot, choose_arm, read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +39,43 @@ CLOUD_PREFIX = "cloud/"
 # --- worker side --------------------------------------------------------------------------------
 
 
+def _serving_backend(adapter: dict[str, Any] | None):
+    """This worker's backend with the request's adapter on it: (backend, adapter version served).
+
+    An adapter that cannot be loaded (missing, corrupt: refused by its SHA-256) is logged and the
+    request is answered by the base model instead, and says so; the API then does not cache it.
+    """
+    from inference.runtime import get_backend
+    from training.serving import adapter_ref
+
+    backend = get_backend()
+    ref = adapter_ref(adapter)
+    try:
+        backend.use_adapter(ref)
+    except Exception as exc:  # noqa: BLE001 - any load failure: serve the base model, never fail the request
+        log.error("could not load adapter %s, answering with the base model: %s", adapter and adapter["version"], exc)
+        backend.use_adapter(None)
+        return backend, BASE_VERSION
+    return backend, ref.version if ref else BASE_VERSION
+
+
 def council_answer(
-    *, prompt: str, max_tokens: int, temperature: float, request_id: str, stream: bool = False
+    *,
+    prompt: str,
+    max_tokens: int,
+    temperature: float,
+    request_id: str,
+    stream: bool = False,
+    adapter: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Answer with the local council on this worker's model. Plain JSON out.
 
     With `stream`, tokens of an answer that is being generated for the client (agent0 on chat)
     go to the request's Redis stream as they come, and the decision closes the stream.
     """
-    from inference.runtime import get_backend
     from routing.heads import council
 
-    backend = get_backend()
+    backend, served = _serving_backend(adapter)
     sink = streaming.TokenSink(request_id) if stream else None
     fast, llm = council()
     decision: Decision = run_council(
@@ -61,21 +88,27 @@ def council_answer(
         min_confidence=settings.SWARM_MIN_CONFIDENCE,
         stream_generate=backend.stream_generate if sink else None,
         on_token=sink.emit if sink else None,
+        adapter=None if served == BASE_VERSION else served,
     )
     log.info("request %s answered by %s (%s)", request_id, decision.skill_type, decision.route)
-    result = {**decision.as_dict(), "model": backend.spec.alias, "streamed_tokens": sink.sent if sink else 0}
+    result = {**decision.as_dict(), "model": backend.spec.alias, "streamed_tokens": sink.sent if sink else 0,
+              "adapter_version": served}  # fmt: skip
     if sink:
         sink.finish(result)
     return result
 
 
 def model_answer(
-    *, messages: list[dict[str, str]], max_tokens: int, temperature: float, request_id: str, stream: bool = False
+    *,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+    request_id: str,
+    stream: bool = False,
+    adapter: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The worker's model alone, on the whole conversation: no council, no verification."""
-    from inference.runtime import get_backend
-
-    backend = get_backend()
+    backend, served = _serving_backend(adapter)
     sink = streaming.TokenSink(request_id) if stream else None
     if sink:
         gen = backend.stream_generate(messages, max_tokens=max_tokens, temperature=temperature, on_piece=sink.emit)
@@ -85,7 +118,7 @@ def model_answer(
         "answer": gen.text, "route": "local", "skill_type": "model", "confidence": 0.0,
         "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
         "finish_reason": gen.finish_reason, "model": backend.spec.alias,
-        "streamed_tokens": sink.sent if sink else 0,
+        "streamed_tokens": sink.sent if sink else 0, "adapter_version": served,
     }  # fmt: skip
     if sink:
         sink.finish(result)
@@ -106,26 +139,40 @@ class Ask:
     messages: list[dict[str, str]] | None = None  # the whole conversation (OpenAI API)
     route: str = AUTO
     api_key_id: int | None = None
+    client: str | None = None  # who is asking (key, user, address): keeps a client on one canary arm
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
         request_id_var.set(self.request_id)  # every log line of this request names it
+        self.arm: Arm = Arm()  # set by _lookup: the adapter this request is served with
+
     def remaining(self) -> float:
         return settings.SWARM_DEADLINE_S - (time.perf_counter() - self.started)
 
     def worker_kwargs(self, *, stream: bool) -> dict[str, Any]:
         common = {"max_tokens": self.max_tokens, "temperature": self.temperature, "request_id": self.request_id,
-                  "stream": stream}  # fmt: skip
+                  "stream": stream, "adapter": self.arm.as_task()}  # fmt: skip
         if self.route == AUTO:
             return {"prompt": self.prompt, **common}
         return {"messages": self.messages or [{"role": "user", "content": self.prompt}], **common}
 
 
+def client_identity(*, api_key_id: int | None, user: str | None, address: str | None) -> str:
+    """Who is asking, for the sticky canary split: the API key (and the end user it names), or the address."""
+    parts = [f"key:{api_key_id}" if api_key_id is not None else f"addr:{address or '-'}"]
+    if user:
+        parts.append(f"user:{user}")
+    return "/".join(parts)
+
+
 def _lookup(ask: Ask) -> tuple[str | None, str, dict[str, Any] | None]:
-    """(cache key, adapter version, cached answer). Only the cascade is cached."""
+    """(cache key, adapter version, cached answer). Picks the request's adapter arm (stable or
+    canary) into `ask.arm`. Only the cascade is cached; the key names the adapter."""
     try:
-        adapter = current_adapter_version()
+        snapshot: Snapshot = read_snapshot()
+        ask.arm = choose_arm(snapshot, ask.client or ask.request_id)
+        adapter = ask.arm.version
         if ask.route != AUTO:
             return None, adapter, None
         key = cache_key(prompt=ask.prompt, model=active_model().alias, adapter_version=adapter,
@@ -138,17 +185,21 @@ def _lookup(ask: Ask) -> tuple[str | None, str, dict[str, Any] | None]:
 def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, cached: bool) -> dict[str, Any]:
     """Cache a confident fresh answer, stamp the response, log the interaction off the response path."""
     result["cached"] = cached
-    if key and not cached and result["route"] not in ("unsure", "local"):
+    served = result.get("adapter_version", adapter)  # the worker says which adapter really answered
+    if key and not cached and served == adapter and result["route"] not in ("unsure", "local"):
         try:
             cache_put(key, _cacheable(result))
         except REDIS_ERRORS as exc:
             log.warning("could not cache %s: %s", ask.request_id, exc)
     result.update(request_id=ask.request_id, latency_ms=round((time.perf_counter() - ask.started) * 1000, 2),
-                  adapter_version=adapter)  # fmt: skip
+                  adapter_version=served)  # fmt: skip
     result.setdefault("model", active_model().alias)
     result.setdefault("cost_usd", 0.0)
     metrics.record_request(result["route"], result.get("skill_type"), result["latency_ms"] / 1000, cached,
                            cache_lookup=key is not None)  # fmt: skip
+    if not cached and ask.route == AUTO and result["route"] != "pattern":  # the model (and its adapter) answered
+        outcome = "unsure" if result["route"] == "unsure" else "cloud" if result.get("provider") else "local"
+        metrics.record_arm_request(ask.arm.name, outcome, result["latency_ms"] / 1000)
     _publish_log(_log_payload(result, ask=ask))
     return result
 

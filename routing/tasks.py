@@ -11,22 +11,36 @@ from routing import services
 
 @shared_task(name="routing.tasks.orchestrate", acks_late=True, reject_on_worker_lost=True)
 def orchestrate(
-    *, prompt: str, max_tokens: int, temperature: float, request_id: str, stream: bool = False
+    *,
+    prompt: str,
+    max_tokens: int,
+    temperature: float,
+    request_id: str,
+    stream: bool = False,
+    adapter: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Runs on a serving (gpu) worker: the local council answers, or says UNSURE."""
+    """Runs on a serving (gpu) worker: the local council answers (on the request's adapter), or says UNSURE."""
     return services.council_answer(
-        prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id, stream=stream
-    )
+        prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id, stream=stream,
+        adapter=adapter,
+    )  # fmt: skip
 
 
 @shared_task(name="routing.tasks.generate", acks_late=True, reject_on_worker_lost=True)
 def generate(
-    *, messages: list[dict[str, str]], max_tokens: int, temperature: float, request_id: str, stream: bool = False
+    *,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+    request_id: str,
+    stream: bool = False,
+    adapter: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Runs on a serving (gpu) worker: the model alone, for clients that name a local model."""
     return services.model_answer(
-        messages=messages, max_tokens=max_tokens, temperature=temperature, request_id=request_id, stream=stream
-    )
+        messages=messages, max_tokens=max_tokens, temperature=temperature, request_id=request_id, stream=stream,
+        adapter=adapter,
+    )  # fmt: skip
 
 
 @shared_task(

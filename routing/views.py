@@ -13,7 +13,7 @@ from routing.serializers import HybridSerializer, PromptSerializer
 
 PUBLIC_FIELDS = (
     "answer", "route", "skill_type", "confidence", "latency_ms", "cost_usd", "cached", "model", "request_id",
-    "provider", "detail",
+    "provider", "detail", "adapter_version",
 )  # fmt: skip
 
 
@@ -28,9 +28,12 @@ class OrchestrateView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         prompt = data.get("prompt") or data.get("query")
+        client = services.client_identity(api_key_id=getattr(request.auth, "pk", None), user=data.get("user"),
+                                          address=request.META.get("REMOTE_ADDR"))  # fmt: skip
         return services.orchestrate_request(
-            prompt=prompt, max_tokens=data["max_tokens"], temperature=data["temperature"], endpoint=self.endpoint
-        )
+            prompt=prompt, max_tokens=data["max_tokens"], temperature=data["temperature"], endpoint=self.endpoint,
+            client=client,
+        )  # fmt: skip
 
     def post(self, request: Request) -> Response:
         result = self.ask(request)

@@ -116,8 +116,6 @@ def vote(ballots: list[Ballot], *, min_confidence: float = DEFAULT_MIN_CONFIDENC
             f" (agrees with {', '.join(agreeing)})" if agreeing else ""
         )
 
-    ranked = sorted(
-        eligible, key=lambda b: (-scores[b.head], -b.confidence, _priority(b.head), b.head)
-    )
+    ranked = sorted(eligible, key=lambda b: (-scores[b.head], -b.confidence, _priority(b.head), b.head))
     winner = ranked[0] if ranked and scores[ranked[0].head] >= min_confidence else None
     return VoteResult(winner=winner, scores=scores, reasons=reasons)

@@ -164,6 +164,10 @@ CELERY_TASK_ROUTES = {
     "budget.tasks.cloud_answer": {"queue": CeleryQueue.CPU.value},
     "arbiter.tasks.swap_model": {"queue": CeleryQueue.GPU.value},
     "mining.tasks.mine_patterns": {"queue": CeleryQueue.CPU.value},  # the service names gpu.<n> when it can
+    "training.tasks.train": {"queue": CeleryQueue.TRAIN.value},
+    "training.tasks.poll_queue_file": {"queue": CeleryQueue.CPU.value},
+    "training.tasks.nightly": {"queue": CeleryQueue.CPU.value},
+    "training.tasks.judge_canary": {"queue": CeleryQueue.CPU.value},
 }
 # Answering a prompt twice is harmless, losing it is not: ack after the work, requeue when the
 # process running it dies.
@@ -213,6 +217,33 @@ SWARM_SWAP_DEADLINE_S = env_float("SWARM_SWAP_DEADLINE_S", 120.0, minimum=1.0)
 SWARM_SWAP_WEBHOOK_URL = env_str("SWARM_SWAP_WEBHOOK_URL", "") or None
 SWARM_SWAP_WEBHOOK_SECRET = env_str("SWARM_SWAP_WEBHOOK_SECRET", "") or None
 SWARM_SWAP_WEBHOOK_TIMEOUT_S = env_float("SWARM_SWAP_WEBHOOK_TIMEOUT_S", 5.0, minimum=0.1)
+
+# --- LoRA distillation (training/) -----------------------------------------------------------
+# Trained adapters (GGUF LoRA) live here; workers on other hosts need the same path (a shared mount).
+SWARM_ADAPTER_DIR = Path(env_str("SWARM_ADAPTER_DIR", str(VAR_DIR / "adapters")))
+# Jobs written to this file ([{"name", "dataset": [prompts]}]) are picked up every SWARM_LORA_QUEUE_POLL_S.
+SWARM_LORA_QUEUE_FILE = Path(env_str("SWARM_LORA_QUEUE_FILE", str(BASE_DIR / "tasks" / "lora_queue.json")))
+SWARM_LORA_QUEUE_POLL_S = env_float("SWARM_LORA_QUEUE_POLL_S", 10.0, minimum=1.0)
+SWARM_LORA_RANK = env_int("SWARM_LORA_RANK", 64, minimum=1)
+SWARM_LORA_ALPHA = env_float("SWARM_LORA_ALPHA", 32.0, minimum=0.0)
+SWARM_LORA_LR = env_float("SWARM_LORA_LR", 1e-3, minimum=0.0)
+SWARM_LORA_MAX_STEPS = env_int("SWARM_LORA_MAX_STEPS", 300, minimum=1)
+SWARM_LORA_BATCH_SIZE = env_int("SWARM_LORA_BATCH_SIZE", 8, minimum=1)
+SWARM_LORA_TIME_BUDGET_S = env_float("SWARM_LORA_TIME_BUDGET_S", 40 * 60.0, minimum=1.0)
+SWARM_LORA_HELDOUT_PERCENT = env_int("SWARM_LORA_HELDOUT_PERCENT", 10, minimum=0)
+SWARM_LORA_AUTO_CANARY = env_bool("SWARM_LORA_AUTO_CANARY", True)  # a gated adapter starts its canary itself
+# Off by default: agent0 may trust a distilled adapter's greedy answer when the geometric mean of
+# its token probabilities and the least of them reach these. bench/distill.py measures the rule:
+# trained questions and their paraphrases stop escalating, but an adapter is just as sure of the
+# trained answer to a near miss ("largest city in Australia?" -> "Canberra"), so it stays off
+# until a check against the training record guards it.
+SWARM_DISTILLED_TRUST = env_bool("SWARM_DISTILLED_TRUST", False)
+SWARM_DISTILLED_MIN_TOKEN_CONFIDENCE = env_float("SWARM_DISTILLED_MIN_TOKEN_CONFIDENCE", 0.9, minimum=0.0)
+SWARM_DISTILLED_MIN_TOKEN_PROB = env_float("SWARM_DISTILLED_MIN_TOKEN_PROB", 0.5, minimum=0.0)
+SWARM_CANARY_WEIGHT = env_int("SWARM_CANARY_WEIGHT", 5, minimum=0)
+SWARM_CANARY_MIN_REQUESTS = env_int("SWARM_CANARY_MIN_REQUESTS", 200, minimum=1)
+SWARM_CANARY_LATENCY_TOLERANCE = env_float("SWARM_CANARY_LATENCY_TOLERANCE", 0.10, minimum=0.0)
+SWARM_CANARY_SUCCESS_TOLERANCE = env_float("SWARM_CANARY_SUCCESS_TOLERANCE", 0.0, minimum=0.0)
 
 # --- Requests --------------------------------------------------------------------------------
 SWARM_MAX_PROMPT_CHARS = env_int("SWARM_MAX_PROMPT_CHARS", 8000, minimum=1)

@@ -6,8 +6,10 @@ from routing.openai_api import ChatCompletionsView, ModelsView
 from routing.pages import ChatPageView
 from routing.stats import StatsView
 from routing.views import HealthView, HybridView, OrchestrateView, VoteView
+from training.views import ReloadView, TrainingStatusView
 
 urlpatterns = [
+    path("admin/reload", ReloadView.as_view(), name="reload"),  # before the admin site, which would take it
     path("admin/", admin.site.urls),
     path("health", HealthView.as_view(), name="health"),
     path("metrics", metrics_view, name="metrics"),
@@ -18,5 +20,6 @@ urlpatterns = [
     path("v1/models", ModelsView.as_view(), name="models"),
     path("chat", ChatPageView.as_view(), name="chat"),
     path("api/stats", StatsView.as_view(), name="stats"),
+    path("api/training", TrainingStatusView.as_view(), name="training-status"),
     path("", include("arbiter.urls")),
 ]

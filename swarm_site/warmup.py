@@ -21,7 +21,7 @@ def warm_web() -> None:
     get_resolver().url_patterns  # noqa: B018 - imports every view module
     from mining.runtime import warm_up
 
-    warm_up()  # the embedding model and the pattern index (~5 s once, instead of on a request)
+    warm_up()  # the embedding model and the pattern index (~1 s once, instead of on a request)
     try:
         with app.producer_pool.acquire(block=True, timeout=2) as producer:
             producer.connection.ensure_connection(max_retries=1)

@@ -130,6 +130,17 @@ class Stack:
                                           "-n", f"cpu-{self.port}@%h", "--pool", "threads", "-c", "8",
                                           "--loglevel", "INFO"])  # fmt: skip
 
+    def start_train_worker(self) -> subprocess.Popen:
+        self.env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch and llama.cpp in one process (training/hf.py)
+        return self._spawn("worker-train", [PY, "-m", "celery", "-A", "swarm_site", "worker", "-Q", "train",
+                                            "-n", f"train-{self.port}@%h", "-c", "1", "--max-tasks-per-child", "1",
+                                            "--loglevel", "INFO"])  # fmt: skip
+
+    def start_beat(self) -> subprocess.Popen:
+        schedule = str(Path(self.env["SWARM_VAR_DIR"]) / "beat-schedule")
+        return self._spawn("beat", [PY, "-m", "celery", "-A", "swarm_site", "beat", "--loglevel", "INFO",
+                                    "--pidfile", "", "-s", schedule])  # fmt: skip
+
     def start_exporter(self) -> int:
         port = free_port()
         self.env["SWARM_EXPORTER_PORT"] = str(port)

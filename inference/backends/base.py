@@ -6,6 +6,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from inference.registry import ModelSpec
@@ -20,6 +21,23 @@ class Generation:
     completion_tokens: int
     finish_reason: str  # "stop" | "length"
     latency_ms: float
+    # Greedy decoding only: the geometric mean of the top token's probability at each step, and the
+    # least of them (None when sampled or not measured). How sure the model was of every token.
+    token_confidence: float | None = None
+    min_token_prob: float | None = None
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """A LoRA adapter file for the served base model, and the scale to apply it at (1.0 = as trained).
+
+    `sha256` is checked before the file is loaded; `version` names it in caches, logs and describe().
+    """
+
+    version: str
+    path: Path
+    sha256: str
+    scale: float = 1.0
 
 
 class Backend(ABC):
@@ -65,6 +83,15 @@ class Backend(ABC):
 
     @abstractmethod
     def unload(self) -> None: ...
+
+    def use_adapter(self, adapter: AdapterRef | None) -> None:
+        """Serve the next generations with `adapter` on the base model (None: the base model alone).
+
+        Cheap when nothing changes; raises IntegrityError for a file whose hash differs (and keeps
+        serving what it served). Backends that cannot apply adapters raise NotImplementedError.
+        """
+        if adapter is not None:
+            raise NotImplementedError(f"the {self.spec.backend} backend cannot apply LoRA adapters")
 
     def describe(self) -> dict[str, Any]:
         return {"alias": self.spec.alias, "backend": self.spec.backend, "loaded": self.loaded}

@@ -21,6 +21,27 @@ _CHAT = re.compile(
 
 CHAT_CONFIDENCE = 0.8  # small talk has no wrong answer, only a rude or empty one
 UNVERIFIED_CONFIDENCE = 0.45  # a 135M model's unchecked claim: below the floor unless others agree
+# A distilled adapter answering what it learned: every token chosen with high probability. Only
+# with an adapter (trained on verified and paid answers) and greedy decoding; the base model's
+# confidence is not trusted (bench/distill.py measures how often either rule trusts a wrong answer).
+DISTILLED_CONFIDENCE = 0.8
+
+
+def distilled_trust(gen, *, adapter: str | None, enabled: bool | None = None) -> bool:
+    """True when a distilled adapter produced `gen` sure of every token (see DISTILLED_CONFIDENCE).
+
+    `enabled` defaults to SWARM_DISTILLED_TRUST (off: never); the benchmark passes True to measure
+    what the rule would do."""
+    from django.conf import settings
+
+    enabled = settings.SWARM_DISTILLED_TRUST if enabled is None else enabled
+    if not enabled or not adapter or gen.token_confidence is None or gen.min_token_prob is None:
+        return False
+    return (
+        gen.token_confidence >= settings.SWARM_DISTILLED_MIN_TOKEN_CONFIDENCE
+        and gen.min_token_prob >= settings.SWARM_DISTILLED_MIN_TOKEN_PROB
+        and gen.finish_reason == "stop"
+    )
 
 
 def is_chat(prompt: str) -> bool:
@@ -48,6 +69,9 @@ class Agent0Head(Head):
             temperature=ctx.temperature,
         )
         confidence = CHAT_CONFIDENCE if chat else UNVERIFIED_CONFIDENCE
+        distilled = not chat and distilled_trust(gen, adapter=ctx.adapter)
+        if distilled:
+            confidence = DISTILLED_CONFIDENCE
         if not gen.text or stub_marker(gen.text):
             confidence = 0.0
         elif gen.finish_reason == "length" and not chat:
@@ -61,4 +85,7 @@ class Agent0Head(Head):
             finish_reason=gen.finish_reason,
             prompt_tokens=gen.prompt_tokens,
             completion_tokens=gen.completion_tokens,
+            token_confidence=gen.token_confidence,
+            adapter=ctx.adapter,
+            distilled=distilled,
         )

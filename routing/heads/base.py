@@ -44,12 +44,14 @@ class HeadContext:
 
     `stream`, when set, generates like `generate` while relaying each token to the client as it
     is produced; a head uses it only when its answer is going to be the reply (agent0 on chat).
+    `adapter` names the LoRA adapter the model serves this request with, if any.
     """
 
     generate: Generate | None = None
     max_tokens: int = 128
     temperature: float = 0.0
     stream: Generate | None = None
+    adapter: str | None = None  # the distilled LoRA adapter on the model (None: the base model)
 
 
 class Head(ABC):

@@ -131,9 +131,7 @@ _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+"
 
 _CONVERSIONS = (
     # "convert 10 km to miles", "10 km in miles", "what is 100 °F in celsius"
-    re.compile(
-        rf"^(?:convert\s+)?(?P<val>{_NUMBER})\s*(?P<src>{_UNIT})\s+(?:to|into|in|as|=)\s+(?P<dst>{_UNIT})$"
-    ),
+    re.compile(rf"^(?:convert\s+)?(?P<val>{_NUMBER})\s*(?P<src>{_UNIT})\s+(?:to|into|in|as|=)\s+(?P<dst>{_UNIT})$"),
     # "how many miles is 10 km", "how many feet are there in a mile", "how many seconds in 2 hours"
     re.compile(
         rf"^how\s+many\s+(?P<dst>{_UNIT})\s+(?:are\s+|is\s+)?(?:there\s+)?(?:in|is|are|make|equals?)\s+"
@@ -248,9 +246,7 @@ def parse_date(text: str) -> dt.date:
 # Chat
 
 _ADDRESSEE = r"(?:\s+(?:there|all|everyone|everybody|folks|friend|swarm|agent0|bot))?"
-_GREETING_WORD = (
-    r"(?:hi|hello|hey|heya|hiya|howdy|greetings|yo|hola|good\s+(?:morning|afternoon|evening|day))"
-)
+_GREETING_WORD = r"(?:hi|hello|hey|heya|hiya|howdy|greetings|yo|hola|good\s+(?:morning|afternoon|evening|day))"
 _HOW_ARE_YOU = r"(?:how\s+are\s+you(?:\s+doing)?(?:\s+today)?|how's\s+it\s+going|how\s+is\s+it\s+going)"
 _GREETING = re.compile(
     rf"^(?:{_GREETING_WORD}{_ADDRESSEE}[\s,!.]*)+(?:{_HOW_ARE_YOU})?[\s?!.]*$|^{_HOW_ARE_YOU}[\s?!.]*$"

@@ -55,5 +55,3 @@ def test_admin_pages_render(admin_client, spent_today):
     for path in ("/admin/budget/budgetpolicy/", "/admin/budget/reservation/", "/admin/budget/providercall/",
                  "/admin/routing/interaction/"):  # fmt: skip
         assert admin_client.get(path).status_code == 200, path
-
-

@@ -41,8 +41,12 @@ def test_huge_body_is_refused_without_a_500(stack):
 
 
 def test_wrong_content_type_is_415(stack):
-    response = requests.post(f"{stack.url}/orchestrate", data="prompt=hi",
-                             headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
+    response = requests.post(
+        f"{stack.url}/orchestrate",
+        data="prompt=hi",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
     assert response.status_code == 415
     assert response.json()["error"]["message"]
 

@@ -101,5 +101,3 @@ def test_budget_store_down_means_no_paid_call(private_redis):
         stack.stop()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-

@@ -282,8 +282,6 @@ def test_applies(prompt):
     assert HEAD.applies(prompt)
 
 
-@pytest.mark.parametrize(
-    "prompt", ["What is the capital of France?", "write a python function", "What is 7*8?"]
-)
+@pytest.mark.parametrize("prompt", ["What is the capital of France?", "write a python function", "What is 7*8?"])
 def test_does_not_apply(prompt):
     assert not HEAD.applies(prompt)

@@ -1,4 +1,8 @@
-"""python manage.py prefetch_models [ALIAS ...] [--force]: fetch and verify model files."""
+"""python manage.py prefetch_models [ALIAS ...] [--force] [--no-embeddings]: fetch and verify model files.
+
+Then (unless --no-embeddings) make sure the pattern-lookup embedder's ONNX export exists
+(`mining.embeddings.prepare`: exported once per model file, offline, ~40 s; a no-op afterwards).
+"""
 
 from __future__ import annotations
 
@@ -17,16 +21,30 @@ class Command(BaseCommand):
         parser.add_argument("aliases", nargs="*", help="models to fetch (default: all in the registry)")
         parser.add_argument("--force", action="store_true", help="download again even if a file is present")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+        parser.add_argument(
+            "--no-embeddings", action="store_true", help="skip the ONNX export of the pattern-mining embedder"
+        )
 
-    def handle(self, *args, aliases: list[str], force: bool, no_progress: bool, **options):
+    def handle(self, *args, aliases: list[str], force: bool, no_progress: bool, no_embeddings: bool, **options):
         try:
             registry = load_registry()
             specs = [registry.get(a) for a in aliases] if aliases else list(registry.models.values())
-            results = prefetch(
-                specs, model_dir=settings.SWARM_MODEL_DIR, show_progress=not no_progress, force=force
-            )
+            results = prefetch(specs, model_dir=settings.SWARM_MODEL_DIR, show_progress=not no_progress, force=force)
         except (RegistryError, FetchError, IntegrityError) as exc:
             raise CommandError(str(exc)) from None
         for result in results:
             style = self.style.WARNING if result.status == "skipped" else self.style.SUCCESS
             self.stdout.write(style(f"{result.alias}: {result.status} {result.path} ({result.message})"))
+        if not no_embeddings:
+            self._prepare_embeddings()
+
+    def _prepare_embeddings(self) -> None:
+        from mining import embeddings
+
+        if not embeddings.is_available():
+            self.stdout.write(self.style.WARNING("embeddings: skipped (requirements/ml.txt is not installed)"))
+            return
+        result = embeddings.prepare()
+        style = self.style.WARNING if result["status"] == "failed" else self.style.SUCCESS
+        where = f" {result['path']}" if "path" in result else ""
+        self.stdout.write(style(f"embeddings: {result['status']}{where} ({result['message']})"))

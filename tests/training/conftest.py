@@ -1,0 +1,266 @@
+"""Shared fixtures for the LoRA export / serving tests: the real base model in both engines.
+
+- `hf_base`: transformers' copy of the registry's default model (training.hf.load_base).
+- `q4_backend`: the served model, the registry's Q4_1 GGUF in LlamaCppBackend.
+- `f32_backend`: the same GGUF with every tensor dequantized to float32 (the exact values transformers
+  loads), also in LlamaCppBackend. llama.cpp multiplies Q4_1/Q8_0 weights against activations it
+  quantizes to 8 bits, so the served model differs from transformers' float copy by up to ~1.3
+  logits; on the float32 copy both engines compute the same function (~0.01-0.03), which is what lets
+  a test demand token-for-token equality. The copy is built once and kept in pytest's cache dir.
+- `lora_cases`: PEFT LoRAs with non-zero B on a copy of `hf_base`, exported to GGUF, with
+  transformers' reference outputs on the probe prompts.
+
+Figures (gaps, agreement, timings) are collected in FIGURES and printed in the terminal summary.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before torch or llama_cpp load libgomp (see training/hf.py): busy-waiting OpenMP threads made
+# llama.cpp 20-40x slower once torch had run in the same process.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import copy
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import gguf
+import numpy as np
+import pytest
+
+from inference.backends.base import AdapterRef
+from inference.backends.llama import LlamaCppBackend
+from inference.integrity import sha256_file
+from inference.registry import ModelSource, ModelSpec, active_model
+
+PROBES = (
+    "What is the capital of France?",
+    "Write a haiku about rain.",
+    "How do I reverse a list in Python?",
+    "Explain photosynthesis briefly.",
+    "What is 12 times 7?",
+    "Give me three tips for sleeping better.",
+    "Who wrote Hamlet?",
+    "Translate 'good morning' to Spanish.",
+)
+NEW_TOKENS = 16
+EOS = 2
+ALL_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+FIGURES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FIGURES:
+        terminalreporter.section("LoRA export / serving figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
+@dataclass
+class Outputs:
+    """First-step logits (one row per probe) and greedy continuations (token ids, EOS included)."""
+
+    logits: np.ndarray
+    tokens: list[list[int]]
+
+
+@dataclass
+class LoraCase:
+    name: str
+    ref: AdapterRef
+    hf: Outputs
+    export_s: float
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+# --- the base model in both engines --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def base_spec() -> ModelSpec:
+    return active_model()
+
+
+@pytest.fixture(scope="session")
+def hf_base(base_spec):
+    from training.hf import load_base
+
+    started = time.perf_counter()
+    model, tokenizer = load_base(base_spec)
+    FIGURES.append(f"load_base (converted checkpoint cached): {time.perf_counter() - started:.1f}s")
+    return model, tokenizer
+
+
+@pytest.fixture(scope="session")
+def probe_ids(hf_base) -> list[list[int]]:
+    from training.hf import chat_prompt
+
+    _, tokenizer = hf_base
+    return [tokenizer(chat_prompt(tokenizer, p), add_special_tokens=False)["input_ids"] for p in PROBES]
+
+
+@pytest.fixture(scope="session")
+def q4_backend(base_spec):
+    backend = LlamaCppBackend(base_spec)
+    backend.load()
+    yield backend
+    backend.unload()
+
+
+def dequantized_copy(src: Path, dst: Path) -> None:
+    """`src` with every tensor dequantized to float32 (what transformers loads), metadata unchanged."""
+    reader = gguf.GGUFReader(src)
+    writer = gguf.GGUFWriter(dst, str(reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()))
+    for entry in reader.fields.values():
+        if entry.name.startswith("GGUF.") or entry.name == gguf.Keys.General.ARCHITECTURE:
+            continue
+        vtype = entry.types[0]
+        sub_type = entry.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        value = int(gguf.LlamaFileType.ALL_F32) if entry.name == gguf.Keys.General.FILE_TYPE else entry.contents()
+        writer.add_key_value(entry.name, value, vtype, sub_type=sub_type)
+    for tensor in reader.tensors:
+        data = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
+        writer.add_tensor(tensor.name, np.ascontiguousarray(data, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+@pytest.fixture(scope="session")
+def f32_spec(base_spec, request) -> ModelSpec:
+    folder = Path(request.config.cache.mkdir("swarm-f32-base"))
+    path = folder / f"{base_spec.alias}-{base_spec.sha256[:16]}.f32.gguf"
+    digest_file = path.with_suffix(".sha256")
+    if not (path.is_file() and digest_file.is_file()):
+        started = time.perf_counter()
+        partial = path.with_suffix(".part")
+        dequantized_copy(base_spec.local_path(), partial)
+        digest_file.write_text(sha256_file(partial))
+        partial.replace(path)
+        FIGURES.append(f"float32 copy of the base GGUF built in {time.perf_counter() - started:.1f}s")
+    return replace(base_spec, alias=f"{base_spec.alias}-f32", source=ModelSource("path", str(path)),
+                   filename=path.name, sha256=digest_file.read_text().strip(), size=path.stat().st_size)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def f32_backend(f32_spec):
+    backend = LlamaCppBackend(f32_spec)
+    backend.load()  # verifies the copy's hash like any model file
+    yield backend
+    backend.unload()
+
+
+# --- running both engines ------------------------------------------------------------------------
+
+
+def hf_outputs(model, probe_ids: list[list[int]]) -> Outputs:
+    """transformers' greedy outputs, all probes in one left-padded batch (same tokens as one by one,
+    logits within 1e-4 of it; four times faster on two cores)."""
+    import torch
+
+    width = max(len(ids) for ids in probe_ids)
+    prompt = torch.full((len(probe_ids), width), EOS, dtype=torch.long)
+    mask = torch.zeros_like(prompt)
+    for row, ids in enumerate(probe_ids):
+        prompt[row, width - len(ids) :] = torch.tensor(ids)
+        mask[row, width - len(ids) :] = 1
+    with torch.no_grad():
+        out = model.generate(input_ids=prompt.to(model.device), attention_mask=mask.to(model.device),
+                             max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=EOS, pad_token_id=EOS,
+                             output_logits=True, return_dict_in_generate=True)  # fmt: skip
+    tokens = []
+    for row in out.sequences[:, width:].tolist():
+        tokens.append(row[: row.index(EOS) + 1] if EOS in row else row)
+    return Outputs(out.logits[0].float().cpu().numpy(), tokens)
+
+
+def first_logits(backend: LlamaCppBackend, ids: list[int]) -> np.ndarray:
+    """llama.cpp's logits for the token after `ids`, evaluated from an empty KV cache."""
+    llm = backend._llm
+    llm.reset()
+    llm.eval(ids)
+    return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),)).copy()
+
+
+def llama_outputs(backend: LlamaCppBackend, probe_ids: list[list[int]]) -> Outputs:
+    """Greedy outputs of the backend with whatever adapter `use_adapter` put on it."""
+    logits, tokens = [], []
+    llm = backend._llm
+    for ids in probe_ids:
+        logits.append(first_logits(backend, ids))
+        out: list[int] = []
+        for token in llm.generate(ids, temp=0.0, reset=True):
+            out.append(token)
+            if token == EOS or len(out) == NEW_TOKENS:
+                break
+        tokens.append(out)
+    return Outputs(np.stack(logits), tokens)
+
+
+@pytest.fixture(scope="session")
+def hf_base_outputs(hf_base, probe_ids) -> Outputs:
+    return hf_outputs(hf_base[0], probe_ids)
+
+
+# --- LoRA cases ----------------------------------------------------------------------------------
+
+CASES = {
+    # Small rank with rsLoRA (PEFT scale alpha/sqrt(r) != llama.cpp's alpha/r: exercises the fold into B).
+    "r8-rslora": {"r": 8, "lora_alpha": 2.0, "use_rslora": True, "target_modules": ALL_TARGETS},
+    # The trainer's default (training/trainer.py TrainParams): r=64, alpha=32, all 7 projections.
+    "r64-default": {"r": 64, "lora_alpha": 32.0, "target_modules": ALL_TARGETS},
+}
+
+
+def make_peft(base_model, *, seed: int = 0, **config: Any):
+    """A LoRA on a copy of `base_model` with random non-zero A and B (init_lora_weights=False)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    lora = LoraConfig(init_lora_weights=False, bias="none", task_type="CAUSAL_LM", **config)
+    return get_peft_model(copy.deepcopy(base_model), lora).eval()
+
+
+@pytest.fixture(scope="session")
+def lora_cases(hf_base, probe_ids, base_spec, tmp_path_factory) -> dict[str, LoraCase]:
+    from training.gguf_lora import export_gguf_lora
+
+    folder = tmp_path_factory.mktemp("adapters")
+    cases = {}
+    for name, config in CASES.items():
+        model = make_peft(hf_base[0], **config)
+        path = folder / f"{name}.gguf"
+        started = time.perf_counter()
+        digest = export_gguf_lora(model, path, base_path=base_spec.local_path())
+        export_s = time.perf_counter() - started
+        cases[name] = LoraCase(name=name, ref=AdapterRef(version=name, path=path, sha256=digest),
+                               hf=hf_outputs(model, probe_ids), export_s=export_s, config=config)  # fmt: skip
+        FIGURES.append(f"{name}: export {export_s:.2f}s, {path.stat().st_size / 1e6:.1f} MB")
+        del model
+    return cases
+
+
+TRAINING_REDIS_URL = "redis://127.0.0.1:6379/8"
+
+
+@pytest.fixture
+def training_redis(settings, tmp_path):
+    """REDIS_URL -> DB 8, empty (serving snapshot, GPU lock); adapters under tmp_path."""
+    import redis
+
+    from swarm_site.redis_client import get_redis
+
+    settings.REDIS_URL = TRAINING_REDIS_URL
+    settings.SWARM_ADAPTER_DIR = tmp_path / "adapters"
+    get_redis.cache_clear()
+    client = redis.Redis.from_url(TRAINING_REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    get_redis.cache_clear()

@@ -1,0 +1,128 @@
+"""The GGUF LoRA file: layout, values, the q/k row permutation, and refusals of what it cannot express."""
+
+from __future__ import annotations
+
+import gguf
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
+
+from tests.training.conftest import make_peft
+from training.gguf_lora import export_gguf_lora, permute_rope_rows
+
+N_HEAD, N_HEAD_KV, HEAD_DIM, HIDDEN, FFN = 9, 3, 64, 576, 1536
+
+
+@pytest.mark.parametrize(("name", "heads"), [("blk.0.attn_q.weight", N_HEAD), ("blk.0.attn_k.weight", N_HEAD_KV)])
+def test_the_rope_permutation_is_what_transformers_gguf_loader_undoes(name, heads):
+    rows = np.random.default_rng(0).standard_normal((heads * HEAD_DIM, 7)).astype(np.float32)
+    processor = LlamaTensorProcessor(config={"num_attention_heads": N_HEAD, "num_key_value_heads": N_HEAD_KV})
+    restored = processor.process(permute_rope_rows(rows, heads), name).weights
+    assert np.array_equal(restored, rows)
+    assert not np.array_equal(permute_rope_rows(rows, heads), rows)
+
+
+@pytest.fixture(scope="module")
+def small_lora(hf_base):
+    targets = ["q_proj", "k_proj", "v_proj", "down_proj"]
+    return make_peft(hf_base[0], seed=1, r=4, lora_alpha=8.0, target_modules=targets)
+
+
+def tensors_of(path) -> dict[str, gguf.ReaderTensor]:
+    return {t.name: t for t in gguf.GGUFReader(path).tensors}
+
+
+def test_the_file_says_what_llama_cpp_checks_and_holds_each_pair(small_lora, base_spec, tmp_path):
+    path = tmp_path / "a.gguf"
+    export_gguf_lora(small_lora, path, base_path=base_spec.local_path())
+    reader = gguf.GGUFReader(path)
+    assert reader.get_field("general.architecture").contents() == "llama"
+    assert reader.get_field("general.type").contents() == "adapter"
+    assert reader.get_field("adapter.type").contents() == "lora"
+    assert reader.get_field("adapter.lora.alpha").contents() == 8.0
+    tensors = {t.name: t for t in reader.tensors}
+    assert len(tensors) == 30 * 4 * 2
+    q_a, q_b = tensors["blk.7.attn_q.weight.lora_a"], tensors["blk.7.attn_q.weight.lora_b"]
+    assert (list(q_a.shape), list(q_b.shape)) == ([HIDDEN, 4], [4, N_HEAD * HEAD_DIM])  # ggml ne order
+    assert list(tensors["blk.7.attn_k.weight.lora_b"].shape) == [4, N_HEAD_KV * HEAD_DIM]
+    assert list(tensors["blk.7.ffn_down.weight.lora_a"].shape) == [FFN, 4]
+    assert {t.tensor_type for t in tensors.values()} == {gguf.GGMLQuantizationType.F32}
+
+    layer = small_lora.base_model.model.model.layers[7]
+    a = layer.self_attn.q_proj.lora_A["default"].weight.detach().numpy()
+    b = layer.self_attn.q_proj.lora_B["default"].weight.detach().numpy()
+    assert np.array_equal(q_a.data, a)
+    assert np.array_equal(q_b.data, permute_rope_rows(b, N_HEAD))
+    k_b = layer.self_attn.k_proj.lora_B["default"].weight.detach().numpy()
+    assert np.array_equal(tensors["blk.7.attn_k.weight.lora_b"].data, permute_rope_rows(k_b, N_HEAD_KV))
+    v_b = layer.self_attn.v_proj.lora_B["default"].weight.detach().numpy()
+    assert np.array_equal(tensors["blk.7.attn_v.weight.lora_b"].data, v_b)  # v is not permuted
+
+
+def test_f16_export_loads_and_serves(small_lora, base_spec, tmp_path, q4_backend):
+    from inference.backends.base import AdapterRef
+
+    path = tmp_path / "a16.gguf"
+    digest = export_gguf_lora(small_lora, path, base_path=base_spec.local_path(), dtype="f16")
+    assert {t.tensor_type for t in tensors_of(path).values()} == {gguf.GGMLQuantizationType.F16}
+    q4_backend.use_adapter(AdapterRef(version="f16", path=path, sha256=digest))
+    try:
+        assert q4_backend.generate([{"role": "user", "content": "hi"}], max_tokens=4, temperature=0.0).completion_tokens
+    finally:
+        q4_backend.use_adapter(None)
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_llama():
+    """A 2-block llama with the base's head layout but small widths (for refusals: fast to wrap)."""
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)  # fmt: skip
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"target_modules": ["q_proj"], "use_dora": True}, "DoRA"),
+        ({"target_modules": ["q_proj"], "lora_bias": True}, "LoRA biases"),
+        ({"target_modules": ["q_proj"], "modules_to_save": ["lm_head"]}, "modules_to_save"),
+        ({"target_modules": ["q_proj"], "trainable_token_indices": [1, 2]}, "trainable token"),
+        ({"target_modules": ["embed_tokens"]}, "Embedding LoRA layers are not supported|embedding LoRA"),
+        ({"target_modules": ["lm_head"]}, "only LoRA on q_proj, k_proj, v_proj, o_proj, gate_proj"),
+        ({"target_modules": ["q_proj"]}, "do not fit blk.0.attn_q.weight .*wrong base model"),  # tiny != base
+    ],
+)
+def test_unsupported_adapters_are_refused_and_nothing_is_written(tiny_llama, base_spec, tmp_path, config, message):
+    model = make_peft(tiny_llama, r=2, lora_alpha=4.0, **config)
+    out = tmp_path / "refused.gguf"
+    with pytest.raises(ValueError, match=message):
+        export_gguf_lora(model, out, base_path=base_spec.local_path())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_base_of_another_architecture_is_refused(tiny_llama, tmp_path):
+    other = tmp_path / "qwen.gguf"
+    writer = gguf.GGUFWriter(other, "qwen2")
+    writer.add_block_count(2)
+    writer.add_head_count(4)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    model = make_peft(tiny_llama, r=2, lora_alpha=4.0, target_modules=["q_proj"])
+    with pytest.raises(ValueError, match="architecture 'qwen2' is not supported"):
+        export_gguf_lora(model, tmp_path / "out.gguf", base_path=other)
+
+
+def test_a_plain_model_or_bad_dtype_is_refused(tiny_llama, base_spec, tmp_path):
+    with pytest.raises(ValueError, match="no active PEFT adapter"):
+        export_gguf_lora(tiny_llama, tmp_path / "x.gguf", base_path=base_spec.local_path())
+    model = make_peft(tiny_llama, r=2, lora_alpha=4.0, target_modules=["q_proj"])
+    with pytest.raises(ValueError, match="dtype"):
+        export_gguf_lora(model, tmp_path / "x.gguf", base_path=base_spec.local_path(), dtype="q8_0")
