@@ -8,8 +8,14 @@ from celery import shared_task
 
 from routing import services
 
+# The serving tasks record STARTED: a client that leaves mid-stream has the task revoked (in case it
+# has not started yet), and Celery's other workers, which do not hold the running request, mark a
+# revoked task whose stored state is still PENDING as REVOKED in the result backend. A STARTED task
+# keeps its state until its own worker stores the (cancelled) result.
+SERVING = {"acks_late": True, "reject_on_worker_lost": True, "track_started": True}
 
-@shared_task(name="routing.tasks.orchestrate", acks_late=True, reject_on_worker_lost=True)
+
+@shared_task(name="routing.tasks.orchestrate", **SERVING)
 def orchestrate(
     *,
     prompt: str,
@@ -26,7 +32,7 @@ def orchestrate(
     )  # fmt: skip
 
 
-@shared_task(name="routing.tasks.generate", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="routing.tasks.generate", **SERVING)
 def generate(
     *,
     messages: list[dict[str, str]],

@@ -7,6 +7,7 @@ import json
 import os
 import time
 
+import celery.states
 import openai
 import pytest
 import redis
@@ -54,6 +55,7 @@ def test_the_openai_client_gets_a_real_stream(client):
 
 
 def test_the_local_model_streams_and_a_client_that_leaves_cancels_generation(stack, api_key, shared_redis_url):
+    store = redis.Redis.from_url(shared_redis_url)
     story = [{"role": "user", "content": "Write a very long story about a dragon and a knight."}]
     body = {"model": "smollm2-135m", "stream": True, "max_tokens": 1000, "messages": story}
     with requests.post(f"{stack.url}/v1/chat/completions", json=body, stream=True, timeout=60,
@@ -61,17 +63,25 @@ def test_the_local_model_streams_and_a_client_that_leaves_cancels_generation(sta
         request_id = response.headers["x-request-id"]
         contents = (line for line in response.iter_lines() if line.startswith(b"data: ") and b'"content": "' in line)
         assert len(list(itertools.islice(contents, 4))) == 4
+        # Running, and stored as such: the revoke that follows a disconnect must not mark it REVOKED.
+        assert stored(store, request_id)["status"] == "STARTED"
     # The client is gone; the worker notices on its next token and stops.
-    store = redis.Redis.from_url(shared_redis_url)
-
-    def stored_result():
-        raw = store.get(f"celery-task-meta-{request_id}")
-        return json.loads(raw)["result"] if raw else None
-
     deadline = time.monotonic() + 30
-    while (result := stored_result()) is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    statuses = []
+    while time.monotonic() < deadline:
+        meta = stored(store, request_id)
+        statuses.append(meta["status"])
+        if meta["status"] in celery.states.READY_STATES:
+            break
+        time.sleep(0.01)
+    assert set(statuses) <= {"STARTED", "SUCCESS"}, statuses
+    result = meta["result"]
     assert result["finish_reason"] == "cancelled" and result["completion_tokens"] < 1000
+
+
+def stored(store: redis.Redis, task_id: str) -> dict:
+    raw = store.get(f"celery-task-meta-{task_id}")
+    return json.loads(raw) if raw else {"status": "PENDING", "result": None}
 
 
 def test_litellm_as_a_client(stack, api_key):
