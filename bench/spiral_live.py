@@ -1,0 +1,179 @@
+"""The spiral through a running stack: what the cloud answered on day 1 is mined into pattern heads
+that answer day 2's never-seen paraphrases locally.
+
+A stack of its own (private redis-server, gunicorn, the serving worker on the default model, the
+bookkeeping worker; bench/titanic/live.py) with the reference-replay provider as the only paid
+provider, answering each paraphrase with its group's reference (mining/data/paraphrases.yaml):
+
+- day 1: the first 3 paraphrases of each group, POST /orchestrate one by one: the cascade answers
+  them (council, or the cloud when the council is unsure), and the bookkeeping worker logs them;
+- the mining job runs (`manage.py mine_once`, what the 6-hourly beat runs);
+- day 2: the remaining paraphrases, never asked before, through the same running stack (no restart).
+
+Each day reports its routes, escalations to the cloud, and accuracy: an answer is right when
+`answers_agree` with the reference, or when the reference states numbers and the answer states
+every one of them ("1 km = 1000 m" for "1000 meters"); an UNSURE answer counts as wrong. The replay
+provider answers escalations right by construction, so the pattern route's own precision is
+reported separately.
+
+Usage: python -m bench.spiral_live [--groups N] [--out PATH]   (default: all groups;
+       reports/spiral_live_<date>.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.reporting import percentile
+from bench.titanic.live import LiveStack
+from tests.stack import ROOT, Stack, wait_for
+
+SEEN = 3  # paraphrases per group asked on day 1; the rest are day 2's
+ESCALATED = ("cloud", "unsure")
+
+
+def pick_groups(groups: list[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
+    """`n` groups spread evenly over the file (all kinds), or all of them."""
+    if not n or n >= len(groups):
+        return groups
+    step = len(groups) / n
+    return [groups[int(i * step)] for i in range(n)]
+
+
+def judge(answer: str, reference: str) -> bool:
+    """Right: the same answer (`answers_agree`), or every number of the reference stated in the answer."""
+    from bench.titanic.scorers import numbers_in
+    from routing.vote import answers_agree
+
+    if answers_agree(answer, reference):
+        return True
+    expected = numbers_in(reference)
+    return bool(expected) and set(expected) <= set(numbers_in(answer))
+
+
+def ask_day(stack: Stack, name: str, items: list[tuple[str, str]]) -> dict[str, Any]:
+    """POST each (prompt, reference) to /orchestrate; the day's routes, escalations and accuracy."""
+    routes: Counter[str] = Counter()
+    latencies: list[float] = []
+    wrong: list[dict[str, Any]] = []
+    right = pattern = pattern_right = 0
+    for prompt, reference in items:
+        started = time.perf_counter()
+        response = stack.post("/orchestrate", {"prompt": prompt})
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{prompt!r}: HTTP {response.status_code}: {response.text[:300]}")
+        body = response.json()
+        routes[body["route"]] += 1
+        ok = body["route"] != "unsure" and judge(body["answer"], reference)
+        right += ok
+        if body["route"] == "pattern":
+            pattern += 1
+            pattern_right += ok
+        if not ok:
+            wrong.append({"prompt": prompt, "route": body["route"], "skill_type": body.get("skill_type"),
+                          "answer": body["answer"][:200], "reference": reference})  # fmt: skip
+    n = len(items)
+    escalated = sum(routes[r] for r in ESCALATED)
+    return {
+        "day": name,
+        "prompts": n,
+        "routes": dict(routes),
+        "escalated": escalated,
+        "escalation_rate": round(escalated / n, 4),
+        "accuracy": round(right / n, 4),
+        "pattern_answers": pattern,
+        "pattern_precision": round(pattern_right / pattern, 4) if pattern else None,
+        "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 0.95), 1)},
+        "wrong": wrong,
+    }
+
+
+def logged_interactions(stack: Stack) -> int:
+    out = stack.manage("shell", "-c", "from routing.models import Interaction; print(Interaction.objects.count())")
+    return int(out.split()[-1])
+
+
+def run_spiral(stack: Stack, groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """Day 1, mine, day 2 on a running stack; the report's days and mining output."""
+    day1_items = [(p, g["answer"]) for g in groups for p in g["paraphrases"][:SEEN]]
+    day2_items = [(p, g["answer"]) for g in groups for p in g["paraphrases"][SEEN:]]
+    day1 = ask_day(stack, "day 1: first 3 paraphrases per group", day1_items)
+    # The bookkeeping worker logs each answer after it is sent: mine once all of day 1 is in.
+    wait_for(lambda: logged_interactions(stack) >= len(day1_items), timeout=120, interval=1.0,
+             what="day 1's interactions in the log")  # fmt: skip
+    mined = stack.manage("mine_once").strip().splitlines()
+    day2 = ask_day(stack, "day 2: unseen paraphrases", day2_items)
+    return {"days": [day1, day2], "mining_output": mined[-5:],
+            "cloud_calls_saved": day1["escalation_rate"] * day2["prompts"] - day2["escalated"]}  # fmt: skip
+
+
+def references_file(groups: list[dict[str, Any]], directory: Path) -> Path:
+    """The replay provider's data: every paraphrase with its group's reference answer."""
+    items = [{"prompt": p, "reference": g["answer"]} for g in groups for p in g["paraphrases"]]
+    path = directory / "spiral_references.yaml"
+    path.write_text(yaml.safe_dump({"items": items}, allow_unicode=True))
+    return path
+
+
+def setup_django() -> None:
+    """This process only reads the paraphrase file and compares answers; the stack has its own settings."""
+    from django.apps import apps
+
+    if not apps.ready:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarm_site.settings")
+        import django
+
+        django.setup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, default=None, help="how many paraphrase groups (default: all)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    setup_django()
+    from mining.evaluation import load_groups
+
+    groups = pick_groups(load_groups(), args.groups)
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        live = LiveStack.start(cloud=True, data=references_file(groups, Path(tmp)), web_concurrency=1)
+        try:
+            result = run_spiral(live.stack, groups)
+            replay = live.replay_stats()
+        finally:
+            live.stop()
+    report = {
+        "benchmark": "spiral_live",
+        "when": now.isoformat(),
+        "data": f"{len(groups)} groups from mining/data/paraphrases.yaml ({', '.join(g['id'] for g in groups)})",
+        "method": __doc__.split("\n\n")[1].replace("\n", " "),
+        "stack_start_s": round(live.started_s, 1),
+        **result,
+        "replay_provider_stats": replay,
+    }
+    out = args.out or ROOT / "reports" / f"spiral_live_{now:%Y%m%d}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    for day in report["days"]:
+        print(f"{day['day']}: {day['prompts']} prompts, routes {day['routes']}, escalation rate "
+              f"{day['escalation_rate']:.0%}, accuracy {day['accuracy']:.0%}")  # fmt: skip
+    print(f"report: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
