@@ -7,6 +7,14 @@ from django.db import models
 
 from mining.embeddings import DIMENSIONS, MODEL_NAME
 
+MIN_HEAD_CONFIDENCE = 0.50  # a head below this never answers
+
+
+class PatternHeadQuerySet(models.QuerySet):
+    def servable(self) -> PatternHeadQuerySet:
+        """The heads the pattern stage answers with: enabled, of this embedding model, confident enough."""
+        return self.filter(enabled=True, embedding_model=MODEL_NAME, confidence__gte=MIN_HEAD_CONFIDENCE)
+
 
 class PatternHead(models.Model):
     """A cluster of paraphrased prompts whose trusted answers agreed: answers its paraphrases at once.
@@ -34,6 +42,8 @@ class PatternHead(models.Model):
     version = models.PositiveIntegerField(default=1, help_text="bumped whenever the answer or the match changes")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatternHeadQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated_at"]

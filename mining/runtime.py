@@ -34,15 +34,15 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from mining import state
-from mining.embeddings import DIMENSIONS, MODEL_NAME, EmbeddingModelMissing, embed
+from mining.embeddings import DIMENSIONS, EmbeddingModelMissing, embed
 from mining.guard import HeadGuard, Slots, extract_slots
-from mining.models import PatternHead
+from mining.models import MIN_HEAD_CONFIDENCE, PatternHead
+from observability import metrics
 from routing.vote import answers_agree
 from swarm_site.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
-MIN_HEAD_CONFIDENCE = 0.50
 MAX_PROMPT_CHARS = 300  # the mining job skips longer prompts, so no head could match one
 EXACT_SEARCH_MAX = 256  # prefiltered candidates scored exactly; more go through the vector index
 INDEX_TOP_K = 64
@@ -138,9 +138,8 @@ def build_index_state(version: str | None) -> _IndexState:
     """Load the enabled heads of this embedding model from the database."""
     entries: list[_Entry] = []
     vectors: list[np.ndarray] = []
-    rows = PatternHead.objects.filter(
-        enabled=True, embedding_model=MODEL_NAME, confidence__gte=MIN_HEAD_CONFIDENCE
-    ).values_list("id", "centroid", "threshold", "canonical_answer", "confidence", "version", "slots")
+    fields = ("id", "centroid", "threshold", "canonical_answer", "confidence", "version", "slots")
+    rows = PatternHead.objects.servable().values_list(*fields)
     for head_id, centroid, threshold, answer, confidence, head_version, slots in rows.iterator(chunk_size=2000):
         vector = np.frombuffer(bytes(centroid), dtype="<f4")
         try:
@@ -227,6 +226,7 @@ class PatternIndex:
                     return current
                 self._state = current
                 self.counters["rebuilds"] += 1
+                metrics.set_patterns(len(current.entries), version)
             return current
         finally:
             self._lock.release()

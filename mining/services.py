@@ -46,6 +46,7 @@ from mining.embeddings import DIMENSIONS, MODEL_NAME, embed
 from mining.guard import HeadGuard, Slots, compile_guard, extract_slots, merge_guards
 from mining.models import MiningRun, PatternHead, PromptEmbedding
 from mining.runtime import get_index
+from observability import metrics
 from routing.cache import normalize_prompt
 from routing.models import Interaction
 from routing.stubguard import stub_marker
@@ -506,6 +507,7 @@ def _mine(run_row: MiningRun, params: MiningParams, now: datetime | None) -> Non
         run_row.patterns_version = state.bump_version()
         if run_row.patterns_version is None:
             run_row.notes += "Redis unavailable: the version was not bumped; indexes reload at the next change\n"
+    metrics.set_patterns(PatternHead.objects.servable().count(), run_row.patterns_version)
 
 
 def _mine_cluster(run: _Run, run_row: MiningRun, members: list[int], heads: _Heads) -> None:

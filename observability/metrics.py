@@ -108,7 +108,16 @@ FRAGMENTATION_EVENTS = Counter(
     "swarm_fragmentation_events_total", "GPU memory fragmentation events (allocation failed with memory free)."
 )
 LORA_VERSION = Gauge("swarm_lora_version", "LoRA adapter version being served.", multiprocess_mode="mostrecent")
-PATTERN_HEADS = Gauge("swarm_pattern_heads", "Pattern heads mined and active.", multiprocess_mode="mostrecent")
+PATTERN_HEADS = Gauge(
+    "swarm_pattern_heads",
+    "Pattern heads the pattern stage answers with (enabled, confidence >= 0.50).",
+    multiprocess_mode="mostrecent",
+)
+PATTERNS_VERSION = Gauge(
+    "swarm_patterns_version",
+    "Pattern-head version (Redis swarm:patterns:version) of the newest index.",
+    multiprocess_mode="mostrecent",
+)
 GPU_VRAM_USED = Gauge("swarm_gpu_vram_used_bytes", "GPU memory in use, bytes.", ["gpu"], multiprocess_mode="mostrecent")
 GPU_VRAM_TOTAL = Gauge("swarm_gpu_vram_total_bytes", "GPU memory size, bytes.", ["gpu"], multiprocess_mode="mostrecent")
 CANARY_WEIGHT = Gauge(
@@ -151,6 +160,7 @@ SWARM_METRICS: tuple[MetricWrapperBase, ...] = (
     TRAINING_LOSS,
     TRAINING_JOBS,
     PATTERN_HEADS,
+    PATTERNS_VERSION,
     GPU_VRAM_USED,
     GPU_VRAM_TOTAL,
     TRAINER_RUNNING,
@@ -274,8 +284,11 @@ def record_training_job(status: str) -> None:
     TRAINING_JOBS.labels(status=status).inc()
 
 
-def set_pattern_heads(count: int) -> None:
-    PATTERN_HEADS.set(int(count))
+def set_patterns(heads: int, version: int | str | None) -> None:
+    """The pattern heads an index was built with and its version (after a rebuild or a mining run)."""
+    PATTERN_HEADS.set(int(heads))
+    if version is not None:
+        PATTERNS_VERSION.set(int(version))
 
 
 def set_gpu_vram(gpu: int | str, used_bytes: int, total_bytes: int | None = None) -> None:

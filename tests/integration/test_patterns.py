@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from mining.evaluation import load_groups
 
@@ -35,3 +37,6 @@ def test_new_heads_are_served_by_the_running_stack_without_restart(stack, tmp_pa
     served = [(body, answer) for body, (_, answer) in zip(after, unseen, strict=True) if body["route"] == "pattern"]
     assert len(served) >= len(unseen) // 3, [b["route"] for b in after]
     assert all(body["answer"] == answer and body["skill_type"] == "pattern" for body, answer in served)
+    exported = {sample.name: sample.value for family in text_string_to_metric_families(
+        requests.get(f"{stack.url}/metrics", timeout=10).text) for sample in family.samples}  # fmt: skip
+    assert exported["swarm_pattern_heads"] >= len(groups) // 2 and exported["swarm_patterns_version"] >= 1

@@ -9,11 +9,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from prometheus_client import REGISTRY
 
 from mining.models import MiningRun, PatternHead
 from mining.runtime import pattern_lookup
 from mining.services import MiningParams, is_trusted, majority_answer, run_mining, trusted_interactions
 from mining.tasks import mine_patterns
+from observability import metrics
 from routing.models import Interaction
 from tests.mining.conftest import log_interaction, requires_ml
 
@@ -60,9 +62,12 @@ def test_a_head_retires_when_its_answers_stop_agreeing(mining_redis):
         log_interaction(prompt, CANBERRA, when=timezone.now() - timedelta(hours=2))
     first = run_mining(MiningParams())
     assert first.heads_created == 1
+    assert exported() == (1, first.patterns_version)  # the mining run says what it published
     head = PatternHead.objects.get()
+    metrics.set_patterns(0, 0)  # as if another process had written last
     hit = pattern_lookup("What's the capital of Australia?")
     assert hit is not None and hit.answer == CANBERRA and hit.head_id == head.pk
+    assert exported() == (1, first.patterns_version)  # ... and so does each index it rebuilds
 
     # Later the trusted answers to the same questions disagree with the head.
     for prompt in AUSTRALIA + AUSTRALIA[:1]:
@@ -72,7 +77,13 @@ def test_a_head_retires_when_its_answers_stop_agreeing(mining_redis):
     assert second.heads_retired == 1 and second.heads_created == 0
     assert not head.enabled and "disagree" in head.retired_reason
     assert int(mining_redis.get("swarm:patterns:version")) == 2
+    assert exported() == (0, 2)
     assert pattern_lookup("What's the capital of Australia?") is None
+
+
+def exported() -> tuple[float | None, float | None]:
+    """(swarm_pattern_heads, swarm_patterns_version) as this process exports them."""
+    return REGISTRY.get_sample_value("swarm_pattern_heads"), REGISTRY.get_sample_value("swarm_patterns_version")
 
 
 @requires_ml

@@ -62,12 +62,12 @@ def test_record_cloud_call_spend_calls_and_retries():
 
 def test_gauges_and_fragmentation():
     m.set_lora_version(7)
-    m.set_pattern_heads(12)
+    m.set_patterns(12, "3")
     m.set_gpu_vram(0, 5 * 1024**3, 24 * 1024**3)
     frag = value("swarm_fragmentation_events_total")
     m.record_fragmentation_event()
     assert value("swarm_lora_version") == 7
-    assert value("swarm_pattern_heads") == 12
+    assert value("swarm_pattern_heads") == 12 and value("swarm_patterns_version") == 3
     assert value("swarm_gpu_vram_used_bytes", gpu="0") == 5 * 1024**3
     assert value("swarm_fragmentation_events_total") - frag == 1
     with m.trainer_running():

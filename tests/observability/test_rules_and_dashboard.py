@@ -140,6 +140,7 @@ def test_the_issue_s_metric_names_are_exported():
         "swarm_cloud_retry_ratio",
         "swarm_lora_version",
         "swarm_pattern_heads",
+        "swarm_patterns_version",
         "swarm_gpu_vram_used_bytes",
         "swarm_fragmentation_events_total",
         "swarm_worker_up",
