@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import json
 import logging
@@ -41,6 +40,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from inference.integrity import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +244,7 @@ def model_sha256(path: Path | None = None) -> str:
     stat = weights.stat()
     key = (str(weights), stat.st_size, stat.st_mtime_ns)
     if key not in _sha_cache:
-        with open(weights, "rb") as f:
-            _sha_cache[key] = hashlib.file_digest(f, "sha256").hexdigest()
+        _sha_cache[key] = sha256_file(weights)
     return _sha_cache[key]
 
 

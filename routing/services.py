@@ -27,7 +27,7 @@ from swarm_site.errors import GatewayTimeout, ServiceUnavailable, WorkerFailed
 from swarm_site.logs import request_id_var
 from swarm_site.redis_client import REDIS_ERRORS
 from training.serving import BASE as BASE_VERSION
-from training.serving import Arm, Snapshot, choose_arm, read_snapshot
+from training.serving import Arm, Snapshot, adapter_ref, choose_arm, read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ def _serving_backend(adapter: dict[str, Any] | None):
     request is answered by the base model instead, and says so; the API then does not cache it.
     """
     from inference.runtime import get_backend
-    from training.serving import adapter_ref
 
     backend = get_backend()
     ref = adapter_ref(adapter)

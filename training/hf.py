@@ -97,11 +97,10 @@ def load_base(
 
 def as_text(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
     """`text` with its special-token strings broken up, as the serving backend does (LlamaCppBackend.as_text)."""
-    from inference.backends.llama import neutralize
+    from inference.backends.llama import neutralize, special_texts
 
-    specials = set(tokenizer.all_special_tokens)
-    specials |= {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
-    return neutralize(text, tuple(sorted((t for t in specials if len(t) > 1), key=len, reverse=True)))
+    added = [t.content for t in tokenizer.added_tokens_decoder.values() if t.special]
+    return neutralize(text, special_texts([*tokenizer.all_special_tokens, *added]))
 
 
 def chat_prompt(tokenizer: PreTrainedTokenizerBase, user_text: str, *, system: str | None = SYSTEM_PROMPT) -> str:

@@ -123,18 +123,20 @@ def read_snapshot() -> Snapshot:
     global _seen_generation
     snapshot = Snapshot.from_json(get_redis().get(SERVING_KEY))
     if snapshot.generation != _seen_generation:
-        from observability import metrics
-
         _seen_generation = snapshot.generation
-        metrics.set_lora_version(snapshot.generation)
-        metrics.set_canary_weight(snapshot.weight if snapshot.canary else 0)
+        _export(snapshot)
     return snapshot
 
 
 def write_snapshot(snapshot: Snapshot) -> None:
+    get_redis().set(SERVING_KEY, snapshot.as_json())
+    _export(snapshot)
+
+
+def _export(snapshot: Snapshot) -> None:
+    """swarm_lora_version and swarm_lora_canary_weight as `snapshot` has them."""
     from observability import metrics
 
-    get_redis().set(SERVING_KEY, snapshot.as_json())
     metrics.set_lora_version(snapshot.generation)
     metrics.set_canary_weight(snapshot.weight if snapshot.canary else 0)
 

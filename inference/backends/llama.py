@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +75,12 @@ def _control_token_texts(llm: Any) -> tuple[str, ...]:
         for token in range(llama_cpp.llama_vocab_n_tokens(vocab))
         if llama_cpp.llama_vocab_get_attr(vocab, token) & special
     }
-    return tuple(sorted((t for t in texts if len(t) > 1), key=len, reverse=True))
+    return special_texts(texts)
+
+
+def special_texts(texts: Iterable[str]) -> tuple[str, ...]:
+    """The strings `neutralize` breaks up: those longer than one character, longest first."""
+    return tuple(sorted({t for t in texts if len(t) > 1}, key=len, reverse=True))
 
 
 def neutralize(text: str, specials: tuple[str, ...]) -> str:

@@ -202,6 +202,15 @@ def llama_outputs(backend: LlamaCppBackend, probe_ids: list[list[int]]) -> Outpu
     return Outputs(np.stack(logits), tokens)
 
 
+def outputs_with_adapter(backend: LlamaCppBackend, ref, probe_ids: list[list[int]]) -> Outputs:
+    """`llama_outputs` with the adapter `ref` applied; the backend is left on the base model."""
+    backend.use_adapter(ref)
+    try:
+        return llama_outputs(backend, probe_ids)
+    finally:
+        backend.use_adapter(None)
+
+
 @pytest.fixture(scope="session")
 def hf_base_outputs(hf_base, probe_ids) -> Outputs:
     return hf_outputs(hf_base[0], probe_ids)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.training.conftest import CASES, FIGURES, NEW_TOKENS, Outputs, llama_outputs
+from tests.training.conftest import CASES, FIGURES, NEW_TOKENS, Outputs, llama_outputs, outputs_with_adapter
 
 BASE_TOL_F32 = 0.05  # measured 0.008-0.026
 ADAPTER_TOL_F32 = 0.1  # measured <= 0.03 (r64) / <= 0.06 (r8): float32 sums in another order, f16 KV
@@ -78,11 +78,7 @@ def test_adapter_in_llama_cpp_matches_peft_token_for_token(
     case, lora_cases, f32_backend, probe_ids, hf_base_outputs, f32_base_outputs
 ):
     lora = lora_cases[case]
-    f32_backend.use_adapter(lora.ref)
-    try:
-        served = llama_outputs(f32_backend, probe_ids)
-    finally:
-        f32_backend.use_adapter(None)
+    served = outputs_with_adapter(f32_backend, lora.ref, probe_ids)
     gap = gaps(lora.hf, served)
     effect = gaps(lora.hf, hf_base_outputs)
     changed = len(probe_ids) - same_tokens(lora.hf, hf_base_outputs)
@@ -100,11 +96,7 @@ def test_adapter_on_the_served_q4_model_adds_no_error_beyond_quantization(
     case, lora_cases, q4_backend, probe_ids, hf_base_outputs, q4_base_outputs
 ):
     lora = lora_cases[case]
-    q4_backend.use_adapter(lora.ref)
-    try:
-        served = llama_outputs(q4_backend, probe_ids)
-    finally:
-        q4_backend.use_adapter(None)
+    served = outputs_with_adapter(q4_backend, lora.ref, probe_ids)
     base_gap = gaps(hf_base_outputs, q4_base_outputs)
     gap = gaps(lora.hf, served)
     agreement = cosine(served.logits - q4_base_outputs.logits, lora.hf.logits - hf_base_outputs.logits)
