@@ -1,83 +1,24 @@
-"""Tests for routing.sandbox: every containment property is exercised for real (no mocks).
+"""Tests for routing.sandbox: every behaviour through real bwrap runs (no mocks of the sandbox itself).
 
-Runs without Django.  Several tests need root (to drop to an unprivileged uid); when not run as root
-only those tests are skipped, with the reason.
+The escape attempts live in test_sandbox_escape.py; this file covers results, limits, the probe and
+failing closed.  Tests that need root (the throw-away uid) say so and are skipped otherwise.
 """
 
 from __future__ import annotations
 
-import ast
 import os
-import socket
-import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from routing import sandbox
-from routing.sandbox import SANDBOX_UID_RANGE, SandboxResult, run_python, sandbox_isolation
+from routing.sandbox import SANDBOX_UID_RANGE, SandboxResult, SandboxUnavailable, run_python
+from tests.routing.test_sandbox_escape import assert_no_leftovers
 
 IS_ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not IS_ROOT, reason="dropping to an unprivileged uid needs root")
-
-
-# --------------------------------------------------------------------------- helpers
-def _proc_uid(pid: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("Uid:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _cmdline(pid: str) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def sandbox_processes() -> list[tuple[int, str]]:
-    """Every process (zombies included) that belongs to some sandbox run.
-
-    A run's processes either run under a uid from SANDBOX_UID_RANGE (parent is root) or still carry the
-    run's temp dir (``swarm-sandbox-...``) in their command line (the bootstrap's argv, inherited by forks).
-    """
-    found = []
-    lo, hi = SANDBOX_UID_RANGE
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        uid = _proc_uid(pid)
-        cmd = _cmdline(pid)
-        if (uid is not None and lo <= uid < hi) or "swarm-sandbox-" in cmd:
-            found.append((int(pid), cmd[:120]))
-    return found
-
-
-def assert_no_leftovers() -> None:
-    left = sandbox_processes()
-    assert left == [], f"sandbox processes left behind: {left}"
-
-
-@pytest.fixture(autouse=True)
-def _no_leftovers() -> Iterator[None]:
-    yield
-    assert_no_leftovers()
-
-
-def shim_config() -> sandbox._Config:
-    """The weaker fallback (no namespaces, socket shim), forced, with the interpreter the probe chose."""
-    cfg = sandbox._probe()
-    assert cfg is not None
-    return sandbox._Config(interpreter=cfg.interpreter, mode="socket-shim", flags=0, pidns=False)
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="the throw-away uid is only used when the parent is root")
 
 
 def run(code: str, **kw: object) -> SandboxResult:
@@ -86,32 +27,20 @@ def run(code: str, **kw: object) -> SandboxResult:
     return res
 
 
-# --------------------------------------------------------------------------- basics
-def test_isolation_probe_is_cached_and_known() -> None:
-    mode = sandbox_isolation()
-    assert mode in ("netns", "socket-shim")
-    t0 = time.monotonic()
-    assert sandbox_isolation() == mode
-    assert time.monotonic() - t0 < 0.01  # cached, no second probe
-    assert run("print(1)").isolation == mode
-
-
+# --------------------------------------------------------------------------- results
 def test_ordinary_code() -> None:
     res = run("print(sum(range(10)))")
-    assert res.ok and res.exit_code == 0
-    assert res.stdout == "45\n"
-    assert res.stderr == ""
-    assert not res.timed_out and res.killed_reason is None
+    assert res.ok and res.exit_code == 0 and res.isolation == "bwrap"
+    assert res.stdout == "45\n" and res.stderr == ""
+    assert not res.timed_out and res.killed_reason is None and not res.truncated
     assert res.duration_s < 5
 
 
-def test_failing_assert() -> None:
+def test_failing_assert_shows_the_script_traceback() -> None:
     res = run("x = 1\nassert x == 2, 'nope'\n")
-    assert not res.ok
-    assert res.exit_code == 1
-    assert "AssertionError: nope" in res.stderr
-    assert 'main.py", line 2' in res.stderr
-    assert "_sbx_" not in res.stderr  # bootstrap frames are hidden
+    assert not res.ok and res.exit_code == 1 and res.killed_reason is None
+    assert 'File "/sandbox/main.py", line 2' in res.stderr
+    assert res.stderr.rstrip().endswith("AssertionError: nope")
 
 
 def test_exit_code_and_stdin() -> None:
@@ -122,22 +51,32 @@ def test_exit_code_and_stdin() -> None:
 
 def test_syntax_error() -> None:
     res = run("def f(:\n")
-    assert not res.ok and res.exit_code == 1
-    assert "SyntaxError" in res.stderr
+    assert not res.ok and res.exit_code == 1 and "SyntaxError" in res.stderr
 
 
-def test_isolated_interpreter_flags() -> None:
-    res = run("import sys\nprint(sys.flags.isolated, sys.flags.no_site, 'site' in sys.modules)")
-    assert res.stdout == "1 1 False\n"
+def test_isolated_interpreter_with_the_stdlib_only() -> None:
+    code = """
+    import sys, json, sqlite3, ssl, decimal, ctypes, hashlib  # the stdlib's C extensions load
+    print(sys.flags.isolated, sys.flags.no_site, 'site' in sys.modules)
+    try:
+        import pip
+        print('pip importable')
+    except ImportError:
+        print('no site-packages')
+    """
+    res = run(code)
+    assert res.ok, res.stderr
+    assert res.stdout == "1 1 False\nno site-packages\n"
 
 
 def test_concurrent_runs_do_not_interfere() -> None:
-    code = "import os, sys, time\ntime.sleep(0.3)\nprint(os.getuid(), sys.stdin.read())"
+    code = "import os, sys, time\nopen('/tmp/mine', 'w').write(sys.stdin.read())\ntime.sleep(0.3)\n"
+    code += "print(os.getuid(), open('/tmp/mine').read(), os.listdir('/tmp'))"
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda i: run_python(code=code, stdin=str(i)), range(4)))
     assert_no_leftovers()
     assert all(r.ok for r in results), [r.stderr for r in results]
-    assert [r.stdout.split()[1] for r in results] == ["0", "1", "2", "3"]
+    assert [r.stdout.split(" ", 1)[1] for r in results] == [f"{i} ['mine']\n" for i in range(4)]
     if IS_ROOT:
         assert len({r.stdout.split()[0] for r in results}) == 4  # one throw-away uid per run
 
@@ -152,204 +91,81 @@ def test_spawn_failure_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -
     assert "could not start" in res.stderr
 
 
-def test_output_truncated() -> None:
-    res = run("print('x' * 1_000_000)\nimport sys\nprint('e' * 50_000, file=sys.stderr)", output_limit=1000)
-    assert res.ok
-    assert res.stdout == "x" * 1000 and len(res.stderr) == 1000
-    assert res.truncated
+def test_output_past_the_cap_kills_the_run() -> None:
+    res = run("import sys, time\nprint('x' * 5000, flush=True)\ntime.sleep(30)", output_limit=1000, wall_s=20)
+    assert res.stdout == "x" * 1000 and res.truncated
+    assert not res.ok and res.killed_reason == "output" and res.duration_s < 5
 
 
-# --------------------------------------------------------------------------- secrets / files
-def test_environment_is_scrubbed_and_parent_environ_unreadable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SWARM_TEST_SECRET", "s3cr3t-value")
-    parent = os.getpid()
-    res = run(
-        f"""
-        import os
-        print(dict(os.environ))
-        try:
-            with open('/proc/{parent}/environ', 'rb') as fh:
-                print('LEAK', fh.read())
-        except OSError as exc:
-            print('environ-denied', type(exc).__name__)
-        """
-    )
-    assert res.ok, res.stderr
-    assert "s3cr3t-value" not in res.stdout + res.stderr
-    assert "SWARM_TEST_SECRET" not in res.stdout
-    env = ast.literal_eval(res.stdout.splitlines()[0])
-    assert set(env) == {"PATH", "LANG", "HOME", "TMPDIR"}
-    assert env["PATH"] == "/usr/bin:/bin"
-    assert env["HOME"] == env["TMPDIR"]
-    if IS_ROOT:
-        assert "environ-denied PermissionError" in res.stdout
-        assert "LEAK" not in res.stdout
-    # (not root: the child has the parent's uid and could read its /proc environ; the env itself is scrubbed)
+def test_output_within_the_cap_is_whole() -> None:
+    res = run("import sys\nprint('o' * 900)\nprint('e' * 900, file=sys.stderr)", output_limit=1000)
+    assert res.ok and not res.truncated
+    assert res.stdout == "o" * 900 + "\n" and res.stderr == "e" * 900 + "\n"
 
 
+# --------------------------------------------------------------------------- who and where the code runs
 @needs_root
-def test_root_only_file_unreadable() -> None:
-    secret_dir = tempfile.mkdtemp(prefix="sbx-secret-")  # mode 0700
-    try:
-        path = os.path.join(secret_dir, "secret.txt")
-        with open(path, "w") as fh:
-            fh.write("TOP-SECRET-TOKEN")
-        os.chmod(path, 0o600)
-        assert os.stat(path).st_uid == 0 and os.stat(secret_dir).st_mode & 0o777 == 0o700
-        res = run(
-            f"""
-            for p in [{path!r}, '/etc/shadow']:
-                try:
-                    print('LEAK', open(p).read())
-                except OSError as exc:
-                    print('denied', type(exc).__name__)
-            """
-        )
-        assert res.ok, res.stderr
-        assert "TOP-SECRET-TOKEN" not in res.stdout + res.stderr
-        assert "LEAK" not in res.stdout
-        assert res.stdout.count("denied PermissionError") >= 1
-    finally:
-        os.unlink(path)
-        os.rmdir(secret_dir)
-
-
-@needs_root
-def test_runs_as_unprivileged_throwaway_user() -> None:
-    res = run(
-        """
-        import os
-        print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups())
-        print([l for l in open('/proc/self/status') if l.startswith('NoNewPrivs')][0].split()[1])
-        """
-    )
+def test_runs_as_a_throwaway_user_without_privileges() -> None:
+    code = """
+    import os
+    status = dict(line.split(':', 1) for line in open('/proc/self/status'))
+    print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups())
+    print(status['NoNewPrivs'].strip(), status['CapEff'].strip(), status['CapBnd'].strip())
+    """
+    res = run(code)
     assert res.ok, res.stderr
-    first, nnp = res.stdout.splitlines()
-    uid, euid, gid, groups = first.split(" ", 3)
+    ids, privs = res.stdout.splitlines()
+    uid, euid, gid, groups = ids.split(" ", 3)
     assert SANDBOX_UID_RANGE[0] <= int(uid) < SANDBOX_UID_RANGE[1]
     assert uid == euid == gid and groups == "[]"
-    assert nnp == "1"
+    assert privs == "1 0000000000000000 0000000000000000"
 
 
-def test_workdir_is_private_writable_and_removed() -> None:
-    res = run(
-        """
-        import os, stat
-        cwd = os.getcwd()
-        open('out.txt', 'w').write('data')
-        st = os.stat(cwd)
-        print(cwd)
-        print(oct(st.st_mode & 0o777), st.st_uid == os.getuid(), os.path.exists(os.path.join(cwd, 'main.py')))
-        """
-    )
+def test_its_own_namespaces() -> None:
+    code = """
+    import os, socket
+    print(os.getpid(), socket.gethostname(), socket.if_nameindex())
+    print(sorted(os.listdir('/')), os.getcwd())
+    """
+    res = run(code)
     assert res.ok, res.stderr
-    cwd, info = res.stdout.splitlines()
-    assert info == "0o700 True True"
-    assert os.path.basename(cwd).startswith("swarm-sandbox-")
-    assert not os.path.exists(cwd)
+    assert res.stdout.splitlines() == [
+        "1 sandbox [(1, 'lo')]",
+        "['dev', 'lib', 'lib64', 'proc', 'root', 'sandbox', 'tmp'] /tmp",
+    ]
 
 
-# --------------------------------------------------------------------------- network
-def _listener() -> socket.socket:
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(5)
-    return srv
+def test_nested_user_namespaces_are_refused() -> None:
+    res = run("import ctypes\nprint(ctypes.CDLL(None, use_errno=True).unshare(0x10000000), ctypes.get_errno())")
+    assert res.ok and res.stdout.split()[0] == "-1"
 
 
-CONNECT = """
-import socket
-try:
-    s = socket.create_connection(('127.0.0.1', {port}), timeout=2)
-    print('CONNECTED')
-except OSError as exc:
-    print('blocked', type(exc).__name__, exc)
-"""
+def test_the_host_mount_table_does_not_change() -> None:
+    with open("/proc/self/mountinfo") as fh:
+        before = fh.read()
+    assert run("print(1)").ok
+    with open("/proc/self/mountinfo") as fh:
+        assert fh.read() == before
 
 
-@pytest.mark.parametrize("target", ["redis", "own-listener"])
-def test_network_blocked(target: str) -> None:
-    srv = _listener() if target == "own-listener" else None
-    port = srv.getsockname()[1] if srv else 6379
-    try:
-        # the same connect works from the test process ...
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        except OSError:
-            if target == "redis":
-                pytest.skip("no Redis on 127.0.0.1:6379 on this machine")
-            raise
-        # ... and fails in the sandbox
-        res = run(CONNECT.format(port=port))
-        assert res.ok, res.stderr
-        assert "CONNECTED" not in res.stdout
-        assert res.stdout.startswith("blocked")
-    finally:
-        if srv:
-            srv.close()
-
-
-def test_netns_has_only_loopback() -> None:
-    if sandbox_isolation() != "netns":
-        pytest.skip("kernel does not allow network namespaces here; fallback covered by the shim test")
-    res = run("import socket\nprint(socket.if_nameindex())")
-    assert res.ok and res.isolation == "netns"
-    assert res.stdout == "[(1, 'lo')]\n"
-
-
-def test_socket_shim_fallback_blocks_sockets() -> None:
-    srv = _listener()
-    port = srv.getsockname()[1]
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        code = CONNECT.format(port=port) + textwrap.dedent(
-            """
-            import _socket, ssl, urllib.request  # stdlib that builds on socket still imports
-            makers = (lambda: socket.socket(), lambda: _socket.socket(), lambda: socket.getaddrinfo('x', 1))
-            for make in makers:
-                try:
-                    make()
-                    print('ALLOWED')
-                except PermissionError:
-                    print('denied')
-            """
-        )
-        res = sandbox._execute(shim_config(), code=code)
-        assert_no_leftovers()
-        assert res.isolation == "socket-shim"
-        assert res.ok, res.stderr
-        assert "CONNECTED" not in res.stdout and "ALLOWED" not in res.stdout
-        assert res.stdout.startswith("blocked PermissionError")
-        assert res.stdout.count("denied") == 3
-    finally:
-        srv.close()
-
-
-# --------------------------------------------------------------------------- resource limits
+# --------------------------------------------------------------------------- limits
 @pytest.mark.parametrize("code", ["while True: pass", "import time\ntime.sleep(100)"], ids=["busy", "sleep"])
 def test_wall_clock_kill(code: str) -> None:
     t0 = time.monotonic()
     res = run(code, wall_s=2, cpu_s=30)
-    elapsed = time.monotonic() - t0
-    assert res.timed_out and not res.ok
-    assert res.killed_reason == "wall"
-    assert elapsed < 3.0, elapsed
-    assert 1.9 <= res.duration_s < 3.0
+    assert res.timed_out and not res.ok and res.killed_reason == "wall"
+    assert time.monotonic() - t0 < 4.0 and 1.9 <= res.duration_s < 4.0
 
 
 def test_cpu_limit() -> None:
     res = run("while True: pass", wall_s=10, cpu_s=1)
-    assert not res.ok and not res.timed_out
-    assert res.killed_reason == "cpu"
-    assert res.duration_s < 4
+    assert not res.ok and not res.timed_out and res.killed_reason == "cpu"
+    assert res.duration_s < 8  # one CPU second, on a machine that may be busy
 
 
-def test_fork_bomb_contained() -> None:
-    t0 = time.monotonic()
-    res = run("import os\nwhile True: os.fork()", wall_s=2)
-    assert time.monotonic() - t0 < 3.0
-    assert not res.ok
-    assert res.killed_reason in ("wall", "procs")
+def test_process_limit() -> None:
+    res = run("import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(30)\n", max_procs=8, wall_s=10)
+    assert not res.ok and res.killed_reason == "procs" and res.duration_s < 5
 
 
 ESCAPE = """
@@ -368,23 +184,17 @@ time.sleep(1000)
 """
 
 
-@pytest.mark.parametrize("mode", ["probed", "socket-shim"])
-def test_setsid_escapees_are_killed(mode: str) -> None:
-    if mode == "socket-shim" and not IS_ROOT:
-        pytest.skip("without a pid namespace, escapees are only found by their throw-away uid (needs root)")
+def test_setsid_escapees_are_killed() -> None:
     t0 = time.monotonic()
-    if mode == "probed":
-        res = run(ESCAPE, wall_s=2)
-    else:
-        res = sandbox._execute(shim_config(), code=ESCAPE, wall_s=2)
-        assert_no_leftovers()
-    assert time.monotonic() - t0 < 3.0
+    res = run(ESCAPE, wall_s=2)
+    assert time.monotonic() - t0 < 4.0
     assert res.timed_out and res.stdout == "spawned\n"
 
 
 def test_background_child_killed_when_main_exits() -> None:
     t0 = time.monotonic()
-    res = run("import subprocess\nsubprocess.Popen(['sleep', '60'])\nprint('bye')", wall_s=5)
+    res = run("import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+              "print('bye')", wall_s=5)  # fmt: skip
     assert res.ok and res.stdout == "bye\n"
     assert time.monotonic() - t0 < 2.0
 
@@ -397,13 +207,57 @@ def test_background_child_killed_when_main_exits() -> None:
 def test_memory_bomb_refused(code: str) -> None:
     res = run(code, wall_s=5, memory_mb=256)
     assert not res.ok and not res.timed_out
-    assert "MemoryError" in res.stderr
-    assert res.killed_reason == "memory"
+    assert "MemoryError" in res.stderr and res.killed_reason == "memory"
     assert res.duration_s < 5
 
 
-def test_file_size_limit() -> None:
-    res = run("open('big', 'wb').write(b'x' * (3 * 1024 * 1024))", file_mb=1)
-    assert not res.ok
-    assert "File too large" in res.stderr
-    assert res.killed_reason == "file"
+@pytest.mark.parametrize("path", ["big", "/dev/shm/big"])
+def test_file_size_limit(path: str) -> None:
+    res = run(f"open({path!r}, 'wb').write(b'x' * (3 * 1024 * 1024))", file_mb=1)
+    assert not res.ok and "File too large" in res.stderr and res.killed_reason == "file"
+
+
+def test_tmp_size_limit() -> None:
+    code = "for i in range(100):\n    open(f'f{i}', 'wb').write(b'x' * 1024 * 1024)\n"
+    res = run(code, file_mb=2)  # many files, each under the per-file limit: the tmpfs fills up
+    assert not res.ok and "No space left on device" in res.stderr
+
+
+# --------------------------------------------------------------------------- probe and failing closed
+def test_status_is_cached_and_ok_here() -> None:
+    assert sandbox.sandbox_status() == {"ok": True, "isolation": "bwrap", "reason": None}
+    t0 = time.monotonic()
+    assert sandbox.sandbox_isolation() == "bwrap"
+    assert time.monotonic() - t0 < 0.01  # cached, no second probe
+
+
+@pytest.fixture
+def unprobed(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Forget the cached probe for one test (the real plan comes back afterwards)."""
+    monkeypatch.setattr(sandbox, "_PLAN", None)
+    monkeypatch.setattr(sandbox, "_FAILURE", None)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("bwrap", "reason"),
+    [("/nonexistent/bwrap", "bwrap not found"), ("/bin/false", "bwrap probe failed")],
+    ids=["missing", "broken"],
+)
+def test_without_a_working_bwrap_nothing_runs(unprobed: pytest.MonkeyPatch, bwrap: str, reason: str) -> None:
+    unprobed.setenv("SWARM_SANDBOX_BWRAP", bwrap)
+    status = sandbox.sandbox_status()
+    assert status["ok"] is False and status["isolation"] == "unavailable"
+    assert status["reason"].startswith(reason)
+    with pytest.raises(SandboxUnavailable, match=reason):
+        run_python(code="open('/tmp/ran-unsandboxed', 'w')")
+    assert not os.path.exists("/tmp/ran-unsandboxed")
+
+
+def test_a_failed_probe_is_retried_later(unprobed: pytest.MonkeyPatch) -> None:
+    unprobed.setenv("SWARM_SANDBOX_BWRAP", "/nonexistent/bwrap")
+    assert sandbox.sandbox_status()["ok"] is False
+    unprobed.delenv("SWARM_SANDBOX_BWRAP")
+    assert sandbox.sandbox_status()["ok"] is False  # cached for a while ...
+    unprobed.setattr(sandbox, "_RETRY_PROBE_S", 0.0)
+    assert sandbox.sandbox_status()["ok"] is True  # ... then probed again
