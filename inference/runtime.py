@@ -16,6 +16,7 @@ from django.conf import settings
 from inference.backends.base import Backend
 from inference.backends.llama import LlamaCppBackend
 from inference.registry import ModelSpec, active_model
+from routing.sandbox import sandbox_status
 from swarm_site.redis_client import REDIS_ERRORS, get_redis
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def heartbeat_payload() -> dict[str, Any]:
         "model": info.get("alias"),
         "device": info.get("device"),
         "loaded": info.get("loaded", False),
+        "sandbox": sandbox_status(),  # the code head runs its tests here: /health reports it
         "ts": time.time(),
     }
 

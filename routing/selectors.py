@@ -35,10 +35,28 @@ def _redis() -> dict[str, Any]:
         return {"status": "down", "error": str(exc)}
 
 
+def _sandbox(workers: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Whether the serving workers can run the code head's tests (their heartbeats say so).
+
+    Informational: without a sandbox the code head abstains, everything else is served, so it never
+    makes /health 503.
+    """
+    if workers is None:
+        return {"ok": False, "reason": "unknown: the workers' heartbeats cannot be read"}
+    reports = [w.get("sandbox") for w in workers]
+    if not workers or not all(isinstance(r, dict) for r in reports):
+        return {"ok": False, "reason": "no serving worker has reported its sandbox"}
+    failing = [r for r in reports if not r.get("ok")]
+    if failing:
+        return {"ok": False, "reason": failing[0].get("reason") or "unknown", "workers_without": len(failing)}
+    return {"ok": True, "reason": None, "isolation": reports[0].get("isolation")}
+
+
 def health_report() -> dict[str, Any]:
     db = _timed(_db)
     redis_status = _timed(_redis)
     workers: dict[str, Any]
+    alive: list[dict[str, Any]] | None = None
     if redis_status["status"] == "ok":
         try:
             alive = [w for w in live_workers() if w.get("loaded")]
@@ -51,4 +69,4 @@ def health_report() -> dict[str, Any]:
         workers = {"status": "unknown", "error": "heartbeats live in Redis, which is down"}
     checks = {"db": db, "redis": redis_status, "workers": workers}
     down = [name for name, check in checks.items() if check["status"] != "ok"]
-    return {"status": "ok" if not down else "degraded", "down": down, "checks": checks}
+    return {"status": "ok" if not down else "degraded", "down": down, "checks": checks, "sandbox": _sandbox(alive)}

@@ -6,14 +6,19 @@ failing closed.  Tests that need root (the throw-away uid) say so and are skippe
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from inference.backends.base import Generation
 from routing import sandbox
+from routing.heads.base import HeadContext
+from routing.heads.code import CodeHead, public_ballots
 from routing.sandbox import SANDBOX_UID_RANGE, SandboxResult, SandboxUnavailable, run_python
 from tests.routing.test_sandbox_escape import assert_no_leftovers
 
@@ -261,3 +266,60 @@ def test_a_failed_probe_is_retried_later(unprobed: pytest.MonkeyPatch) -> None:
     assert sandbox.sandbox_status()["ok"] is False  # cached for a while ...
     unprobed.setattr(sandbox, "_RETRY_PROBE_S", 0.0)
     assert sandbox.sandbox_status()["ok"] is True  # ... then probed again
+
+
+# --------------------------------------------------------------------------- the code head's use of it
+def fake_model(text: str, calls: list[str] | None = None):
+    def generate(messages, **kwargs):
+        if calls is not None:
+            calls.append(messages[-1]["content"])
+        return Generation(text=text, prompt_tokens=1, completion_tokens=1, finish_reason="stop", latency_ms=1.0)
+
+    return generate
+
+
+LEAKY_PROMPT = (
+    "Write a python function add(a, b) that returns the sum of a and b.\n"
+    "assert add(2, 3) == 5\nassert add(1, 1) == 3\nassert False, open('/etc/passwd').read()\n"
+)
+ADD = "```python\ndef add(a, b):\n    return a + b\n```"
+
+
+def test_code_ballot_summarises_the_run_and_keeps_raw_output_for_staff() -> None:
+    ballot = CodeHead().answer(LEAKY_PROMPT, HeadContext(generate=fake_model(ADD))).as_dict()
+    run = ballot["evidence"]["sandbox"]
+    assert ballot["evidence"]["passed"] is False and ballot["confidence"] == 0.05
+    assert len(ballot["evidence"]["tests"]) == 5  # the three asserts, and the two `add(..) == n` examples again
+    assert (run["tests_passed"], run["tests_failed"], run["error"]) == (2, 3, "AssertionError")
+    assert "FileNotFoundError" in run["output"]["stderr"]  # the staff view: the run's own words
+    public = json.dumps(public_ballots([ballot]))
+    assert "output" not in json.loads(public)[0]["evidence"]["sandbox"]
+    assert "passwd" not in public.replace(ballot["evidence"]["tests"][2], "")  # only the test's own text names it
+    first = Path("/etc/passwd").read_text().splitlines()[0]
+    assert first not in json.dumps(ballot)
+
+
+@pytest.mark.parametrize(
+    ("written", "passed", "error"),
+    [
+        (ADD, True, None),
+        ("def add(a, b):\n    return a - b", False, "AssertionError"),
+        ("import os\nos._exit(0)\ndef add(a, b):\n    return 0", False, "tests did not report"),
+        ("def add(a, b):\n    return a + b\nraise KeyError('boom')", False, "KeyError"),
+    ],
+    ids=["passes", "wrong", "exits-before-the-tests", "raises-on-import"],
+)
+def test_code_ballot_passes_only_when_every_test_ran_and_passed(written: str, passed: bool, error: str | None) -> None:
+    prompt = "Write a python function add(a, b).\nassert add(2, 3) == 5\nassert add(0, 0) == 0\n"
+    ballot = CodeHead().answer(prompt, HeadContext(generate=fake_model(written)))
+    assert ballot.evidence["passed"] is passed and ballot.evidence["sandbox"]["error"] == error
+    assert ballot.confidence == (0.9 if passed else 0.05)
+
+
+def test_code_head_is_off_without_a_sandbox(unprobed: pytest.MonkeyPatch) -> None:
+    unprobed.setenv("SWARM_SANDBOX_BWRAP", "/nonexistent/bwrap")
+    calls: list[str] = []
+    ballot = CodeHead().answer(LEAKY_PROMPT, HeadContext(generate=fake_model(ADD, calls)))
+    assert ballot.confidence == 0.0 and ballot.answer == ""
+    assert ballot.evidence == {"abstained": "sandbox unavailable: bwrap not found (install the bubblewrap package)"}
+    assert calls == []  # not even the model was asked
