@@ -36,6 +36,50 @@ SECRET_KEY = env_str("SECRET_KEY") if PRODUCTION else env_str("SECRET_KEY", "swa
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# --- Production behind TLS (`manage.py check --deploy`: no warnings) --------------------------
+# A TLS-terminating proxy (nginx, Caddy) sits in front. Each setting is on by default in production
+# only and can be overridden; locally the gateway stays plain HTTP on loopback.
+if PRODUCTION and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")
+):  # Django's own bar (security.W009)
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for production: it needs at least 50 characters, 5 of them different, "
+        "and no 'django-insecure-' prefix (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
+# "X-Forwarded-Proto: https": the proxy sets this header (overwriting the client's) on HTTPS requests.
+_PROXY_SSL_HEADER = env_str("DJANGO_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if PRODUCTION else "")
+if _PROXY_SSL_HEADER.strip():
+    _header, _, _value = _PROXY_SSL_HEADER.partition(":")
+    if not _header.strip() or not _value.strip() or " " in _header.strip():
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER={_PROXY_SSL_HEADER!r} must look like 'X-Forwarded-Proto: https' "
+            "(or be empty)"
+        )
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _header.strip().upper().replace("-", "_"), _value.strip())
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+# Plain-HTTP probes from the host itself (health checks, Prometheus) are not redirected.
+SECURE_REDIRECT_EXEMPT = env_list("DJANGO_SECURE_REDIRECT_EXEMPT", r"^health$,^metrics$")
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("DJANGO_SECURE_CONTENT_TYPE_NOSNIFF", True)
+X_FRAME_OPTIONS = env_str("DJANGO_X_FRAME_OPTIONS", "DENY")
+if X_FRAME_OPTIONS not in {"DENY", "SAMEORIGIN"}:
+    raise ImproperlyConfigured(f"DJANGO_X_FRAME_OPTIONS={X_FRAME_OPTIONS!r} must be DENY or SAMEORIGIN")
+SECURE_REFERRER_POLICY = env_str("DJANGO_SECURE_REFERRER_POLICY", "same-origin")
+_REFERRER_POLICIES = {
+    "no-referrer", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin", "same-origin",
+    "strict-origin", "strict-origin-when-cross-origin", "unsafe-url",
+}  # fmt: skip
+if not {p.strip() for p in SECURE_REFERRER_POLICY.split(",")} <= _REFERRER_POLICIES:
+    raise ImproperlyConfigured(
+        f"DJANGO_SECURE_REFERRER_POLICY={SECURE_REFERRER_POLICY!r} is not a Referrer-Policy "
+        f"(one or more of {', '.join(sorted(_REFERRER_POLICIES))})"
+    )
+
 VAR_DIR = Path(env_str("SWARM_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -48,6 +92,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files (no CDN at run time)
     "django_celery_beat",
     "django_prometheus",
     "observability",
@@ -138,7 +184,26 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "EXCEPTION_HANDLER": "swarm_site.errors.json_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+}
+
+# OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/ (swarm_site/schema.py documents the views).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Swarm gateway API",
+    "DESCRIPTION": "An LLM gateway: exact cache, a council of local heads, a budgeted cloud chain. "
+    'Every error is {"error": {"message", "type", "param", "code"}}.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],  # the schema and the docs page carry no secrets
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},  # no call to the online validator
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["swarm_site.schema.api_endpoints_only"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "swarm_site.schema.finish_schema"],
 }
 
 # --- Redis, Celery -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from routing.openai_api import ChatCompletionsView, ModelsView
 from routing.pages import ChatPageView
 from routing.stats import StatsView
 from routing.views import HealthView, HybridView, OrchestrateView, VoteView
+from swarm_site.schema import SchemaDocsView, SchemaView
 from training.views import ReloadView, TrainingStatusView
 
 urlpatterns = [
@@ -21,5 +22,7 @@ urlpatterns = [
     path("chat", ChatPageView.as_view(), name="chat"),
     path("api/stats", StatsView.as_view(), name="stats"),
     path("api/training", TrainingStatusView.as_view(), name="training-status"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", SchemaDocsView.as_view(), name="api-docs"),
     path("", include("arbiter.urls")),
 ]
