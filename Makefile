@@ -7,7 +7,7 @@ PYTHON := $(BIN)/python
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset system-deps mine-once \
+.PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset system-deps sandbox-deps mine-once \
 	evolution-once set-canary-weight promote-canary rollback-canary
 
 .DEFAULT_GOAL := help
@@ -48,7 +48,7 @@ migrate: install
 redis: install
 	$(PYTHON) scripts/ensure_redis.py
 
-run: install models migrate redis
+run: install models migrate redis sandbox-deps
 	$(PYTHON) manage.py collectstatic --noinput -v0
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/run_stack.sh
 
@@ -56,8 +56,14 @@ run: install models migrate redis
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
 
 # Debian's Chromium for the chat page's browser test (Playwright drives it; it never downloads a browser).
-system-deps:
+system-deps: sandbox-deps
 	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || (apt-get update -q && apt-get install -y -q chromium)
+
+# bubblewrap (bwrap) for the code head's sandbox (routing/sandbox.py): `run` and `test` install it when root.
+# Without it the code head stays off (it abstains, /health says why).
+sandbox-deps:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q bubblewrap; } \
+		|| echo "bwrap is missing (install the bubblewrap package): the code head stays off"
 
 test: install-test install-bench redis install-prometheus system-deps
 	$(PYTHON) manage.py prefetch_models --no-progress
