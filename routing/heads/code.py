@@ -35,6 +35,7 @@ _CODE_REQUEST = re.compile(
     re.I,
 )
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S | re.I)
+_OPEN_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n", re.I)
 _ASSERT_LINE = re.compile(r"^\s*(assert\s+.+)$", re.M)
 # f(2, 3) == 5  |  f(2, 3) -> 5  |  f(2, 3) returns 5  |  f(2,3) should return 5
 _EXAMPLE = re.compile(
@@ -49,8 +50,27 @@ def is_code_request(prompt: str) -> bool:
 
 
 def extract_code(text: str) -> str:
+    """The longest fenced block; a reply cut off inside its fence (max_tokens) keeps its complete part."""
     blocks = _FENCE.findall(text)
-    return (max(blocks, key=len) if blocks else text).strip()
+    if blocks:
+        return max(blocks, key=len).strip()
+    opened = _OPEN_FENCE.search(text)
+    return complete_prefix(text[opened.end() :]) if opened else text.strip()
+
+
+def complete_prefix(code: str) -> str:
+    """`code` up to its last top-level statement that parses (all of it when it parses)."""
+    lines = code.strip().splitlines()
+    for end in range(len(lines), 0, -1):
+        if end < len(lines) and lines[end][:1].isspace():
+            continue  # cut only before a top-level line
+        prefix = "\n".join(lines[:end])
+        try:
+            ast.parse(prefix)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        return prefix
+    return code.strip()
 
 
 def _is_literal(expr: str) -> bool:

@@ -303,11 +303,12 @@ def test_code_ballot_summarises_the_run_and_keeps_raw_output_for_staff() -> None
     ("written", "passed", "error"),
     [
         (ADD, True, None),
+        ("```python\ndef add(a, b):\n    return a + b\n\ndef add_2(a, b", True, None),
         ("def add(a, b):\n    return a - b", False, "AssertionError"),
         ("import os\nos._exit(0)\ndef add(a, b):\n    return 0", False, "tests did not report"),
         ("def add(a, b):\n    return a + b\nraise KeyError('boom')", False, "KeyError"),
     ],
-    ids=["passes", "wrong", "exits-before-the-tests", "raises-on-import"],
+    ids=["passes", "cut-off-reply", "wrong", "exits-before-the-tests", "raises-on-import"],
 )
 def test_code_ballot_passes_only_when_every_test_ran_and_passed(written: str, passed: bool, error: str | None) -> None:
     prompt = "Write a python function add(a, b).\nassert add(2, 3) == 5\nassert add(0, 0) == 0\n"
