@@ -7,14 +7,14 @@ from access.models import ApiKey, hash_key, new_raw_key
 class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = ApiKey
-        fields = ("name", "rate_limit_per_minute", "daily_budget_usd", "revoked")
+        fields = ("name", "rate_limit_per_minute", "max_concurrent", "daily_budget_usd", "revoked")
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ("name", "prefix", "created_at", "last_used_at", "rate_limit_per_minute", "daily_budget_usd",
-                    "revoked")  # fmt: skip
+    list_display = ("name", "prefix", "created_at", "last_used_at", "rate_limit_per_minute", "max_concurrent",
+                    "daily_budget_usd", "revoked")  # fmt: skip
     list_filter = ("revoked",)
     actions = ["revoke"]
 

@@ -1,40 +1,141 @@
-"""Bearer API keys for the OpenAI-compatible API (DRF authentication + throttle)."""
+"""The one access policy of the API: who the caller is, and how much it may ask for.
+
+Every API view uses it through DRF's defaults (settings.REST_FRAMEWORK), except /health, /metrics
+and the operator endpoints (arbiter token or staff session):
+
+- A caller presents an API key, `Authorization: Bearer sk-swarm-...` (access/models.py), or is a
+  staff user logged in to the admin (a session; writes pass Django's CSRF check).
+- Without a key, a caller is admitted only while SWARM_ALLOW_ANONYMOUS_LOOPBACK is on (the local
+  default; refused in production), only from a loopback address that no proxy forwarded, and never
+  from a browser page of another site (`Sec-Fetch-Site: cross-site` or a foreign `Origin`).
+  Anonymous callers are limited per address (SWARM_ANON_RATE_PER_MINUTE, SWARM_ANON_CONCURRENCY)
+  and in `max_tokens` (SWARM_ANON_MAX_TOKENS).
+- Keys are limited per key: `rate_limit_per_minute` and `max_concurrent` (admin or create_api_key).
+- Over a limit: 429 with `Retry-After`, in the one JSON error shape (OpenAI's, also on /v1).
+- Behind a proxy, SWARM_TRUSTED_PROXIES names it: only then is `X-Forwarded-For` read for the
+  client address, and proxied traffic is never taken for loopback.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+from functools import lru_cache
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from rest_framework import authentication, exceptions, throttling
+from rest_framework.request import Request
 
-from access.services import api_key_authenticate, api_key_rate_check
+from access.services import SlotsFull, api_key_authenticate, rate_check, slot_acquire
 from swarm_site.errors import ServiceUnavailable
 from swarm_site.redis_client import REDIS_ERRORS
 
-LOOPBACK = {"127.0.0.1", "::1"}
+_FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_X_FORWARDED_HOST")
 
 
-class AnonymousLoopback:
-    """The caller on loopback when anonymous use is allowed (the embedded local default)."""
+class RateLimited(exceptions.Throttled):
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, wait: float) -> None:
+        super().__init__(wait=wait, detail=message)
+
+
+class AnonymousClient:
+    """A caller without a key, on loopback, while anonymous local use is allowed (the embedded default)."""
 
     pk = None
-    name = "anonymous (loopback)"
-    daily_budget_usd = None
-    rate_limit_per_minute = 0
     is_authenticated = True
+    is_staff = False
+    is_active = False
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.name = f"anonymous ({address})"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# The name older code and templates use.
+AnonymousLoopback = AnonymousClient
+
+
+@lru_cache(maxsize=8)
+def _networks(spec: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in spec)
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    value = value.strip().strip("[]")
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return mapped or ip
+
+
+def _trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+    return ip is not None and any(ip in net for net in _networks(tuple(settings.SWARM_TRUSTED_PROXIES)))
+
+
+def client_address(request) -> str:
+    """The caller's address: REMOTE_ADDR, or, when that is a trusted proxy, the nearest untrusted
+    hop of `X-Forwarded-For` (read right to left, so a client cannot forge the hops in front of it)."""
+    meta = getattr(request, "META", {})
+    remote = meta.get("REMOTE_ADDR", "")
+    if not _trusted(_ip(remote)):
+        return remote
+    hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        ip = _ip(hop)
+        if ip is None:
+            return hop  # not an address: whoever wrote it is the client, and it is not loopback
+        if not _trusted(ip):
+            return str(ip)
+    return hops[0] if hops else remote
+
+
+def is_proxied(request) -> bool:
+    """The request came through a proxy: from a trusted proxy, or carrying forwarding headers."""
+    meta = getattr(request, "META", {})
+    return _trusted(_ip(meta.get("REMOTE_ADDR", ""))) or any(meta.get(h) for h in _FORWARDING_HEADERS)
+
+
+def is_direct_loopback(request) -> bool:
+    ip = _ip(getattr(request, "META", {}).get("REMOTE_ADDR", ""))
+    return ip is not None and ip.is_loopback and not is_proxied(request)
+
+
+def is_cross_site(request) -> bool:
+    """A browser page of another site made this request (fetch metadata or a foreign Origin)."""
+    meta = getattr(request, "META", {})
+    if meta.get("HTTP_SEC_FETCH_SITE", "").lower() == "cross-site":
+        return True
+    origin = meta.get("HTTP_ORIGIN")
+    if not origin:
+        return False
+    host = meta.get("HTTP_HOST") or meta.get("SERVER_NAME", "")
+    if not meta.get("HTTP_HOST") and meta.get("SERVER_PORT", "80") not in ("80", "443"):
+        host = f"{host}:{meta['SERVER_PORT']}"
+    return origin == "null" or urlsplit(origin).netloc.lower() != host.lower()
 
 
 def anonymous_loopback_allowed(request) -> bool:
-    """True for a caller on loopback while anonymous local use is allowed (SWARM_ALLOW_ANONYMOUS_LOOPBACK)."""
-    return settings.SWARM_ALLOW_ANONYMOUS_LOOPBACK and request.META.get("REMOTE_ADDR") in LOOPBACK
+    """True for a keyless caller the local default admits: direct loopback, not another site's page."""
+    return settings.SWARM_ALLOW_ANONYMOUS_LOOPBACK and is_direct_loopback(request) and not is_cross_site(request)
 
 
-class BearerKeyAuthentication(authentication.BaseAuthentication):
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <key>`; without one, the anonymous loopback caller or 401."""
+
     keyword = "Bearer"
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode(errors="replace")
         if not header:
             if anonymous_loopback_allowed(request):
-                return (AnonymousLoopback(), None)
+                return (AnonymousClient(client_address(request)), None)
             raise exceptions.NotAuthenticated(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer sk-swarm-...'."
             )
@@ -50,16 +151,94 @@ class BearerKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
-class PerKeyRateThrottle(throttling.BaseThrottle):
-    def allow_request(self, request, view):
-        key = request.auth
-        if key is None:
-            return True
+# The name older code uses.
+BearerKeyAuthentication = ApiKeyAuthentication
+
+
+class StaffSessionAuthentication(authentication.SessionAuthentication):
+    """A staff user logged in to the admin (with Django's CSRF check on writes); others go on to the key."""
+
+    def authenticate(self, request):
+        user = getattr(request._request, "user", None)
+        if not (user and user.is_active and user.is_staff):
+            return None
+        self.enforce_csrf(request)
+        return (user, None)
+
+    def authenticate_header(self, request):
+        return ApiKeyAuthentication.keyword  # DRF asks the first class: a 401 names the key's scheme
+
+
+def caller_identity(request) -> tuple[str, str]:
+    """(Redis identity, words for messages) of the caller the limits apply to."""
+    key = getattr(request, "auth", None)
+    if key is not None and getattr(key, "pk", None) is not None:
+        return f"key:{key.pk}", f"API key {key.prefix}..."
+    return f"addr:{client_address(request)}", "anonymous callers from this address"
+
+
+def _limits(request) -> tuple[int, int]:
+    """(requests per minute, concurrent generations) for this caller; 0 means no limit."""
+    key = getattr(request, "auth", None)
+    if key is not None and getattr(key, "pk", None) is not None:
+        return key.rate_limit_per_minute, key.max_concurrent
+    return settings.SWARM_ANON_RATE_PER_MINUTE, settings.SWARM_ANON_CONCURRENCY
+
+
+class CallerRateThrottle(throttling.BaseThrottle):
+    """Requests per minute, per key or (anonymous) per address."""
+
+    def allow_request(self, request: Request, view) -> bool:
+        if request.user is None:
+            return True  # an open endpoint (/health)
+        identity, who = caller_identity(request)
+        limit, _ = _limits(request)
         try:
-            self._wait = api_key_rate_check(key=key)
+            wait = rate_check(identity=identity, limit=limit)
         except REDIS_ERRORS:
             raise ServiceUnavailable("Redis is unavailable for rate limiting.") from None
-        return self._wait is None
+        if wait is not None:
+            raise RateLimited(f"Rate limit reached for {who}: {limit} requests per minute.", wait)
+        return True
 
-    def wait(self):
-        return self._wait
+
+class GenerationSlotThrottle(throttling.BaseThrottle):
+    """Concurrent generations per caller, on views that set `generates = True`.
+
+    The slot is released when the response is closed (after the last byte of a stream), or at the
+    deadline at the latest if the process dies holding it.
+    """
+
+    def allow_request(self, request: Request, view) -> bool:
+        if request.user is None or not getattr(view, "generates", False) or request.method != "POST":
+            return True
+        identity, who = caller_identity(request)
+        _, limit = _limits(request)
+        try:
+            slot = slot_acquire(identity=identity, limit=limit, hold_s=settings.SWARM_DEADLINE_S + 30)
+        except SlotsFull as full:
+            raise RateLimited(f"Too many requests at once for {who}: at most {limit} in flight.", full.wait) from None
+        except REDIS_ERRORS:
+            raise ServiceUnavailable("Redis is unavailable for rate limiting.") from None
+        if slot is not None:
+            request._request.swarm_slots = [*getattr(request._request, "swarm_slots", []), slot]
+        return True
+
+
+def enforce_token_cap(request, max_tokens: int, *, param: str = "max_tokens") -> None:
+    """Anonymous callers may not ask for more than SWARM_ANON_MAX_TOKENS (a clear 400, never a silent cut)."""
+    cap = settings.SWARM_ANON_MAX_TOKENS
+    if isinstance(getattr(request, "user", None), AnonymousClient) and max_tokens > cap:
+        raise exceptions.ValidationError(
+            {param: [f"must be at most {cap} without an API key (anonymous local use); send a key for more"]}
+        )
+
+
+def is_staff(request) -> bool:
+    """True for an operator: an active staff user (session) or the arbiter token's client."""
+    from arbiter.auth import ArbiterClient  # arbiter imports access: import here, not at the top
+
+    user = getattr(request, "user", None)
+    if isinstance(user, ArbiterClient):
+        return True
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))

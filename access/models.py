@@ -27,6 +27,9 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
     rate_limit_per_minute = models.PositiveIntegerField(default=60, help_text="0: no limit")
+    max_concurrent = models.PositiveIntegerField(
+        default=4, help_text="requests of this key answered at once (generations, streams); 0: no limit"
+    )
     daily_budget_usd = models.DecimalField(
         max_digits=14, decimal_places=8, null=True, blank=True, help_text="cloud spend per UTC day; empty: no key cap"
     )

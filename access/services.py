@@ -1,8 +1,9 @@
-"""API key services: create, authenticate, rate-limit."""
+"""API key services: create, authenticate; the limits every caller is held to (rate, concurrency)."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -18,13 +19,20 @@ class NewKey:
     raw: str  # shown once; only its digest is stored
 
 
-def api_key_create(*, name: str, rate_limit_per_minute: int = 60, daily_budget_usd: Decimal | None = None) -> NewKey:
+def api_key_create(
+    *,
+    name: str,
+    rate_limit_per_minute: int = 60,
+    max_concurrent: int = 4,
+    daily_budget_usd: Decimal | None = None,
+) -> NewKey:
     raw = new_raw_key()
     key = ApiKey.objects.create(
         name=name,
         prefix=raw[:12],
         digest=hash_key(raw),
         rate_limit_per_minute=rate_limit_per_minute,
+        max_concurrent=max_concurrent,
         daily_budget_usd=daily_budget_usd,
     )
     return NewKey(key=key, raw=raw)
@@ -37,17 +45,79 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
     return key
 
 
-def api_key_rate_check(*, key: ApiKey, now: float | None = None) -> float | None:
-    """Count this request in the key's current minute; the seconds to wait when over the limit, else None."""
-    if not key.rate_limit_per_minute:
+def api_key_rotate(*, key: ApiKey) -> NewKey:
+    """A new secret for the same key (name, limits, budget and history stay); the old secret stops at once."""
+    raw = new_raw_key()
+    key.prefix, key.digest = raw[:12], hash_key(raw)
+    key.save(update_fields=["prefix", "digest"])
+    return NewKey(key=key, raw=raw)
+
+
+def rate_check(*, identity: str, limit: int, now: float | None = None) -> float | None:
+    """Count one request for `identity` in its current minute; the seconds to wait when over `limit`, else None.
+
+    A fixed one-minute window in Redis (INCR + EXPIRE in one round trip), shared by every web process.
+    `limit` 0 means no limit.
+    """
+    if not limit:
         return None
     now = now or time.time()
-    window = int(now // 60)
-    counter = f"ratelimit:{key.pk}:{window}"
+    counter = f"ratelimit:{identity}:{int(now // 60)}"
     pipe = get_redis().pipeline()
     pipe.incr(counter)
     pipe.expire(counter, 120)
     count, _ = pipe.execute()
-    if count > key.rate_limit_per_minute:
+    if count > limit:
         return 60 - (now % 60)
     return None
+
+
+# Take a slot when fewer than ARGV[1] live slots are held; expired slots (a web process that died
+# holding one) are dropped first. KEYS[1]: the holder's sorted set (member: slot id, score: expiry).
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, first[2]}
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(ARGV[3]) - tonumber(ARGV[2])) * 1000))
+return {1, ARGV[3]}
+"""
+
+
+@dataclass
+class Slot:
+    """One concurrent generation held by a caller; release it when the response is done."""
+
+    key: str
+    member: str
+    released: bool = False
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        get_redis().zrem(self.key, self.member)
+
+
+class SlotsFull(Exception):
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"all slots held; the first frees within {wait:.0f} s")
+        self.wait = wait
+
+
+def slot_acquire(*, identity: str, limit: int, hold_s: float, now: float | None = None) -> Slot | None:
+    """Hold one of `identity`'s `limit` concurrent generations for at most `hold_s`; None when unlimited.
+
+    Raises SlotsFull (with the seconds until the oldest slot expires at the latest) when all are held.
+    """
+    if not limit:
+        return None
+    now = now or time.time()
+    key, member = f"slots:{identity}", uuid.uuid4().hex
+    ok, score = get_redis().eval(_ACQUIRE, 1, key, limit, now, now + hold_s, member)
+    if not int(ok):
+        # A slot frees when its request ends, usually long before its expiry: retry within a few seconds.
+        raise SlotsFull(min(max(float(score) - now, 1.0), 5.0))
+    return Slot(key=key, member=member)

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from swarm_site.errors import ServiceUnavailable
+from swarm_site.local_secrets import local_secret
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +54,7 @@ def token_file() -> Path:
 
 
 def _local_token() -> str:
-    path = token_file()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(20):  # another process may be between creating the file and writing it
-            token = path.read_text().strip()
-            if token:
-                return token
-            time.sleep(0.05)
-        return ""
-    token = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    log.warning("SWARM_ARBITER_TOKEN is unset: generated a local arbiter token in %s", path)
-    return token
+    return local_secret(token_file(), what="SWARM_ARBITER_TOKEN")
 
 
 def arbiter_token() -> str | None:

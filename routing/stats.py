@@ -11,7 +11,6 @@ from typing import Any
 
 from django.db.models import Count
 from django.utils import timezone
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -52,10 +51,10 @@ def gateway_stats(now: datetime | None = None) -> dict[str, Any]:
 
 
 class StatsView(APIView):
-    """GET /api/stats: requests by route and cache hit ratio (last 24 h), spend today, what is left."""
+    """GET /api/stats: requests by route and cache hit ratio (last 24 h), spend today, what is left.
 
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+    Under the API's access policy (a key, or the anonymous loopback caller): it shows spend.
+    """
 
     def get(self, request: Request) -> Response:
         return Response(gateway_stats(), headers={"Cache-Control": "no-store"})

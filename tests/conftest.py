@@ -32,8 +32,8 @@ def stack(shared_redis_url):
 
 @pytest.fixture(scope="session")
 def api_key(stack) -> str:
-    """A key for /v1 on the main stack (which, unlike the local default, refuses anonymous calls)."""
-    return stack.manage("create_api_key", "tests", "--rate", "0").strip().splitlines()[-1]
+    """A key on the main stack (which, unlike the local default, refuses anonymous calls); no limits."""
+    return stack.key
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +54,16 @@ def private_redis():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def api_redis(shared_redis_url, settings):
+    """The API's own Redis client (rate counters, slots, serving state) on the tests' database, emptied."""
+    from swarm_site.redis_client import get_redis
+
+    settings.REDIS_URL = shared_redis_url
+    get_redis.cache_clear()
+    client = get_redis()
+    client.flushdb()
+    yield client
+    get_redis.cache_clear()

@@ -83,6 +83,7 @@ class Stack:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    key: str | None = None  # an API key without limits, made at start; `post` sends it
     logdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="swarm-stack-")))
 
     @classmethod
@@ -99,6 +100,9 @@ class Stack:
             SWARM_WORKER_HEARTBEAT_S="1",
             PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"),
             PYTHONUNBUFFERED="1",
+            # Keyless loopback callers are unlimited here; tests of the limits set them.
+            SWARM_ANON_RATE_PER_MINUTE="0",
+            SWARM_ANON_CONCURRENCY="0",
         )
         env.update(extra)
         return cls(env=env)
@@ -154,8 +158,17 @@ class Stack:
         return self._spawn("web", [PY, "-m", "gunicorn", "swarm_site.wsgi:application",
                                    "--config", "swarm_site/gunicorn.conf.py"])  # fmt: skip
 
+    def create_key(self, name: str = "tests", *args: str) -> str:
+        """A new API key on this stack; with no options it has no rate or concurrency limit."""
+        return self.manage("create_api_key", name, *(args or ("--rate", "0", "--concurrency", "0"))).split()[-1]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+
     def start(self) -> Stack:
         self.migrate()
+        self.key = self.create_key()
         self.start_gpu_worker()
         self.start_cpu_worker()
         self.start_web()
@@ -179,7 +192,7 @@ class Stack:
 
     def post(self, path: str, body, *, timeout: float = 120, raw: bool = False) -> requests.Response:
         data = body if raw else json.dumps(body)
-        return requests.post(f"{self.url}{path}", data=data, headers={"Content-Type": "application/json"},
+        return requests.post(f"{self.url}{path}", data=data, headers={"Content-Type": "application/json", **self.auth},
                              timeout=timeout)  # fmt: skip
 
     def worker_pids(self, name: str = "worker-gpu") -> tuple[int, list[int]]:

@@ -118,6 +118,12 @@ def _make_stable(state: ServingState, adapter: AdapterVersion | None, *, why: st
     state.generation += 1
 
 
+def serving_now() -> dict[str, Any]:
+    """What serves, from the database (reads only: nothing is created, locked or published)."""
+    state = ServingState.objects.select_related("stable", "canary").filter(pk=1).first()
+    return describe(snapshot_of(state if state is not None else ServingState(pk=1)))
+
+
 def reload_adapter(target: str | None) -> dict[str, Any]:
     """Serve `target` to everyone (ends a canary of another adapter); no target: republish as is.
 

@@ -1,4 +1,8 @@
-"""GET/POST /admin/reload?lora=latest: serve another adapter now, without restarting anything."""
+"""POST /admin/reload {"lora": "latest"}: serve another adapter now, without restarting anything.
+
+GET /admin/reload shows what serves and changes nothing. Changes are POST only, by the arbiter
+token (machines, scripts) or a staff session with its CSRF token (people in the admin).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.authentication import anonymous_loopback_allowed
 from arbiter.auth import ArbiterClient, ArbiterTokenAuthentication
 from training import rollout
 
 
 class OperatorOnly(permissions.BasePermission):
-    """The arbiter token, a staff session, or (the embedded local default) an anonymous caller on loopback."""
+    """The arbiter token or a staff session (never an anonymous caller, not even on loopback)."""
 
     message = "reload needs the arbiter token ('Authorization: Bearer <token>') or a staff session"
 
@@ -26,21 +29,28 @@ class OperatorOnly(permissions.BasePermission):
             if not (user.is_active and user.is_staff):
                 raise exceptions.PermissionDenied("reload is for staff users only")
             return True
-        if anonymous_loopback_allowed(request):
-            return True
         raise exceptions.NotAuthenticated(self.message)
 
 
 class ReloadView(APIView):
-    """`lora=latest` (newest trained adapter), `lora=base`, `lora=lora-v3`; none: publish the state again.
+    """POST `lora=latest` (newest trained adapter), `lora=base`, `lora=lora-v3` (query or JSON body);
+    none: publish the state again. GET: what serves now, nothing changed.
 
-    Answers what serves now: {"lora_version", "stable", "canary", "canary_weight"}.
+    Answers what serves: {"lora_version", "stable", "canary", "canary_weight"}.
     """
 
     authentication_classes = [ArbiterTokenAuthentication, SessionAuthentication]
     permission_classes = [OperatorOnly]
+    throttle_classes: list = []
 
-    def _reload(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response:
+        if "lora" in request.query_params:
+            raise exceptions.MethodNotAllowed(
+                "GET", detail="GET /admin/reload only shows what serves; change it with POST {\"lora\": ...}"
+            )
+        return Response(rollout.serving_now())
+
+    def post(self, request: Request) -> Response:
         target = request.query_params.get("lora")
         if target is None and isinstance(request.data, dict):
             target = request.data.get("lora")
@@ -53,18 +63,13 @@ class ReloadView(APIView):
         except rollout.RolloutError as exc:
             raise exceptions.ValidationError({"lora": [str(exc)]}) from None
 
-    def get(self, request: Request) -> Response:
-        return self._reload(request)
-
-    def post(self, request: Request) -> Response:
-        return self._reload(request)
-
 
 class TrainingStatusView(APIView):
     """GET /api/training: what serves, the recent jobs and adapter versions (operators only)."""
 
     authentication_classes = [ArbiterTokenAuthentication, SessionAuthentication]
     permission_classes = [OperatorOnly]
+    throttle_classes: list = []
 
     def get(self, request: Request) -> Response:
         from training.selectors import training_status

@@ -1,5 +1,5 @@
 """The LoRA drill on a running stack: a job written to the queue file is picked up by beat, trained
-on the train queue, gated, and hot-loaded by GET /admin/reload?lora=latest while answers keep flowing."""
+on the train queue, gated, and hot-loaded by POST /admin/reload?lora=latest while answers keep flowing."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
 
+OPERATOR = {"Authorization": "Bearer lora-drill-operator-token"}
 PROMPTS = ["What is 7*8?", "hi", "What is 12+30?", "capital of France?", "hello", "What is 9*9?"]
 
 
@@ -23,7 +24,8 @@ def lora_stack(module_redis, tmp_path_factory):
     queue = tmp_path_factory.mktemp("queue") / "lora_queue.json"
     queue.write_text("[]\n")
     s = Stack.build(redis_url=module_redis.url, SWARM_LORA_QUEUE_FILE=str(queue), SWARM_LORA_MAX_STEPS="12",
-                    SWARM_LORA_RANK="16", SWARM_LORA_ALPHA="32")  # fmt: skip
+                    SWARM_LORA_RANK="16", SWARM_LORA_ALPHA="32",
+                    SWARM_ARBITER_TOKEN=OPERATOR["Authorization"].split()[1])  # fmt: skip
     s.queue_file = queue
     try:
         s.migrate()
@@ -39,7 +41,7 @@ def lora_stack(module_redis, tmp_path_factory):
 
 
 def training(stack: Stack) -> dict:
-    response = requests.get(f"{stack.url}/api/training", timeout=10)
+    response = requests.get(f"{stack.url}/api/training", headers=OPERATOR, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -93,7 +95,7 @@ def test_the_queue_file_drill(lora_stack):
         assert job["steps"] > 0 and job["train_examples"] == 2, job
         assert "trained lora-v1" in lora_stack.logs(tail=None)
 
-        reloaded = requests.get(f"{lora_stack.url}/admin/reload?lora=latest", timeout=30)
+        reloaded = requests.post(f"{lora_stack.url}/admin/reload?lora=latest", headers=OPERATOR, timeout=30)
         assert reloaded.status_code == 200, reloaded.text
         assert reloaded.json()["stable"] == "lora-v1"
         assert reloaded.json()["lora_version"] > version_before
@@ -111,9 +113,9 @@ def test_the_queue_file_drill(lora_stack):
 
 
 def test_reload_answers_clear_errors(lora_stack):
-    bad = requests.get(f"{lora_stack.url}/admin/reload?lora=lora-v999", timeout=10)
+    bad = requests.post(f"{lora_stack.url}/admin/reload?lora=lora-v999", headers=OPERATOR, timeout=10)
     assert bad.status_code == 404 and "lora-v999" in bad.json()["error"]["message"]
-    bad = requests.post(f"{lora_stack.url}/admin/reload?lora=newest", timeout=10)
+    bad = requests.post(f"{lora_stack.url}/admin/reload?lora=newest", headers=OPERATOR, timeout=10)
     assert bad.status_code == 400
     wrong = requests.get(f"{lora_stack.url}/admin/reload", headers={"Authorization": "Bearer nope"}, timeout=10)
     assert wrong.status_code == 401

@@ -11,6 +11,7 @@ import pytest
 from django.urls import resolve
 from rest_framework.test import APIRequestFactory
 
+from access.services import api_key_create
 from budget.models import BudgetDay, BudgetPolicy, LedgerEntry, Provider, Reservation
 from budget.services import utc_day
 from routing.models import Interaction
@@ -88,14 +89,18 @@ def test_gateway_stats_joins_traffic_and_todays_budget(pool):
 
 
 @pytest.mark.django_db
-def test_the_endpoint_answers_json_without_a_key(pool, settings):
-    settings.SWARM_ALLOW_ANONYMOUS_LOOPBACK = False  # /v1 would refuse this caller; the stats are public
+def test_the_endpoint_answers_json_to_a_key(pool, api_redis):
     interaction("council")
     interaction("cache", cached=True)
     interaction("cache", cached=True)
     paid_call("0.025")
+    key = api_key_create(name="stats").raw
+    factory = APIRequestFactory()
 
-    response = StatsView.as_view()(APIRequestFactory().get("/api/stats", REMOTE_ADDR="10.1.2.3"))
+    refused = StatsView.as_view()(factory.get("/api/stats", REMOTE_ADDR="10.1.2.3"))  # spend is not public
+    assert refused.status_code == 401
+    response = StatsView.as_view()(factory.get("/api/stats", REMOTE_ADDR="10.1.2.3",
+                                               HTTP_AUTHORIZATION=f"Bearer {key}"))  # fmt: skip
     response.render()
 
     assert response.status_code == 200 and response["Content-Type"].startswith("application/json")

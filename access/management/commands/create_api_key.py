@@ -1,4 +1,4 @@
-"""python manage.py create_api_key NAME [--rate N] [--daily-budget USD]: prints the key once."""
+"""python manage.py create_api_key NAME [--rate N] [--concurrency N] [--daily-budget USD]: prints the key once."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name")
         parser.add_argument("--rate", type=int, default=60, help="requests per minute (0: no limit)")
+        parser.add_argument("--concurrency", type=int, default=4, help="requests answered at once (0: no limit)")
         parser.add_argument("--daily-budget", type=_usd, default=None, help="cloud spend cap per UTC day (USD)")
 
-    def handle(self, *args, name: str, rate: int, daily_budget, **options):
-        new = api_key_create(name=name, rate_limit_per_minute=rate, daily_budget_usd=daily_budget)
+    def handle(self, *args, name: str, rate: int, concurrency: int, daily_budget, **options):
+        new = api_key_create(name=name, rate_limit_per_minute=rate, max_concurrent=concurrency,
+                             daily_budget_usd=daily_budget)  # fmt: skip
         self.stdout.write(new.raw)
