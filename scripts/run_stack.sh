@@ -7,7 +7,7 @@ flower="${FLOWER_PORT:-5555}"
 cat <<MSG
 
   Swarm is starting: API on http://127.0.0.1:${port}  (admin: /admin/, health: /health)
-  Flower on http://127.0.0.1:${flower}, metrics on :${port}/metrics and the exporter on :${SWARM_EXPORTER_PORT:-9091}
+  Flower on http://127.0.0.1:${flower} (user admin, password in var/flower_password), metrics on :${port}/metrics and the exporter on :${SWARM_EXPORTER_PORT:-9091}
 
   Try:
     curl -s http://127.0.0.1:${port}/health
