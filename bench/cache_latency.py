@@ -12,12 +12,13 @@ import json
 import subprocess
 import time
 
-from bench.reporting import latency_summary, write_report
+from bench.reporting import auth_headers, latency_summary, write_report
 
 
 def curl_seconds(url: str, body: str) -> tuple[float, dict]:
     out = subprocess.run(
         ["curl", "-s", "-X", "POST", url, "-H", "Content-Type: application/json", "-d", body,
+         *[arg for name, value in auth_headers().items() for arg in ("-H", f"{name}: {value}")],
          "-w", "\n%{time_total}"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip

@@ -1,14 +1,22 @@
-"""Shared by the benchmarks: percentiles, latency summaries, and the JSON report under reports/."""
+"""Shared by the benchmarks: percentiles, latency summaries, the JSON report under reports/, the API key."""
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def auth_headers() -> dict[str, str]:
+    """`Authorization` for the gateway from SWARM_API_KEY (make one with `manage.py create_api_key bench
+    --rate 0 --concurrency 0`); none: the anonymous loopback caller, under its limits."""
+    key = os.environ.get("SWARM_API_KEY", "").strip()
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import requests
 
-from bench.reporting import latency_summary, write_report
+from bench.reporting import auth_headers, latency_summary, write_report
 
 FAMILIES = {
     "math": ["What is {a}*{b}?", "factor x^2-{s}x+{p}", "What is {a}% of {b}?"],
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20)
     args = parser.parse_args()
     session = requests.Session()
+    session.headers.update(auth_headers())
     by_route: dict[str, list[float]] = defaultdict(list)
     by_family: dict[str, list[float]] = defaultdict(list)
     sent = []

@@ -123,6 +123,7 @@ elif "locust" in sys.modules:  # loaded by Locust (which is imported by then): t
     _USERS = max(1, int(os.environ.get("SOAK_USERS", "10")))
     _MAX_REQUESTS = int(os.environ.get("SOAK_MAX_REQUESTS", "1000000"))
     _RECORD = os.environ.get("SOAK_RECORD")
+    _AUTH = {"Authorization": f"Bearer {os.environ['SWARM_API_KEY']}"} if os.environ.get("SWARM_API_KEY") else {}
     # (time, kind, route, client latency ms, ok, the gateway's own latency_ms from the answer or None)
     _records: list[tuple[float, str, str, float, bool, float | None]] = []
     _lock = threading.Lock()
@@ -150,7 +151,8 @@ elif "locust" in sys.modules:  # loaded by Locust (which is imported by then): t
             kind = self.rng.choices(self.kinds, self.weights)[0]
             body = request_body(kind, self.rng)
             started = time.perf_counter()
-            with self.client.post("/orchestrate", json=body, name=kind, catch_response=True) as response:
+            with self.client.post("/orchestrate", json=body, name=kind, catch_response=True,
+                                  headers=_AUTH) as response:
                 elapsed = (time.perf_counter() - started) * 1000
                 route, ok, server_ms = "error", False, None
                 try:

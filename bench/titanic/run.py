@@ -35,6 +35,7 @@ from typing import Any
 
 import requests
 
+from bench.reporting import auth_headers
 from bench.titanic.live import DATA_PATH, PRICE_IN, PRICE_OUT, GpuSampler, LiveStack, machine_load, summary
 from bench.titanic.scorers import SCORERS, score
 from bench.titanic.suite import MICRO_SIZE, Item, load_suite, validate
@@ -196,6 +197,7 @@ def run_items(url: str, items: list[Item], *, concurrency: int, max_tokens: int,
         import threading
 
         session = sessions.setdefault(threading.get_ident(), requests.Session())
+        session.headers.update(auth_headers())
         return judge(item, ask(session, url, item, max_tokens=max_tokens, timeout_s=timeout_s))
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="titanic") as pool:
