@@ -5,6 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+# llama-cpp-python builds llama.cpp from source. A native build (-march=native) turns on AMX on CPUs that
+# have it, and its AMX kernels crash the process (SIGSEGV) on the first batch of more than one token on
+# such CPUs here: build for AVX2/FMA instead, which every x86-64 host of the last decade runs.
+# A GPU build sets its own CMAKE_ARGS (scripts/gpu_titanic.sh); on other architectures these are ignored.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset system-deps sandbox-deps mine-once \
