@@ -30,8 +30,9 @@ What a run sees
 As root, a launcher first: bwrap, running as the throw-away uid, opens its bind sources itself, and the
 interpreter may live where such a uid cannot reach (pyenv under ``/root``, mode 0700).  So a small
 launcher (the same interpreter, ``-I -S``, no user code) enters a private mount namespace, binds each
-source onto a world-readable staging directory, drops to the throw-away uid and execs bwrap, which binds
-from there.  The host's mount table does not change.
+source onto a world-readable staging directory of empty mount points (``$TMPDIR/swarm-sandbox-stage-*``,
+made once, checked on reuse), drops to the throw-away uid and execs bwrap, which binds from there.  The
+host's mount table does not change.
 
 Fail closed: :func:`sandbox_status` probes once per process (a failure is retried after
 ``_RETRY_PROBE_S``); when bwrap is missing or its probe fails, :func:`run_python` raises
@@ -40,8 +41,8 @@ Fail closed: :func:`sandbox_status` probes once per process (a failure is retrie
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -50,6 +51,7 @@ import re
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -192,17 +194,48 @@ def _plan_binds(interpreter: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return binds, masked
 
 
+def _stage_ok(stage: str, kinds: list[bool]) -> bool:
+    """`stage` is ours, not writable by others, and holds exactly the expected mount points."""
+    try:
+        st = os.lstat(stage)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return False
+        if sorted(os.listdir(stage)) != sorted(str(i) for i in range(len(kinds))):
+            return False
+        for i, is_dir in enumerate(kinds):
+            entry = os.lstat(os.path.join(stage, str(i)))
+            kind_ok = stat.S_ISDIR(entry.st_mode) if is_dir else stat.S_ISREG(entry.st_mode)
+            if entry.st_uid != os.geteuid() or not kind_ok:
+                return False
+    except OSError:
+        return False
+    return True
+
+
 def _make_stage(binds: tuple[str, ...]) -> str:
-    """A world-readable directory with one empty mount point per bind (root only; removed at exit)."""
-    stage = tempfile.mkdtemp(prefix="swarm-sandbox-stage-")
-    os.chmod(stage, 0o755)  # noqa: S103 - the throw-away uid must reach the mount points; they hold nothing
-    for i, path in enumerate(binds):
-        target = os.path.join(stage, str(i))
-        if os.path.isdir(path):
+    """A world-readable directory with one empty mount point per bind (root only).
+
+    Shared by every process with the same binds (its name is their digest), made once and checked on reuse.
+    """
+    kinds = [os.path.isdir(path) for path in binds]
+    digest = hashlib.sha256(json.dumps([binds, kinds]).encode()).hexdigest()[:16]
+    stage = os.path.join(tempfile.gettempdir(), f"swarm-sandbox-stage-{os.geteuid()}-{digest}")
+    if _stage_ok(stage, kinds):
+        return stage
+    fresh = tempfile.mkdtemp(prefix="swarm-sandbox-stage-new-")
+    os.chmod(fresh, 0o755)  # noqa: S103 - the throw-away uid must reach the mount points; they hold nothing
+    for i, is_dir in enumerate(kinds):
+        target = os.path.join(fresh, str(i))
+        if is_dir:
             os.mkdir(target)
         else:
             open(target, "xb").close()
-    atexit.register(shutil.rmtree, stage, True)
+    try:
+        os.rename(fresh, stage)  # atomic; fails if another process made it first (or something else is there)
+    except OSError:
+        shutil.rmtree(fresh, ignore_errors=True)
+    if not _stage_ok(stage, kinds):
+        raise SandboxUnavailable(f"cannot prepare the staging directory {stage}")
     return stage
 
 

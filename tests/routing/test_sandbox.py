@@ -153,6 +153,20 @@ def test_the_host_mount_table_does_not_change() -> None:
         assert fh.read() == before
 
 
+@needs_root
+def test_the_staging_directory_is_shared_and_checked_before_use() -> None:
+    binds = sandbox._probe().binds
+    stage = sandbox._make_stage(binds)
+    assert sandbox._make_stage(binds) == stage and sorted(os.listdir(stage)) == sorted(map(str, range(len(binds))))
+    os.chmod(stage, 0o777)  # anyone could swap the mount points now: not used
+    try:
+        with pytest.raises(SandboxUnavailable, match="staging directory"):
+            sandbox._make_stage(binds)
+    finally:
+        os.chmod(stage, 0o755)
+    assert sandbox._make_stage(binds) == stage
+
+
 # --------------------------------------------------------------------------- limits
 @pytest.mark.parametrize("code", ["while True: pass", "import time\ntime.sleep(100)"], ids=["busy", "sleep"])
 def test_wall_clock_kill(code: str) -> None:
