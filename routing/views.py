@@ -8,7 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.authentication import is_staff
 from routing import selectors, services
+from routing.heads.code import public_ballots
 from routing.serializers import HybridSerializer, PromptSerializer
 
 PUBLIC_FIELDS = (
@@ -41,7 +43,11 @@ class OrchestrateView(APIView):
 
 
 class VoteView(OrchestrateView):
-    """POST /vote: every ballot, the scores, and the winner."""
+    """POST /vote: every ballot, the scores, and the winner.
+
+    A code ballot's raw sandbox output (stdout/stderr) is for staff only; everyone else sees the summary
+    (tests passed/failed, the error type).
+    """
 
     endpoint = "vote"
 
@@ -49,6 +55,8 @@ class VoteView(OrchestrateView):
         result = self.ask(request)
         body = {k: result.get(k) for k in PUBLIC_FIELDS}
         ballots = result.get("ballots", [])
+        if not is_staff(request):
+            ballots = public_ballots(ballots)
         body.update(
             ballots=ballots,
             scores=result.get("scores", {}),

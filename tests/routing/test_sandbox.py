@@ -12,6 +12,7 @@ import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,6 +21,7 @@ from routing import sandbox
 from routing.heads.base import HeadContext
 from routing.heads.code import CodeHead, public_ballots
 from routing.sandbox import SANDBOX_UID_RANGE, SandboxResult, SandboxUnavailable, run_python
+from routing.views import VoteView
 from tests.routing.test_sandbox_escape import assert_no_leftovers
 
 IS_ROOT = os.geteuid() == 0
@@ -338,3 +340,17 @@ def test_code_head_is_off_without_a_sandbox(unprobed: pytest.MonkeyPatch) -> Non
     assert ballot.confidence == 0.0 and ballot.answer == ""
     assert ballot.evidence == {"abstained": "sandbox unavailable: bwrap not found (install the bubblewrap package)"}
     assert calls == []  # not even the model was asked
+
+
+@pytest.mark.parametrize("staff", [True, False], ids=["staff", "api-key"])
+def test_vote_shows_raw_sandbox_output_to_staff_only(monkeypatch: pytest.MonkeyPatch, staff: bool) -> None:
+    ballot = CodeHead().answer(LEAKY_PROMPT, HeadContext(generate=fake_model(ADD))).as_dict()
+    result = {"answer": "", "route": "unsure", "ballots": [ballot], "scores": {"code": 0.05}, "winner_head": "code"}
+    monkeypatch.setattr(VoteView, "ask", lambda self, request: result)
+    caller = SimpleNamespace(is_active=True, is_staff=staff, is_authenticated=True)
+    body = VoteView().post(SimpleNamespace(user=caller)).data
+    for shown in (body["ballots"][0], body["winner"]):
+        run = shown["evidence"]["sandbox"]
+        assert run["error"] == "AssertionError" and run["tests_failed"] == 3
+        assert ("output" in run) is staff
+    assert ("FileNotFoundError: [Errno 2]" in json.dumps(body)) is staff
