@@ -57,9 +57,9 @@ def finish_schema(result: dict[str, Any], generator: Any, request: Any, public: 
         if operation is not None:
             operation["security"] = [*operation.get("security", []), {}]
     schemes = result.get("components", {}).get("securitySchemes", {})
-    for name, text in SCHEME_TEXT.items():
-        if name in schemes:
-            schemes[name]["description"] = text
+    for name, scheme in schemes.items():
+        session = scheme.get("in") == "cookie"
+        scheme["description"] = SCHEME_TEXT["session"] if session else SCHEME_TEXT.get(name, "")
     return result
 
 
@@ -70,8 +70,7 @@ SCHEME_TEXT = {
     "Locally, callers on loopback may go without one (SWARM_ALLOW_ANONYMOUS_LOOPBACK; never in production).",
     "ArbiterToken": "The operator token (SWARM_ARBITER_TOKEN): `Authorization: Bearer <token>`.",
     "ArbiterTokenHeader": "The operator token (SWARM_ARBITER_TOKEN) in its own header.",
-    "AdminSession": "A Django admin session of a staff user (with its CSRF token on writes).",
-    "StaffSession": "A Django admin session of a staff user (with its CSRF token): force-release only.",
+    "session": "A Django admin session of a staff user (with its CSRF token on writes).",
 }
 
 
@@ -102,17 +101,23 @@ class ArbiterTokenScheme(OpenApiAuthenticationExtension):
         ]
 
 
-class AdminSessionScheme(OpenApiAuthenticationExtension):
+class SessionScheme(OpenApiAuthenticationExtension):
+    """Django admin sessions, whichever SessionAuthentication subclass a view uses (one scheme name each:
+    the schema names a scheme after the class it documents)."""
+
     target_class = "rest_framework.authentication.SessionAuthentication"
-    name = "AdminSession"
+    match_subclasses = True
+    priority = 1  # before drf-spectacular's own, which knows the base class only
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        cls = type(self.target) if not isinstance(self.target, type) else self.target
+        if cls.__module__.startswith("rest_framework."):
+            return "AdminSession"
+        return cls.__module__.split(".")[0].capitalize() + cls.__name__.removesuffix("Authentication")
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
-
-
-class StaffSessionScheme(AdminSessionScheme):
-    target_class = "arbiter.auth.StaffSessionAuthentication"
-    name = "StaffSession"  # the same cookie; its own name because it is another class
 
 
 # --- The error shape -----------------------------------------------------------------------------
@@ -355,6 +360,17 @@ SSE_EXAMPLE = (
 )
 
 
+class ServerSentEventSerializer(serializers.Serializer):
+    """One event of the stream (OpenAPI 3.0: the event-stream schema describes each event)."""
+
+    data = serializers.CharField(
+        help_text="A chat.completion.chunk as JSON, an error object as JSON, or `[DONE]` (the last event)."
+    )
+    event = serializers.CharField(required=False, help_text="Not sent: every event is a `message`.")
+    id = serializers.CharField(required=False)
+    retry = serializers.IntegerField(required=False)
+
+
 class StatsSerializer(serializers.Serializer):
     requests_by_route = serializers.DictField(child=serializers.IntegerField())
     cache_hit_ratio = serializers.FloatField()
@@ -441,7 +457,9 @@ class SwapReportSerializer(serializers.Serializer):
 
 
 def _resolve(value: Any) -> Any:
-    """A dotted path names a serializer of the project, imported when the schema is generated."""
+    """A dotted path names a serializer of the project, imported when the schema is generated ("[]": a list)."""
+    if isinstance(value, str) and value.endswith("[]"):
+        return import_string(value.removesuffix("[]"))(many=True)
     if isinstance(value, str) and "." in value:
         return import_string(value)
     if isinstance(value, dict):
@@ -530,15 +548,21 @@ _view(
                 ChatCompletionResponseSerializer, description="The completion (JSON); with `stream: true`, events."
             ),
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="The completion (JSON); with `stream: true`, events.",
+                ServerSentEventSerializer, description="The completion (JSON); with `stream: true`, events.",
                 examples=[OpenApiExample("a stream", value=SSE_EXAMPLE, response_only=True)],
             ),
             **{(code, "application/json"): response for code, response in errors(*GENERATION_ERRORS, 404).items()},
         },
         "parameters": [RETRY_AFTER],
-        "examples": [OpenApiExample("a question", request_only=True, value={
-            "model": "swarm-auto", "messages": [{"role": "user", "content": "What is 6 * 7?"}], "max_tokens": 16,
-        })],
+        "examples": [
+            OpenApiExample("a question", request_only=True, value={
+                "model": "swarm-auto", "messages": [{"role": "user", "content": "What is 6 * 7?"}], "max_tokens": 16,
+            }),
+            OpenApiExample("a streamed answer", request_only=True, value={
+                "model": "swarm-auto", "messages": [{"role": "user", "content": "Name a colour."}], "max_tokens": 16,
+                "stream": True,
+            }),
+        ],
     },
 )  # fmt: skip
 _view(
@@ -593,7 +617,7 @@ _view(
 _view(
     "arbiter.views.ScheduleListView",
     get={"summary": "Scheduled GPU jobs", "tags": ["arbiter"],
-         "responses": {200: "arbiter.serializers.ScheduledJobSerializer", **errors(401, 503)}},
+         "responses": {200: "arbiter.serializers.ScheduledJobSerializer[]", **errors(401, 503)}},
     post={"summary": "Register a scheduled GPU job (cron or one-off)", "tags": ["arbiter"],
           "request": "arbiter.serializers.ScheduledJobSerializer",
           "responses": {201: "arbiter.serializers.ScheduledJobSerializer", **errors(*OPERATOR_WRITE_ERRORS)}},
