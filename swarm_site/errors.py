@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -34,6 +35,18 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class ContextLengthExceeded(exceptions.APIException):
+    """The prompt (and the completion asked for) do not fit the model's context window: OpenAI's 400."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The messages do not fit the model's context window."
+    default_code = "context_length_exceeded"
+
+    def __init__(self, detail: str | None = None, *, param: str | None = "messages") -> None:
+        super().__init__(detail)
+        self.param = param
+
+
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -51,14 +64,23 @@ _TYPES = {
 }
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with unpaired surrogates replaced by U+FFFD: they cannot be encoded as UTF-8, so one
+    echoed back in a message would turn the error response itself into a 500."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
 def error_body(
     status_code: int, message: str, *, code: str | None = None, param: str | None = None, kind: str | None = None
 ) -> dict:
     return {
         "error": {
-            "message": message,
+            "message": printable(message),
             "type": kind or _TYPES.get(status_code, "invalid_request_error" if status_code < 500 else "server_error"),
-            "param": param,
+            "param": printable(param) if param else param,
             "code": code,
         }
     }
@@ -85,6 +107,7 @@ def json_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = PayloadTooLarge("The request body is larger than the server accepts.")
     if isinstance(exc, exceptions.APIException):
         message, param = _first_message(exc.detail)
+        param = getattr(exc, "param", None) or param
         code = exc.get_codes()
         if isinstance(code, (dict, list)):
             code = "invalid"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from swarm_site.errors import json_error
@@ -16,7 +17,8 @@ _HTML_PREFIXES = ("/admin", "/static", "/chat", "/flower")
 
 
 class JsonErrorMiddleware:
-    """API clients always get JSON: 404s, 405s and unexpected errors included (no tracebacks)."""
+    """API clients always get JSON: 404s, 405s, a bad Host header and unexpected errors included (no
+    tracebacks). It sits outside Django's CommonMiddleware (settings.MIDDLEWARE), which reads the Host."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -26,6 +28,13 @@ class JsonErrorMiddleware:
         return not request.path.startswith(_HTML_PREFIXES)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self._is_api(request):
+            try:
+                request.get_host()  # what CommonMiddleware would refuse with an HTML 400
+            except DisallowedHost as exc:
+                log.warning("refused a request to %s: %s", request.path, exc)
+                return json_error(400, "Invalid Host header: this server does not serve that host name.",
+                                  code="invalid_host", param="Host")  # fmt: skip
         response = self.get_response(request)
         if (
             self._is_api(request)

@@ -109,6 +109,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "swarm_site.middleware.RequestIdMiddleware",
+    # Outside the middleware that reads the Host header, so a bad one gets the JSON error shape too.
+    "swarm_site.middleware.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,7 +119,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "swarm_site.middleware.JsonErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -180,7 +181,7 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["swarm_site.parsers.LimitedJSONParser"],  # size and depth checked first
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "EXCEPTION_HANDLER": "swarm_site.errors.json_exception_handler",
@@ -313,6 +314,9 @@ SWARM_CANARY_SUCCESS_TOLERANCE = env_float("SWARM_CANARY_SUCCESS_TOLERANCE", 0.0
 # --- Requests --------------------------------------------------------------------------------
 SWARM_MAX_PROMPT_CHARS = env_int("SWARM_MAX_PROMPT_CHARS", 8000, minimum=1)
 SWARM_MAX_TOKENS_LIMIT = env_int("SWARM_MAX_TOKENS_LIMIT", 1024, minimum=1)
+# JSON bodies (swarm_site/parsers.py): larger -> 413, nested deeper -> 400, both before decoding.
+SWARM_MAX_BODY_BYTES = env_int("SWARM_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+SWARM_MAX_JSON_DEPTH = env_int("SWARM_MAX_JSON_DEPTH", 64, minimum=2)
 SWARM_DEFAULT_MAX_TOKENS = env_int("SWARM_DEFAULT_MAX_TOKENS", 128, minimum=1)
 SWARM_CACHE_TTL_S = env_int("SWARM_CACHE_TTL_S", 24 * 3600, minimum=1)
 SWARM_MIN_CONFIDENCE = env_float("SWARM_MIN_CONFIDENCE", 0.75, minimum=0.0)
