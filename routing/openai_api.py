@@ -8,14 +8,14 @@ provider under the budget. The cascade answers the conversation's last user mess
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
-from rest_framework import exceptions, serializers
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework import exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,10 +25,12 @@ from access.authentication import BearerKeyAuthentication, PerKeyRateThrottle
 from budget.models import Provider
 from inference.registry import active_model
 from routing import services
+from routing.serializers import ChatCompletionSerializer
 from swarm_site.errors import error_body
 
+log = logging.getLogger(__name__)
+
 AUTO_MODEL = "swarm-auto"
-ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
 class ModelNotFound(exceptions.APIException):
@@ -43,54 +45,6 @@ def available_models() -> dict[str, str]:
     for provider in Provider.objects.filter(enabled=True):
         models[f"{services.CLOUD_PREFIX}{provider.name}"] = f"{services.CLOUD_PREFIX}{provider.name}"
     return models
-
-
-def _text(content: Any) -> str | None:
-    """OpenAI content: a string, or a list of parts of which the text ones count."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
-        return "".join(p.get("text", "") for p in content if p.get("type") == "text")
-    return None
-
-
-class ChatCompletionRequest(serializers.Serializer):
-    model = serializers.CharField()
-    messages = serializers.ListField(child=serializers.DictField(), allow_empty=False)
-    stream = serializers.BooleanField(required=False, default=False)
-    max_tokens = serializers.IntegerField(required=False, min_value=1)
-    max_completion_tokens = serializers.IntegerField(required=False, min_value=1)
-    temperature = serializers.FloatField(required=False, default=0.0, min_value=0.0, max_value=2.0)
-    n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=1)
-    user = serializers.CharField(required=False, allow_blank=True, max_length=256)
-
-    def validate_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, str]]:
-        clean = []
-        for index, message in enumerate(messages):
-            role = message.get("role")
-            if role not in ROLES:
-                raise serializers.ValidationError(f"messages[{index}].role must be one of {', '.join(ROLES)}; "
-                                                  f"got {role!r}")  # fmt: skip
-            text = _text(message.get("content"))
-            if text is None:
-                raise serializers.ValidationError(f"messages[{index}].content must be a string or text parts")
-            clean.append({"role": "system" if role == "developer" else role, "content": text})
-        if not any(m["role"] == "user" and m["content"].strip() for m in clean):
-            raise serializers.ValidationError("messages must contain a non-empty user message")
-        total = sum(len(m["content"]) for m in clean)
-        if total > settings.SWARM_MAX_PROMPT_CHARS:
-            raise serializers.ValidationError(f"messages have {total} characters; the limit is "
-                                              f"{settings.SWARM_MAX_PROMPT_CHARS}")  # fmt: skip
-        return clean
-
-    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        limit = settings.SWARM_MAX_TOKENS_LIMIT
-        tokens = data.get("max_completion_tokens") or data.get("max_tokens") or settings.SWARM_DEFAULT_MAX_TOKENS
-        if tokens > limit:
-            message = f"max_tokens is too large: {tokens}; the limit is {limit}"
-            raise serializers.ValidationError({"max_tokens": [message]})
-        data["max_tokens"] = tokens
-        return data
 
 
 def _completion_id(request_id: str) -> str:
@@ -118,12 +72,10 @@ def _finish_reason(result: dict[str, Any]) -> str:
     return "content_filter" if result.get("route") == "unsure" else "stop"
 
 
-class JsonOrStream(BaseContentNegotiation):
+class JsonOrStream(DefaultContentNegotiation):
     """OpenAI clients send `Accept: text/event-stream` for streams: the view answers SSE itself and
-    JSON otherwise (errors included), whatever the Accept header says."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0]
+    JSON otherwise (errors included), whatever the Accept header says. The body must be JSON by its
+    Content-Type (415 otherwise): a browser sends text/plain across sites without asking first."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
@@ -136,7 +88,7 @@ class ChatCompletionsView(APIView):
     throttle_classes = [PerKeyRateThrottle]
 
     def post(self, request: Request):
-        body = ChatCompletionRequest(data=request.data if isinstance(request.data, dict) else {"model": None})
+        body = ChatCompletionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         models = available_models()
@@ -194,7 +146,13 @@ class ChatCompletionsView(APIView):
                             yield chunk({"content": result["answer"]})  # decided without token-by-token generation
                         yield chunk({}, _finish_reason(result), swarm=_swarm(result))
             except exceptions.APIException as exc:
-                yield f"data: {json.dumps(error_body(exc.status_code, str(exc.detail), code=exc.default_code))}\n\n"
+                error = error_body(exc.status_code, str(exc.detail), code=exc.default_code,
+                                   param=getattr(exc, "param", None))  # fmt: skip
+                yield f"data: {json.dumps(error)}\n\n"
+            except Exception:  # logged; the client still gets an error and the end of the stream
+                log.exception("stream %s failed", state.request_id)
+                error = error_body(500, "Internal error; it has been logged.", code="internal_error")
+                yield f"data: {json.dumps(error)}\n\n"
             finally:
                 events.close()
             yield "data: [DONE]\n\n"
