@@ -3,27 +3,36 @@ enqueue, wait or relay tokens, escalate, log)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache, partial
 from typing import Any
 
 import kombu.exceptions
+import redis
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 from django.db import OperationalError as DbOperationalError
 from django.db import transaction
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rest_framework.exceptions import APIException
 
+from inference.backends.base import ContextWindowExceeded
 from inference.registry import active_model
 from observability import metrics
 from routing import streaming
 from routing.cache import cache_get, cache_key, cache_put
 from routing.cascade import Decision, run_council
 from routing.models import Interaction
-from swarm_site.errors import GatewayTimeout, ServiceUnavailable, WorkerFailed
+from swarm_site.errors import ContextLengthExceeded, GatewayTimeout, ServiceUnavailable, WorkerFailed
 from swarm_site.logs import request_id_var
 from swarm_site.redis_client import REDIS_ERRORS
 from training.serving import BASE as BASE_VERSION
@@ -58,6 +67,26 @@ def _serving_backend(adapter: dict[str, Any] | None):
     return backend, ref.version if ref else BASE_VERSION
 
 
+@contextmanager
+def _replying(sink: streaming.TokenSink) -> Iterator[None]:
+    """An error the task raises reaches the waiting API through the request's stream at once (then
+    propagates, so Celery records the failure as before)."""
+    try:
+        yield
+    except Exception as exc:
+        try:
+            sink.fail(f"{type(exc).__name__}: {exc}")
+        except REDIS_ERRORS as unreachable:
+            log.error("could not report the failure of %s to the API: %s", sink.request_id, unreachable)
+        raise
+
+
+def _refusal(exc: ContextWindowExceeded) -> dict[str, Any]:
+    """The result of a request refused before generation (the API answers it with a 400)."""
+    log.info("refused: %s", exc)
+    return {"refused": exc.as_dict()}
+
+
 def council_answer(
     *,
     prompt: str,
@@ -67,34 +96,41 @@ def council_answer(
     stream: bool = False,
     adapter: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Answer with the local council on this worker's model. Plain JSON out.
+    """Answer with the local council on this worker's model. Plain JSON out, also written to the
+    request's stream (routing/streaming.py), where the API waits for it.
 
     With `stream`, tokens of an answer that is being generated for the client (agent0 on chat)
-    go to the request's Redis stream as they come, and the decision closes the stream.
+    go to the stream as they come, before the decision closes it. A prompt that does not fit the
+    model's context window with `max_tokens` is refused before any head runs.
     """
     from routing.heads import council
+    from routing.heads.agent0 import SYSTEM_PROMPT
 
-    backend, served = _serving_backend(adapter)
-    sink = streaming.TokenSink(request_id) if stream else None
-    fast, llm = council()
-    decision: Decision = run_council(
-        prompt,
-        fast_heads=list(fast),
-        llm_heads=list(llm),
-        generate=backend.generate,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        min_confidence=settings.SWARM_MIN_CONFIDENCE,
-        stream_generate=backend.stream_generate if sink else None,
-        on_token=sink.emit if sink else None,
-        adapter=None if served == BASE_VERSION else served,
-    )
-    log.info("request %s answered by %s (%s)", request_id, decision.skill_type, decision.route)
-    result = {**decision.as_dict(), "model": backend.spec.alias, "streamed_tokens": sink.sent if sink else 0,
-              "adapter_version": served}  # fmt: skip
-    if sink:
-        sink.finish(result)
-    return result
+    sink = streaming.TokenSink(request_id)
+    with _replying(sink):
+        backend, served = _serving_backend(adapter)
+        try:
+            backend.check_context([{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
+                                  max_tokens=max_tokens)  # fmt: skip
+        except ContextWindowExceeded as exc:
+            return sink.finish(_refusal(exc))
+        fast, llm = council()
+        decision: Decision = run_council(
+            prompt,
+            fast_heads=list(fast),
+            llm_heads=list(llm),
+            generate=backend.generate,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            min_confidence=settings.SWARM_MIN_CONFIDENCE,
+            stream_generate=backend.stream_generate if stream else None,
+            on_token=sink.emit if stream else None,
+            adapter=None if served == BASE_VERSION else served,
+        )
+        log.info("request %s answered by %s (%s)", request_id, decision.skill_type, decision.route)
+        result = {**decision.as_dict(), "model": backend.spec.alias, "streamed_tokens": sink.sent,
+                  "adapter_version": served}  # fmt: skip
+        return sink.finish(result)
 
 
 def model_answer(
@@ -106,22 +142,27 @@ def model_answer(
     stream: bool = False,
     adapter: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The worker's model alone, on the whole conversation: no council, no verification."""
-    backend, served = _serving_backend(adapter)
-    sink = streaming.TokenSink(request_id) if stream else None
-    if sink:
-        gen = backend.stream_generate(messages, max_tokens=max_tokens, temperature=temperature, on_piece=sink.emit)
-    else:
-        gen = backend.generate(messages, max_tokens=max_tokens, temperature=temperature)
-    result = {
-        "answer": gen.text, "route": "local", "skill_type": "model", "confidence": 0.0,
-        "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
-        "finish_reason": gen.finish_reason, "model": backend.spec.alias,
-        "streamed_tokens": sink.sent if sink else 0, "adapter_version": served,
-    }  # fmt: skip
-    if sink:
-        sink.finish(result)
-    return result
+    """The worker's model alone, on the whole conversation: no council, no verification. The
+    conversation must fit the context window with `max_tokens`, else it is refused before generation."""
+    sink = streaming.TokenSink(request_id)
+    with _replying(sink):
+        backend, served = _serving_backend(adapter)
+        try:
+            backend.check_context(messages, max_tokens=max_tokens)
+        except ContextWindowExceeded as exc:
+            return sink.finish(_refusal(exc))
+        if stream:
+            gen = backend.stream_generate(messages, max_tokens=max_tokens, temperature=temperature,
+                                          on_piece=sink.emit)  # fmt: skip
+        else:
+            gen = backend.generate(messages, max_tokens=max_tokens, temperature=temperature)
+        result = {
+            "answer": gen.text, "route": "local", "skill_type": "model", "confidence": 0.0,
+            "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+            "finish_reason": gen.finish_reason, "model": backend.spec.alias,
+            "streamed_tokens": sink.sent, "adapter_version": served,
+        }  # fmt: skip
+        return sink.finish(result)
 
 
 # --- API side -----------------------------------------------------------------------------------
@@ -184,6 +225,8 @@ def _lookup(ask: Ask) -> tuple[str | None, str, dict[str, Any] | None]:
 def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, cached: bool) -> dict[str, Any]:
     """Cache a confident fresh answer, stamp the response, log the interaction off the response path."""
     result["cached"] = cached
+    if isinstance(result.get("answer"), str):
+        result["answer"] = storable(result["answer"])  # a provider's unpaired surrogate would break the response
     served = result.get("adapter_version", adapter)  # the worker says which adapter really answered
     if key and not cached and served == adapter and result["route"] not in ("unsure", "local"):
         try:
@@ -233,8 +276,10 @@ def orchestrate_request(
         return _finish(ask, _cloud(ask, {}), key=key, adapter=adapter, cached=False)
     if (mined := _from_pattern(ask)) is not None:
         return _finish(ask, mined, key=key, adapter=adapter, cached=False)
-    result = _run_task(_worker_task(ask), kwargs=ask.worker_kwargs(stream=False), task_id=ask.request_id,
-                       deadline_s=ask.remaining())  # fmt: skip
+    _publish(_worker_task(ask), kwargs=ask.worker_kwargs(stream=False), task_id=ask.request_id,
+             deadline_s=ask.remaining())  # fmt: skip
+    result = _worker_result(ask)
+    _forget(ask.request_id)
     result = _maybe_escalate(ask, result)
     return _finish(ask, result, key=key, adapter=adapter, cached=False)
 
@@ -264,7 +309,7 @@ def orchestrate_stream(
         done = False
         try:
             result: dict[str, Any] = {}
-            for event in streaming.relay(ask.request_id, deadline_s=ask.remaining()):
+            for event in _worker_events(ask):
                 if event["type"] == "final":
                     result = event["result"]
                     break
@@ -273,14 +318,81 @@ def orchestrate_stream(
             result = _maybe_escalate(ask, result)
             done = True
             yield {"type": "final", "result": _finish(ask, result, key=key, adapter=adapter, cached=False)}
-        except TimeoutError:
-            done = True
-            raise GatewayTimeout(f"no worker answered within the deadline (request {ask.request_id})") from None
+        except APIException:
+            done = True  # the task ended (failed, refused) or cannot be reached: nothing to cancel
+            raise
         finally:
             if not done:  # the client went away mid-answer
                 _cancel(ask.request_id)
 
     return ask, events()
+
+
+def _worker_events(ask: Ask) -> Iterator[dict[str, Any]]:
+    """The serving task's events for `ask` (tokens, pings, then its final result), as they come on
+    the request's stream. Its failure ends them at once with a 502, its refusal (a prompt too long
+    for the model) with a 400, the deadline with a 504, and a Redis that does not answer within a
+    few seconds with a 503."""
+    try:
+        for event in streaming.relay(ask.request_id, deadline_s=ask.remaining(),
+                                     failure=partial(_task_failure, ask.request_id)):  # fmt: skip
+            if event["type"] == "error":
+                raise WorkerFailed(f"the worker failed on request {ask.request_id}: {event['message']}")
+            if event["type"] == "final" and (refused := event["result"].get("refused")) is not None:
+                _forget(ask.request_id)
+                raise _context_error(ask, refused)
+            yield event
+    except streaming.DeadlinePassed:
+        raise GatewayTimeout(f"no worker answered within the deadline (request {ask.request_id})") from None
+    except _BROKER_ERRORS as exc:
+        raise ServiceUnavailable(f"lost the connection to Redis while waiting (request {ask.request_id}): "
+                                 f"{exc}") from None  # fmt: skip
+
+
+def _worker_result(ask: Ask) -> dict[str, Any]:
+    """The serving task's final result (the errors of _worker_events otherwise)."""
+    for event in _worker_events(ask):
+        if event["type"] == "final":
+            return event["result"]
+    raise WorkerFailed(f"the reply to request {ask.request_id} ended without a result")
+
+
+def _context_error(ask: Ask, refused: dict[str, Any]) -> ContextLengthExceeded:
+    """OpenAI's 400 for a prompt that does not fit the model's context window, named as the endpoint names it."""
+    param = {"v1": "messages", "hybrid": "query"}.get(ask.endpoint, "prompt")
+    exc = ContextWindowExceeded(**{k: refused[k] for k in ("n_ctx", "prompt_tokens", "max_tokens")})
+    return ContextLengthExceeded(exc.describe(what=param), param=param)
+
+
+@lru_cache(maxsize=1)
+def _result_store() -> redis.Redis:
+    """Celery's result backend, read with the API's short timeout and no retries (see _task_failure)."""
+    return redis.Redis.from_url(settings.CELERY_RESULT_BACKEND, socket_timeout=settings.SWARM_REDIS_TIMEOUT_S,
+                                socket_connect_timeout=settings.SWARM_REDIS_TIMEOUT_S,
+                                retry=Retry(NoBackoff(), 0))  # fmt: skip
+
+
+def _task_failure(task_id: str) -> str | None:
+    """Why the task failed, when its stored state says it did (FAILURE, REVOKED); else None.
+
+    A task that fails inside the service writes its error to the stream itself; this catches one
+    that failed before (unknown arguments, a worker that could not start it) or was revoked."""
+    from swarm_site.celery import app
+
+    raw = _result_store().get(app.backend.get_key_for_task(task_id))
+    if raw is None:
+        return None
+    meta = json.loads(raw)
+    if meta.get("status") == "REVOKED":
+        return "the task was revoked before it ran"
+    if meta.get("status") != "FAILURE":
+        return None
+    error = meta.get("result") or {}
+    if isinstance(error, dict):
+        message = error.get("exc_message")
+        message = " ".join(map(str, message)) if isinstance(message, (list, tuple)) else message
+        return f"{error.get('exc_type', 'Error')}: {message}"
+    return str(error)
 
 
 def _worker_task(ask: Ask):
@@ -323,13 +435,26 @@ def _publish(task, *, kwargs: dict[str, Any], task_id: str, deadline_s: float):
         raise ServiceUnavailable(f"the task queue is unavailable: {exc}") from None
 
 
+WAIT_SLICE_S = 1.0
+
+
 def _run_task(task, *, kwargs: dict[str, Any], task_id: str, deadline_s: float) -> dict[str, Any]:
-    """Publish one task and wait for its JSON result until `deadline_s` (503 / 504 / 502 otherwise)."""
+    """Publish one task and wait for its JSON result until `deadline_s` (503 / 504 / 502 otherwise).
+
+    The wait is made of short slices, each a read of the result backend bounded by its socket timeout
+    (CELERY_REDIS_SOCKET_TIMEOUT), so a Redis that stops answering ends it with a 503 within seconds."""
     async_result = _publish(task, kwargs=kwargs, task_id=task_id, deadline_s=deadline_s)
+    ends = time.monotonic() + deadline_s
     try:
-        answer = async_result.get(timeout=deadline_s, propagate=False)
-    except CeleryTimeout:
-        raise GatewayTimeout(f"no worker answered within the deadline (request {task_id})") from None
+        while True:
+            left = ends - time.monotonic()
+            if left <= 0:
+                raise GatewayTimeout(f"no worker answered within the deadline (request {task_id})")
+            try:
+                answer = async_result.get(timeout=min(WAIT_SLICE_S, left), propagate=False)
+                break
+            except CeleryTimeout:
+                continue
     except _BROKER_ERRORS as exc:
         raise ServiceUnavailable(f"lost the connection to Redis while waiting: {exc}") from None
     failed = async_result.failed()
@@ -391,9 +516,26 @@ def _log_payload(result: dict[str, Any], *, ask: Ask) -> dict[str, Any]:
     }
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """`value` with every string made storable: NUL characters and unpaired surrogates (which neither
+    UTF-8 nor PostgreSQL text can hold; SQLite refuses the surrogates) replaced by U+FFFD, in nested
+    lists and dicts too. The API refuses them in prompts; answers (a provider's) may still carry them."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    return value
+
+
 def interaction_record(*, payload: dict[str, Any]) -> Interaction:
-    """Store one interaction; a redelivered log task updates the same row instead of adding one."""
-    fields = {k: v for k, v in payload.items() if k != "request_id"}
+    """Store one interaction; a redelivered log task updates the same row instead of adding one. Text
+    that cannot be stored as it is (see `storable`) is stored with U+FFFD in its place, never lost."""
+    fields = {k: storable(v) for k, v in payload.items() if k != "request_id"}
     fields["created_at"] = datetime.fromisoformat(fields["created_at"])
     with transaction.atomic():
         interaction, _ = Interaction.objects.update_or_create(request_id=payload["request_id"], defaults=fields)

@@ -253,7 +253,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
-CELERY_REDIS_SOCKET_TIMEOUT = SWARM_DEADLINE_S + 10
+# Reads of the result backend: the API waits in one-second slices (routing/services.py), so a Redis
+# that stops answering for this long ends a wait in flight with a 503, not when Redis comes back.
+CELERY_REDIS_SOCKET_TIMEOUT = 3.0
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

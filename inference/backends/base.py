@@ -27,6 +27,26 @@ class Generation:
     min_token_prob: float | None = None
 
 
+class ContextWindowExceeded(ValueError):
+    """The prompt, with the tokens asked for its completion, does not fit the model's context window."""
+
+    def __init__(self, n_ctx: int, prompt_tokens: int, max_tokens: int) -> None:
+        self.n_ctx, self.prompt_tokens, self.max_tokens = n_ctx, prompt_tokens, max_tokens
+        super().__init__(self.describe())
+
+    def as_dict(self) -> dict[str, int]:
+        return {"n_ctx": self.n_ctx, "prompt_tokens": self.prompt_tokens, "max_tokens": self.max_tokens}
+
+    def describe(self, what: str = "messages") -> str:
+        """OpenAI's wording, naming the request's `what` (messages, prompt)."""
+        head = f"This model's maximum context length is {self.n_ctx} tokens. However, "
+        if self.prompt_tokens >= self.n_ctx:
+            return f"{head}your {what} resulted in {self.prompt_tokens} tokens. Please reduce the length of the {what}."
+        total = self.prompt_tokens + self.max_tokens
+        return (f"{head}you requested {total} tokens ({self.prompt_tokens} in the {what}, {self.max_tokens} in the "
+                f"completion). Please reduce the length of the {what} or completion.")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class AdapterRef:
     """A LoRA adapter file for the served base model, and the scale to apply it at (1.0 = as trained).
@@ -80,6 +100,11 @@ class Backend(ABC):
             finish_reason=finish,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def check_context(self, messages: Messages, *, max_tokens: int) -> int | None:
+        """The prompt tokens of `messages` as the model would read them; raises ContextWindowExceeded
+        when they and `max_tokens` do not fit its context window. None: this backend cannot count."""
+        return None
 
     @abstractmethod
     def unload(self) -> None: ...

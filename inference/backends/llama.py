@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 
-from inference.backends.base import AdapterRef, Backend, Generation, Messages
+from inference.backends.base import AdapterRef, Backend, ContextWindowExceeded, Generation, Messages
 from inference.gpu import check_vram
 from inference.integrity import IntegrityError, verify_file
 
@@ -59,6 +59,29 @@ class _TopTokenProbability:
         if not self.log_probs:
             return None, None
         return math.exp(sum(self.log_probs) / len(self.log_probs)), math.exp(min(self.log_probs))
+
+
+class _Prompt(Exception):
+    """Not an error: how _PromptProbe hands the formatted prompt back."""
+
+    def __init__(self, tokens: Any) -> None:
+        super().__init__("prompt formatted")
+        self.tokens = tokens
+
+
+class _PromptProbe:
+    """Stands in for the Llama in its own chat handler: the messages are formatted with the model's
+    chat template and tokenized exactly as for a generation, which stops where the completion would
+    start (`create_completion`, which the handler calls with the prompt's tokens)."""
+
+    def __init__(self, llm: Any) -> None:
+        self._llm = llm
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llm, name)
+
+    def create_completion(self, *, prompt: Any, **_: Any) -> Any:
+        raise _Prompt(prompt)
 
 
 ZERO_WIDTH_SPACE = "\u200b"
@@ -168,6 +191,32 @@ class LlamaCppBackend(Backend):
             piece = chunk["choices"][0]["delta"].get("content")
             if piece:
                 yield piece
+
+    def count_prompt_tokens(self, messages: Messages) -> int:
+        """How many tokens `messages` make once formatted for the model (what a generation reads)."""
+        from llama_cpp import llama_chat_format
+
+        llm = self._require()
+        handler = (  # as Llama.create_chat_completion picks it
+            llm.chat_handler
+            or llm._chat_handlers.get(llm.chat_format)
+            or llama_chat_format.get_chat_completion_handler(llm.chat_format)
+        )
+        try:
+            handler(llama=_PromptProbe(llm), messages=self.as_text(messages), max_tokens=1)
+        except _Prompt as formatted:
+            prompt = formatted.tokens
+            return len(prompt) if isinstance(prompt, list) else len(llm.tokenize(prompt.encode("utf-8"), special=True))
+        raise RuntimeError(f"the chat handler of {self.spec.alias} never asked for a completion")
+
+    def check_context(self, messages: Messages, *, max_tokens: int) -> int:
+        """Prompt tokens + max_tokens must fit n_ctx (llama.cpp itself refuses only a prompt that fills
+        the window, and silently shortens the completion instead)."""
+        prompt_tokens = self.count_prompt_tokens(messages)
+        n_ctx = self._require().n_ctx()
+        if prompt_tokens + max_tokens > n_ctx:
+            raise ContextWindowExceeded(n_ctx=n_ctx, prompt_tokens=prompt_tokens, max_tokens=max_tokens)
+        return prompt_tokens
 
     def as_text(self, messages: Messages) -> Messages:
         """`messages` with every control token's text (`<|im_end|>`, ...) broken up by a zero-width space.
