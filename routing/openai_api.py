@@ -16,12 +16,11 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.authentication import BearerKeyAuthentication, PerKeyRateThrottle
+from access.authentication import client_address, enforce_token_cap
 from budget.models import Provider
 from inference.registry import active_model
 from routing import services
@@ -83,9 +82,7 @@ class JsonOrStream(DefaultContentNegotiation):
 
 class ChatCompletionsView(APIView):
     content_negotiation_class = JsonOrStream
-    authentication_classes = [BearerKeyAuthentication]
-    permission_classes = [IsAuthenticated]
-    throttle_classes = [PerKeyRateThrottle]
+    generates = True  # holds one of the caller's concurrent generations (access/authentication.py)
 
     def post(self, request: Request):
         body = ChatCompletionSerializer(data=request.data)
@@ -94,6 +91,7 @@ class ChatCompletionsView(APIView):
         models = available_models()
         if data["model"] not in models:
             raise ModelNotFound(f"The model `{data['model']}` does not exist; GET /v1/models lists them.")
+        enforce_token_cap(request, data["max_tokens"])
         messages = data["messages"]
         ask = {
             "prompt": next(m["content"] for m in reversed(messages) if m["role"] == "user"),
@@ -101,7 +99,7 @@ class ChatCompletionsView(APIView):
             "messages": messages, "route": models[data["model"]], "api_key_id": getattr(request.auth, "pk", None),
         }  # fmt: skip
         ask["client"] = services.client_identity(api_key_id=ask["api_key_id"], user=data.get("user"),
-                                                 address=request.META.get("REMOTE_ADDR"))  # fmt: skip
+                                                 address=client_address(request))  # fmt: skip
         if data["stream"]:
             return self._stream(data["model"], ask)
         result = services.orchestrate_request(**ask)
@@ -166,8 +164,6 @@ class ChatCompletionsView(APIView):
 
 class ModelsView(APIView):
     content_negotiation_class = JsonOrStream
-    authentication_classes = [BearerKeyAuthentication]
-    permission_classes = [IsAuthenticated]
 
     def get(self, request: Request) -> Response:
         owners = {services.AUTO: "swarm"}

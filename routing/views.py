@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.authentication import is_staff
+from access.authentication import client_address, enforce_token_cap, is_staff
 from routing import selectors, services
 from routing.heads.code import public_ballots
 from routing.serializers import HybridSerializer, PromptSerializer
@@ -24,14 +25,16 @@ class OrchestrateView(APIView):
 
     endpoint = "orchestrate"
     serializer_class = PromptSerializer
+    generates = True  # holds one of the caller's concurrent generations (access/authentication.py)
 
     def ask(self, request: Request) -> dict[str, Any]:
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         prompt = data.get("prompt") or data.get("query")
+        enforce_token_cap(request, data["max_tokens"])
         client = services.client_identity(api_key_id=getattr(request.auth, "pk", None), user=data.get("user"),
-                                          address=request.META.get("REMOTE_ADDR"))  # fmt: skip
+                                          address=client_address(request))  # fmt: skip
         return services.orchestrate_request(
             prompt=prompt, max_tokens=data["max_tokens"], temperature=data["temperature"], endpoint=self.endpoint,
             client=client,
@@ -81,6 +84,10 @@ class HybridView(OrchestrateView):
 
 class HealthView(APIView):
     """GET /health: 200 when db, redis and at least one serving worker are up; 503 naming what is not."""
+
+    authentication_classes: list = []  # open: load balancers and monitors probe it without a key
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
 
     def get(self, request: Request) -> Response:
         report = selectors.health_report()

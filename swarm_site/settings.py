@@ -7,6 +7,7 @@ Embedded defaults run the whole stack on one machine: SQLite under var/ and the 
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -111,6 +112,7 @@ MIDDLEWARE = [
     "swarm_site.middleware.RequestIdMiddleware",
     # Outside the middleware that reads the Host header, so a bad one gets the JSON error shape too.
     "swarm_site.middleware.JsonErrorMiddleware",
+    "access.middleware.ReleaseSlotsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,8 +184,16 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["swarm_site.parsers.LimitedJSONParser"],  # size and depth checked first
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # One access policy for every API view (access/authentication.py); open views say so themselves.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.StaffSessionAuthentication",
+        "access.authentication.ApiKeyAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "access.authentication.CallerRateThrottle",
+        "access.authentication.GenerationSlotThrottle",
+    ],
     "EXCEPTION_HANDLER": "swarm_site.errors.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -274,9 +284,21 @@ SWARM_WORKER_HEARTBEAT_S = env_float("SWARM_WORKER_HEARTBEAT_S", 5.0, minimum=0.
 # Off by default: with it off, an UNSURE local answer stays UNSURE and nothing is ever paid for.
 SWARM_CLOUD_ENABLED = env_bool("SWARM_CLOUD_ENABLED", False)
 
-# --- API keys -------------------------------------------------------------------------------
-# Without a key, callers on loopback may use /v1 (the embedded local default); production: never.
+# --- Access: API keys and limits (access/authentication.py) ------------------------------------
+# Without a key, callers on loopback may use the API (the embedded local default); production: never.
 SWARM_ALLOW_ANONYMOUS_LOOPBACK = env_bool("SWARM_ALLOW_ANONYMOUS_LOOPBACK", not PRODUCTION)
+if PRODUCTION and SWARM_ALLOW_ANONYMOUS_LOOPBACK:
+    raise ImproperlyConfigured("SWARM_ALLOW_ANONYMOUS_LOOPBACK must be off in production: every caller needs a key")
+SWARM_ANON_RATE_PER_MINUTE = env_int("SWARM_ANON_RATE_PER_MINUTE", 60, minimum=0)
+SWARM_ANON_CONCURRENCY = env_int("SWARM_ANON_CONCURRENCY", 2, minimum=0)
+SWARM_ANON_MAX_TOKENS = env_int("SWARM_ANON_MAX_TOKENS", 256, minimum=1)
+# Proxies (addresses or networks) whose X-Forwarded-For is believed; none by default.
+SWARM_TRUSTED_PROXIES = env_list("SWARM_TRUSTED_PROXIES", "")
+for _proxy in SWARM_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"SWARM_TRUSTED_PROXIES: {_proxy!r} is not an address or network") from None
 
 # --- GPU arbiter (swap lock, webhooks) ------------------------------------------------------
 # Unset: production answers 503; locally a token is generated once into var/arbiter_token.
