@@ -23,6 +23,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import DatabaseError
 from rest_framework import authentication, exceptions, throttling
 from rest_framework.request import Request
 
@@ -142,7 +143,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme != self.keyword or not raw.strip():
             raise exceptions.AuthenticationFailed("Malformed Authorization header; expected 'Bearer <key>'.")
-        key = api_key_authenticate(raw=raw.strip())
+        try:
+            key = api_key_authenticate(raw=raw.strip())
+        except DatabaseError:
+            raise ServiceUnavailable("The key store (database) is unavailable; try again shortly.") from None
         if key is None:
             raise exceptions.AuthenticationFailed("Incorrect API key provided.", code="invalid_api_key")
         return (key, key)

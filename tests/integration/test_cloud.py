@@ -34,8 +34,8 @@ def use_provider(stack: Stack, base_url: str, *, price_in: str = "1", price_out:
     stack.manage("budget_reset")
 
 
-def ask(stack: Stack, prompt: str = UNSURE_PROMPT) -> dict:
-    response = stack.post("/orchestrate", {"prompt": f"{prompt} ({uuid.uuid4().hex[:6]})"})
+def ask(stack: Stack, prompt: str = UNSURE_PROMPT, *, anonymous: bool = False) -> dict:
+    response = stack.post("/orchestrate", {"prompt": f"{prompt} ({uuid.uuid4().hex[:6]})"}, anonymous=anonymous)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -94,7 +94,10 @@ def test_budget_store_down_means_no_paid_call(private_redis):
             with psycopg.connect(admin, autocommit=True) as conn:  # the budget store goes away
                 conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
                 conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-            body = ask(stack)
+            # A key cannot be checked without the database: a clear 503, never a 500.
+            keyed = stack.post("/orchestrate", {"prompt": UNSURE_PROMPT})
+            assert keyed.status_code == 503 and "key store" in keyed.json()["error"]["message"]
+            body = ask(stack, anonymous=True)  # the local default's keyless caller needs no database
             assert body["route"] == "unsure" and "budget store unavailable" in body["detail"]
             assert server.calls == 0
     finally:

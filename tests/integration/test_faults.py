@@ -85,7 +85,9 @@ def test_redis_down_is_a_fast_503_and_the_service_recovers(fault_stack):
 
 def test_a_worker_killed_mid_task_is_redelivered_and_answered(fault_stack):
     stack, _ = fault_stack
-    thread, box = _post_in_background(stack, {"prompt": LONG_PROMPT, "max_tokens": 600})
+    # Long enough to be mid-generation when killed, short enough for the second try to finish before
+    # the deadline on a 2-core CPU (about 40 tokens/s here, with the rest of the stack beside it).
+    thread, box = _post_in_background(stack, {"prompt": LONG_PROMPT, "max_tokens": 300})
     time.sleep(1.0)  # the task is picked up and generating
     victim = _busy_child(stack)
     os.kill(victim, signal.SIGKILL)
@@ -101,7 +103,9 @@ def test_a_worker_killed_mid_task_is_redelivered_and_answered(fault_stack):
 
 def test_no_worker_before_the_deadline_is_a_clear_504(fault_stack):
     stack, _ = fault_stack
-    thread, box = _post_in_background(stack, {"prompt": LONG_PROMPT, "max_tokens": 600})
+    # Long enough to be mid-generation when killed, short enough for the second try to finish before
+    # the deadline on a 2-core CPU (about 40 tokens/s here, with the rest of the stack beside it).
+    thread, box = _post_in_background(stack, {"prompt": LONG_PROMPT, "max_tokens": 300})
     time.sleep(1.0)
     stack.kill("worker-gpu")  # the whole worker, main process and pool, SIGKILL
 
