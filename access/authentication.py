@@ -57,10 +57,6 @@ class AnonymousClient:
         return self.name
 
 
-# The name older code and templates use.
-AnonymousLoopback = AnonymousClient
-
-
 @lru_cache(maxsize=8)
 def _networks(spec: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(item, strict=False) for item in spec)
@@ -153,10 +149,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
-
-
-# The name older code uses.
-BearerKeyAuthentication = ApiKeyAuthentication
 
 
 class StaffSessionAuthentication(authentication.SessionAuthentication):

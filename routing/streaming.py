@@ -18,20 +18,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from functools import lru_cache
 from typing import Any
 
-import redis
-from django.conf import settings
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
-from swarm_site.redis_client import get_redis
+from swarm_site.redis_client import BLOCK_MARGIN_S, BLOCK_SLICE_S, get_blocking_redis, get_redis
 
 STREAM_TTL_S = 300
-PING_EVERY_S = 1.0
-# A reply slower than one XREAD block by this much means Redis has stopped answering.
-READ_MARGIN_S = 1.5
+PING_EVERY_S = BLOCK_SLICE_S
+READ_MARGIN_S = BLOCK_MARGIN_S
 
 
 class DeadlinePassed(Exception):
@@ -44,18 +37,6 @@ def stream_key(request_id: str) -> str:
 
 def cancel_key(request_id: str) -> str:
     return f"swarm:cancel:{request_id}"
-
-
-@lru_cache(maxsize=1)
-def relay_redis() -> redis.Redis:
-    """The API's client for XREAD BLOCK: no retries, and a socket timeout of one block plus READ_MARGIN_S."""
-    return redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=settings.SWARM_REDIS_TIMEOUT_S,
-        socket_timeout=PING_EVERY_S + READ_MARGIN_S,
-        retry=Retry(NoBackoff(), 0),  # redis-py would otherwise retry a timed-out read several times
-        decode_responses=True,
-    )
 
 
 class TokenSink:
@@ -106,7 +87,7 @@ def relay(
 
     Raises DeadlinePassed when the deadline passes first, and redis' errors when Redis does not answer
     within a slice and READ_MARGIN_S."""
-    client = relay_redis()
+    client = get_blocking_redis()
     key = stream_key(request_id)
     last_id = "0-0"
     ends = time.monotonic() + deadline_s

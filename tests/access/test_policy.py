@@ -162,7 +162,7 @@ def test_health_stays_open(api_redis):
     assert call("/health", remote="203.0.113.9").status_code in (200, 503)  # never 401
 
 
-def test_a_staff_session_is_a_caller_and_sees_raw_sandbox_output_others_do_not(api_redis):
+def test_a_staff_session_is_a_caller_a_plain_session_is_not(api_redis):
     from django.contrib.auth import get_user_model
 
     from access.authentication import is_staff

@@ -20,14 +20,14 @@ from routing import services, streaming
 from routing.models import Interaction
 from swarm_site.celery import app
 from swarm_site.errors import ContextLengthExceeded, ServiceUnavailable, WorkerFailed
-from swarm_site.redis_client import get_redis
+from swarm_site.redis_client import get_blocking_redis, get_redis
 from tests.conftest import TEST_REDIS_URL
 from tests.stack import PrivateRedis
 
 
 def _point_at(settings, url: str) -> None:
     settings.REDIS_URL = settings.CELERY_RESULT_BACKEND = url
-    for cached in (get_redis, streaming.relay_redis, services._result_store):
+    for cached in (get_redis, get_blocking_redis, services._result_store):
         cached.cache_clear()
 
 
