@@ -29,10 +29,13 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
+
+from mining.embeddings import DIMENSIONS
 
 # --- Paths -------------------------------------------------------------------------------------
 
@@ -241,6 +244,45 @@ class ChatRequestSchema(OpenApiSerializerExtension):
         return _limit_prompt_fields(schema)
 
 
+EMBEDDING_INPUT_SCHEMA = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string", "minLength": 1}},
+    ],
+    "description": "The text, or a list of up to 2048 texts; none empty, each at most 256 tokens of the model's "
+    "tokenizer (400 `context_length_exceeded` past that: refused, never cut). Token-id arrays are refused (400).",
+}
+
+
+class EmbeddingRequestSchema(OpenApiSerializerExtension):
+    target_class = "routing.openai_resources.EmbeddingRequestSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        from routing.openai_resources import EMBEDDING_MODEL
+
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        props = schema.get("properties", {})
+        limit = settings.SWARM_MAX_PROMPT_CHARS
+        total = f" All texts together: at most SWARM_MAX_PROMPT_CHARS ({limit}) characters (413)."
+        props["input"] = {**EMBEDDING_INPUT_SCHEMA, "description": EMBEDDING_INPUT_SCHEMA["description"] + total}
+        props["model"] = {
+            "type": "string",
+            "enum": [EMBEDDING_MODEL],
+            "description": "The embedding model (another id: 404 `model_not_found`).",
+        }
+        props["dimensions"] = {
+            "type": "integer",
+            "enum": [DIMENSIONS, None],
+            "nullable": True,
+            "description": f"The model's vectors have {DIMENSIONS} dimensions; another value is a 400.",
+        }
+        props["encoding_format"]["description"] = (
+            "`float` (the default): lists of numbers; `base64`: the little-endian float32 bytes, base64-encoded."
+        )
+        schema["additionalProperties"] = False  # any other field is a 400 naming it
+        return schema
+
+
 # --- Response bodies -----------------------------------------------------------------------------
 
 
@@ -345,6 +387,34 @@ class ChatCompletionResponseSerializer(serializers.Serializer):
     choices = ChatChoiceSerializer(many=True)
     usage = UsageSerializer()
     swarm = SwarmDetailSerializer(help_text="How the gateway answered (not in OpenAI's API).")
+
+
+@extend_schema_field({
+    "oneOf": [
+        {"type": "array", "items": {"type": "number"}, "minItems": DIMENSIONS, "maxItems": DIMENSIONS},
+        {"type": "string", "format": "byte", "description": f"base64 of {DIMENSIONS} little-endian float32 values"},
+    ],
+})  # fmt: skip
+class EmbeddingVectorField(serializers.JSONField):
+    """A unit-length vector: numbers (`encoding_format` float) or base64 of its float32 bytes."""
+
+
+class EmbeddingSerializer(serializers.Serializer):
+    object = serializers.CharField(help_text="embedding")
+    index = serializers.IntegerField(help_text="The input item's position.")
+    embedding = EmbeddingVectorField()
+
+
+class EmbeddingUsageSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField(help_text="Tokens of the model's tokenizer, [CLS] and [SEP] included.")
+    total_tokens = serializers.IntegerField()
+
+
+class EmbeddingListSerializer(serializers.Serializer):
+    object = serializers.CharField(help_text="list")
+    data = EmbeddingSerializer(many=True)
+    model = serializers.CharField()
+    usage = EmbeddingUsageSerializer()
 
 
 SSE_TEXT = (
@@ -561,6 +631,38 @@ _view(
             OpenApiExample("a streamed answer", request_only=True, value={
                 "model": "swarm-auto", "messages": [{"role": "user", "content": "Name a colour."}], "max_tokens": 16,
                 "stream": True,
+            }),
+        ],
+    },
+)  # fmt: skip
+_view(
+    "routing.openai_resources.ModelDetailView",
+    get={"summary": "One model /v1/models lists (ids may contain `/`, e.g. cloud/<provider>)", "tags": ["openai"],
+         "responses": {200: OpenAIModelSerializer, **errors(*KEY_READ_ERRORS),
+                       404: OpenApiResponse(ErrorSerializer, description="No such model (`model_not_found`).")},
+         "parameters": [RETRY_AFTER, OpenApiParameter(
+             "model_id", str, OpenApiParameter.PATH, description="A model id, as GET /v1/models lists it",
+             examples=[OpenApiExample("the cascade", value="swarm-auto"),
+                       OpenApiExample("the embedding model", value="all-minilm-l6-v2")])]},
+)  # fmt: skip
+_view(
+    "routing.openai_resources.EmbeddingsView",
+    post={
+        "summary": "OpenAI-compatible embeddings: all-MiniLM-L6-v2, 384-d unit vectors (float or base64)",
+        "tags": ["openai"],
+        "request": "routing.openai_resources.EmbeddingRequestSerializer",
+        "responses": {
+            200: EmbeddingListSerializer,
+            **errors(400, 401, 403, 413, 415, 429, 503),
+            404: OpenApiResponse(ErrorSerializer, description="The model is not an embedding model here "
+                                 "(`model_not_found`)."),
+        },
+        "parameters": [RETRY_AFTER],
+        "examples": [
+            OpenApiExample("one text", request_only=True,
+                           value={"model": "all-minilm-l6-v2", "input": "The food was delicious."}),
+            OpenApiExample("several, base64", request_only=True, value={
+                "model": "all-minilm-l6-v2", "input": ["first text", "second text"], "encoding_format": "base64",
             }),
         ],
     },

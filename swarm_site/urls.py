@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from observability.metrics import metrics_view
 from routing.openai_api import ChatCompletionsView, ModelsView
+from routing.openai_resources import EmbeddingsView, ModelDetailView
 from routing.pages import ChatPageView
 from routing.stats import StatsView
 from routing.views import HealthView, HybridView, OrchestrateView, VoteView
@@ -19,6 +20,8 @@ urlpatterns = [
     path("hybrid", HybridView.as_view(), name="hybrid"),
     path("v1/chat/completions", ChatCompletionsView.as_view(), name="chat-completions"),
     path("v1/models", ModelsView.as_view(), name="models"),
+    path("v1/models/<path:model_id>", ModelDetailView.as_view(), name="model-detail"),
+    path("v1/embeddings", EmbeddingsView.as_view(), name="embeddings"),
     path("chat", ChatPageView.as_view(), name="chat"),
     path("api/stats", StatsView.as_view(), name="stats"),
     path("api/training", TrainingStatusView.as_view(), name="training-status"),
