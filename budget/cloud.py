@@ -59,6 +59,25 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
+    tool_calls: list[dict[str, Any]] | None = None
+    logprobs: list[dict[str, Any]] | None = None
+
+
+# The OpenAI options a provider gets as they came (routing/serializers.py cleans them).
+PASSED_OPTIONS = (
+    "response_format",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "stop",
+    "seed",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+)
 
 
 @lru_cache(maxsize=32)
@@ -74,14 +93,16 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return None
 
 
-def provider_complete(provider: Provider, messages: list[dict[str, str]], *, max_tokens: int,
-                      temperature: float) -> Completion:  # fmt: skip
-    """One call to one provider; every failure is a ProviderFailed."""
+def provider_complete(provider: Provider, messages: list[dict[str, Any]], *, max_tokens: int,
+                      temperature: float, options: dict[str, Any] | None = None) -> Completion:  # fmt: skip
+    """One call to one provider (with the client's OpenAI `options` passed as they are); every failure
+    is a ProviderFailed."""
     api_key = os.environ.get(provider.api_key_env, "")
     client = _client(provider.base_url, api_key, provider.timeout_s)
+    extra = {name: value for name, value in (options or {}).items() if name in PASSED_OPTIONS}
     try:
         response = client.chat.completions.create(
-            model=provider.model, messages=messages, max_tokens=max_tokens, temperature=temperature
+            model=provider.model, messages=messages, max_tokens=max_tokens, temperature=temperature, **extra
         )
     except openai.APIStatusError as exc:
         raise ProviderFailed(f"HTTP {exc.status_code}: {exc.message[:200]}", retry_after=_retry_after(exc)) from None
@@ -89,14 +110,19 @@ def provider_complete(provider: Provider, messages: list[dict[str, str]], *, max
         raise ProviderFailed(f"{type(exc).__name__}: {str(exc)[:200]}") from None
     if not response.choices or response.usage is None:
         raise ProviderFailed("response without choices or usage (truncated?)")
-    text = (response.choices[0].message.content or "").strip()
-    if not text:
+    choice = response.choices[0]
+    text = (choice.message.content or "").strip()
+    calls = [call.model_dump(exclude_none=True) for call in choice.message.tool_calls or []]
+    if not text and not calls:
         raise ProviderFailed("empty answer")
+    logprobs = choice.logprobs.model_dump()["content"] if choice.logprobs and choice.logprobs.content else None
     return Completion(
         text=text,
         prompt_tokens=int(response.usage.prompt_tokens),
         completion_tokens=int(response.usage.completion_tokens),
-        finish_reason=response.choices[0].finish_reason or "stop",
+        finish_reason=choice.finish_reason or "stop",
+        tool_calls=calls or None,
+        logprobs=logprobs,
     )
 
 
@@ -128,9 +154,12 @@ def _answer(entry: LedgerEntry, *, attempts: int) -> dict[str, Any]:
 
 def cloud_answer(*, request_id: str, prompt: str, max_tokens: int, temperature: float,
                  now: datetime | None = None, api_key_id: int | None = None,
-                 provider_name: str | None = None) -> dict[str, Any]:  # fmt: skip
+                 provider_name: str | None = None, messages: list[dict[str, Any]] | None = None,
+                 options: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Answer through the retry chain (or one named provider). Raises BudgetError (no paid call)
-    or CloudUnavailable. `api_key_id`: the client's key, whose own daily budget applies too."""
+    or CloudUnavailable. `api_key_id`: the client's key, whose own daily budget applies too.
+    `messages` (a client's whole conversation) replace the one-question prompt; `options` (its
+    OpenAI options: response format, tools, sampling) go to the provider as they are."""
     if not settings.SWARM_CLOUD_ENABLED:
         raise CloudUnavailable("cloud escalation is off (SWARM_CLOUD_ENABLED=false)")
     try:
@@ -145,8 +174,9 @@ def cloud_answer(*, request_id: str, prompt: str, max_tokens: int, temperature: 
     if status["remaining_usd"] <= 0:
         raise BudgetExhausted(f"BudgetExhausted: the daily pool of {status['pool_usd'].normalize()} is spent "
                               "until the UTC reset or budget_reset")  # fmt: skip
-    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
-    bound = prompt_token_bound(messages)
+    if not messages:
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+    bound = prompt_token_bound(messages, (options or {}).get("tools"))
     cap = status["per_request_cap_usd"]
     if not chain:
         raise CloudUnavailable("no cloud provider is enabled, unretired and has its key set")
@@ -160,7 +190,8 @@ def cloud_answer(*, request_id: str, prompt: str, max_tokens: int, temperature: 
         held = budget_reserve(request_id=request_id, provider=provider, amount=worst, now=now, api_key=api_key)
         started = time.perf_counter()
         try:
-            completion = provider_complete(provider, messages, max_tokens=max_tokens, temperature=temperature)
+            completion = provider_complete(provider, messages, max_tokens=max_tokens, temperature=temperature,
+                                           options=options)  # fmt: skip
         except ProviderFailed as exc:
             budget_release(reservation=held.reservation)
             provider_record_call(provider=provider, request_id=request_id, ok=False, error=str(exc),
@@ -179,7 +210,8 @@ def cloud_answer(*, request_id: str, prompt: str, max_tokens: int, temperature: 
         provider_record_call(provider=provider, request_id=request_id, ok=True,
                              latency_ms=(time.perf_counter() - started) * 1000, now=now)  # fmt: skip
         metrics.record_cloud_call(provider.name, "ok", entry.cost_usd, retried=attempt > 0)
-        return _answer(entry, attempts=attempt + 1)
+        return {**_answer(entry, attempts=attempt + 1), "finish_reason": completion.finish_reason,
+                "tool_calls": completion.tool_calls, "logprobs": completion.logprobs}  # fmt: skip
     if over_cap and not errors:
         raise BudgetExceeded(f"BudgetExceeded: cost per request exceeded {cap.normalize()} ({', '.join(over_cap)})")
     raise CloudUnavailable("every provider failed: " + "; ".join(errors + over_cap))

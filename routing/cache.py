@@ -17,15 +17,27 @@ def normalize_prompt(prompt: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", prompt).split()).casefold()
 
 
-def cache_key(*, prompt: str, model: str, adapter_version: str, max_tokens: int, temperature: float) -> str:
+def cache_key(
+    *,
+    prompt: str,
+    model: str,
+    adapter_version: str,
+    max_tokens: int,
+    temperature: float,
+    form: dict[str, Any] | None = None,
+) -> str:
+    """`form`: the generation options that shape the answer (response format, tools, sampling), if any."""
+    fields: dict[str, Any] = {
+        "p": normalize_prompt(prompt),
+        "m": model,
+        "a": adapter_version,
+        "max_tokens": max_tokens,
+        "t": round(float(temperature), 4),
+    }
+    if form:
+        fields["f"] = form
     material = json.dumps(
-        {
-            "p": normalize_prompt(prompt),
-            "m": model,
-            "a": adapter_version,
-            "max_tokens": max_tokens,
-            "t": round(float(temperature), 4),
-        },
+        fields,
         sort_keys=True,
         separators=(",", ":"),
     )

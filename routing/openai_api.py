@@ -24,6 +24,7 @@ from access.authentication import client_address, enforce_token_cap
 from budget.models import Provider
 from inference.registry import active_model
 from routing import services
+from routing.openai_fields import routed_options
 from routing.serializers import ChatCompletionSerializer
 from swarm_site.errors import error_body
 
@@ -66,9 +67,67 @@ def _headers(result: dict[str, Any]) -> dict[str, str]:
 
 
 def _finish_reason(result: dict[str, Any]) -> str:
+    if result.get("tool_calls"):
+        return "tool_calls"
     if result.get("finish_reason") == "length":
         return "length"
     return "content_filter" if result.get("route") == "unsure" else "stop"
+
+
+def _usage(result: dict[str, Any]) -> dict[str, int]:
+    prompt_tokens, completion_tokens = result.get("prompt_tokens") or 0, result.get("completion_tokens") or 0
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}  # fmt: skip
+
+
+def _logprobs(result: dict[str, Any]) -> dict[str, Any] | None:
+    content = result.get("logprobs")
+    return None if content is None else {"content": content, "refusal": None}
+
+
+class StopText:
+    """OpenAI's `stop`: the answer ends before the first stop sequence, which is not sent.
+
+    Streams are fed piece by piece: the text that could still be the start of a stop sequence is held
+    back until the next piece shows whether it is. Every route goes through it, so a cached or a
+    council answer stops where a model's would (a model that honoured it itself leaves nothing to cut).
+    """
+
+    def __init__(self, stops: list[str] | None) -> None:
+        self.stops = stops or []
+        self.held = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """What of `piece` can be sent now."""
+        if self.stopped:
+            return ""
+        text = self.held + piece
+        cut = min((i for i in (text.find(stop) for stop in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped, self.held = True, ""
+            return text[:cut]
+        keep = max((n for stop in self.stops for n in range(len(stop) - 1, 0, -1) if text.endswith(stop[:n])),
+                   default=0)  # fmt: skip
+        self.held = text[len(text) - keep :] if keep else ""
+        return text[: len(text) - keep]
+
+    def flush(self) -> str:
+        held, self.held = self.held, ""
+        return "" if self.stopped else held
+
+    def cut(self, text: str) -> str:
+        """The whole answer, cut at the first stop sequence."""
+        return self.feed(text) + self.flush()
+
+
+def _route_for(model_route: str, options: dict[str, Any]) -> tuple[str, str | None]:
+    """(route, why): `swarm-auto` with options the cascade cannot honour goes to the local model."""
+    needs = routed_options(options)
+    if model_route != services.AUTO or not needs:
+        return model_route, None
+    alias = active_model().alias
+    return alias, f"routed to the local model {alias}: the cascade cannot honour {', '.join(needs)}"
 
 
 class JsonOrStream(DefaultContentNegotiation):
@@ -92,41 +151,67 @@ class ChatCompletionsView(APIView):
         if data["model"] not in models:
             raise ModelNotFound(f"The model `{data['model']}` does not exist; GET /v1/models lists them.")
         enforce_token_cap(request, data["max_tokens"])
-        messages = data["messages"]
+        messages, options = data["messages"], data["options"]
+        route, why = _route_for(models[data["model"]], options)
         ask = {
             "prompt": next(m["content"] for m in reversed(messages) if m["role"] == "user"),
             "max_tokens": data["max_tokens"], "temperature": data["temperature"], "endpoint": "v1",
-            "messages": messages, "route": models[data["model"]], "api_key_id": getattr(request.auth, "pk", None),
+            "messages": messages, "route": route, "api_key_id": getattr(request.auth, "pk", None),
+            "options": options, "detail": why,
         }  # fmt: skip
         ask["client"] = services.client_identity(api_key_id=ask["api_key_id"], user=data.get("user"),
                                                  address=client_address(request))  # fmt: skip
+        stop = StopText(options.get("stop"))
         if data["stream"]:
-            return self._stream(data["model"], ask)
+            include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+            return self._stream(data["model"], ask, stop=stop, include_usage=include_usage)
         result = services.orchestrate_request(**ask)
-        return Response(self._completion(data["model"], result), headers=_headers(result))
+        return Response(self._completion(data["model"], result, stop), headers=_headers(result))
 
     @staticmethod
-    def _completion(model: str, result: dict[str, Any]) -> dict[str, Any]:
-        prompt_tokens, completion_tokens = result.get("prompt_tokens", 0), result.get("completion_tokens", 0)
+    def _completion(model: str, result: dict[str, Any], stop: StopText) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": stop.cut(result["answer"]), "refusal": None}
+        if result.get("tool_calls"):
+            message.update(content=None, tool_calls=result["tool_calls"])
+        finish = "stop" if stop.stopped else _finish_reason(result)
         return {
             "id": _completion_id(result["request_id"]), "object": "chat.completion", "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
-                         "finish_reason": _finish_reason(result)}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "choices": [{"index": 0, "message": message, "logprobs": _logprobs(result), "finish_reason": finish}],
+            "usage": _usage(result),
             "swarm": _swarm(result),
         }  # fmt: skip
 
-    def _stream(self, model: str, ask: dict[str, Any]) -> StreamingHttpResponse:
+    def _stream(self, model: str, ask: dict[str, Any], *, stop: StopText, include_usage: bool) -> StreamingHttpResponse:
         state, events = services.orchestrate_stream(**ask)
         created = int(time.time())
         completion_id = _completion_id(state.request_id)
+        usage_field = {"usage": None} if include_usage else {}
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
             payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}  # fmt: skip
+                       "choices": [{"index": 0, "delta": delta, "logprobs": extra.pop("logprobs", None),
+                                    "finish_reason": finish}], **usage_field, **extra}  # fmt: skip
             return f"data: {json.dumps(payload)}\n\n"
+
+        def final(result: dict[str, Any], streamed: str) -> Iterator[str]:
+            if result.get("tool_calls"):
+                calls = [{"index": i, **call} for i, call in enumerate(result["tool_calls"])]
+                yield chunk({"tool_calls": calls})
+            elif streamed.strip() != result["answer"].strip() and result["route"] != "unsure":
+                # Decided without token-by-token generation (the whole answer), or completed after it
+                # (JSON that max_tokens cut, closed: the rest).
+                rest = result["answer"].removeprefix(streamed) if streamed.strip() else result["answer"]
+                if text := stop.feed(rest) + stop.flush():
+                    yield chunk({"content": text})
+            elif text := stop.flush():
+                yield chunk({"content": text})
+            finish = "stop" if stop.stopped else _finish_reason(result)
+            yield chunk({}, finish, swarm=_swarm(result), logprobs=_logprobs(result))
+            if include_usage:
+                payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                           "model": model, "choices": [], "usage": _usage(result)}  # fmt: skip
+                yield f"data: {json.dumps(payload)}\n\n"
 
         def sse() -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})
@@ -137,12 +222,10 @@ class ChatCompletionsView(APIView):
                         yield ": ping\n\n"  # keeps proxies open and notices a client that left
                     elif event["type"] == "token":
                         streamed.append(event["text"])
-                        yield chunk({"content": event["text"]})
+                        if text := stop.feed(event["text"]):
+                            yield chunk({"content": text})
                     else:
-                        result = event["result"]
-                        if "".join(streamed).strip() != result["answer"].strip() and result["route"] != "unsure":
-                            yield chunk({"content": result["answer"]})  # decided without token-by-token generation
-                        yield chunk({}, _finish_reason(result), swarm=_swarm(result))
+                        yield from final(event["result"], "".join(streamed))
             except exceptions.APIException as exc:
                 error = error_body(exc.status_code, str(exc.detail), code=exc.default_code,
                                    param=getattr(exc, "param", None))  # fmt: skip

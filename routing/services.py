@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rest_framework.exceptions import APIException
 
-from inference.backends.base import ContextWindowExceeded
+from inference.backends.base import ContextWindowExceeded, InvalidOption
 from inference.registry import active_model
 from observability import metrics
 from routing import streaming
@@ -135,34 +135,61 @@ def council_answer(
 
 def model_answer(
     *,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, Any]],
     max_tokens: int,
     temperature: float,
     request_id: str,
     stream: bool = False,
     adapter: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The worker's model alone, on the whole conversation: no council, no verification. The
-    conversation must fit the context window with `max_tokens`, else it is refused before generation."""
+    conversation must fit the context window with `max_tokens`, else it is refused before generation.
+
+    `options` are the OpenAI generation options (routing/serializers.py): a response format or tools
+    become a grammar the sampler follows (inference/constraints.py); tool calls are read from the
+    whole answer, so their tokens are not streamed."""
+    from inference import constraints
+
     sink = streaming.TokenSink(request_id)
     with _replying(sink):
         backend, served = _serving_backend(adapter)
+        constraint = constraints.build(messages, options or {})
         try:
-            backend.check_context(messages, max_tokens=max_tokens)
+            counted = backend.check_context(constraint.messages, max_tokens=max_tokens)
         except ContextWindowExceeded as exc:
             return sink.finish(_refusal(exc))
-        if stream:
-            gen = backend.stream_generate(messages, max_tokens=max_tokens, temperature=temperature,
-                                          on_piece=sink.emit)  # fmt: skip
-        else:
-            gen = backend.generate(messages, max_tokens=max_tokens, temperature=temperature)
+        params = _generation_params(options or {}, grammar=constraint.grammar)
+        try:
+            if stream and constraint.kind != "tools":
+                gen = backend.stream_generate(constraint.messages, max_tokens=max_tokens, temperature=temperature,
+                                              on_piece=sink.emit, **params)  # fmt: skip
+            else:
+                gen = backend.generate(constraint.messages, max_tokens=max_tokens, temperature=temperature, **params)
+        except InvalidOption as exc:
+            log.info("refused: %s", exc)
+            return sink.finish({"refused": exc.as_dict()})
+        text = constraint.complete(gen.text, gen.finish_reason)
+        message = constraint.read(text)
         result = {
-            "answer": gen.text, "route": "local", "skill_type": "model", "confidence": 0.0,
-            "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
-            "finish_reason": gen.finish_reason, "model": backend.spec.alias,
+            "answer": text, "route": "local", "skill_type": "model", "confidence": 0.0,
+            "prompt_tokens": gen.prompt_tokens or counted or 0, "completion_tokens": gen.completion_tokens,
+            "finish_reason": "tool_calls" if message["tool_calls"] else gen.finish_reason,
+            "tool_calls": message["tool_calls"], "logprobs": gen.logprobs, "model": backend.spec.alias,
             "streamed_tokens": sink.sent, "adapter_version": served,
         }  # fmt: skip
         return sink.finish(result)
+
+
+def _generation_params(options: dict[str, Any], *, grammar: str | None) -> dict[str, Any]:
+    """The backend's generation arguments for a request's OpenAI options."""
+    params = {name: options[name] for name in ("stop", "seed", "top_p", "presence_penalty", "frequency_penalty",
+                                                "logit_bias") if name in options}  # fmt: skip
+    if options.get("logprobs"):
+        params["logprobs"] = int(options.get("top_logprobs") or 0)
+    if grammar:
+        params["grammar"] = grammar
+    return params
 
 
 # --- API side -----------------------------------------------------------------------------------
@@ -180,6 +207,8 @@ class Ask:
     route: str = AUTO
     api_key_id: int | None = None
     client: str | None = None  # who is asking (key, user, address): keeps a client on one canary arm
+    options: dict[str, Any] = field(default_factory=dict)  # OpenAI generation options (routing/serializers.py)
+    detail: str | None = None  # why the request took its route, when the API chose it (swarm-auto -> local)
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.perf_counter)
 
@@ -195,7 +224,13 @@ class Ask:
                   "stream": stream, "adapter": self.arm.as_task()}  # fmt: skip
         if self.route == AUTO:
             return {"prompt": self.prompt, **common}
+        if self.options:
+            common["options"] = self.options
         return {"messages": self.messages or [{"role": "user", "content": self.prompt}], **common}
+
+    def form(self) -> dict[str, Any] | None:
+        """The options that shape the answer, for its cache key (stop sequences are cut by the API afterwards)."""
+        return {k: v for k, v in self.options.items() if k != "stop"} or None
 
 
 def client_identity(*, api_key_id: int | None, user: str | None, address: str | None) -> str:
@@ -216,7 +251,7 @@ def _lookup(ask: Ask) -> tuple[str | None, str, dict[str, Any] | None]:
         if ask.route != AUTO:
             return None, adapter, None
         key = cache_key(prompt=ask.prompt, model=active_model().alias, adapter_version=adapter,
-                        max_tokens=ask.max_tokens, temperature=ask.temperature)  # fmt: skip
+                        max_tokens=ask.max_tokens, temperature=ask.temperature, form=ask.form())  # fmt: skip
         return key, adapter, cache_get(key)
     except REDIS_ERRORS as exc:
         raise ServiceUnavailable(f"Redis is unavailable: {exc}") from None
@@ -237,6 +272,8 @@ def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, 
                   adapter_version=served)  # fmt: skip
     result.setdefault("model", active_model().alias)
     result.setdefault("cost_usd", 0.0)
+    if ask.detail and not result.get("detail"):
+        result["detail"] = ask.detail
     metrics.record_request(result["route"], result.get("skill_type"), result["latency_ms"] / 1000, cached,
                            cache_lookup=key is not None)  # fmt: skip
     if not cached and ask.route == AUTO and result["route"] != "pattern":  # the model (and its adapter) answered
@@ -340,7 +377,7 @@ def _worker_events(ask: Ask) -> Iterator[dict[str, Any]]:
                 raise WorkerFailed(f"the worker failed on request {ask.request_id}: {event['message']}")
             if event["type"] == "final" and (refused := event["result"].get("refused")) is not None:
                 _forget(ask.request_id)
-                raise _context_error(ask, refused)
+                raise _refused_error(ask, refused)
             yield event
     except streaming.DeadlinePassed:
         raise GatewayTimeout(f"no worker answered within the deadline (request {ask.request_id})") from None
@@ -355,6 +392,16 @@ def _worker_result(ask: Ask) -> dict[str, Any]:
         if event["type"] == "final":
             return event["result"]
     raise WorkerFailed(f"the reply to request {ask.request_id} ended without a result")
+
+
+def _refused_error(ask: Ask, refused: dict[str, Any]) -> APIException:
+    """The 400 for a request the worker refused before generating: a generation option the model
+    cannot take (`param` names it), or a prompt that does not fit the context window."""
+    if "param" in refused:
+        from routing.openai_fields import UnsupportedParameter
+
+        return UnsupportedParameter(refused["param"], refused["message"], code="invalid_value")
+    return _context_error(ask, refused)
 
 
 def _context_error(ask: Ask, refused: dict[str, Any]) -> ContextLengthExceeded:
@@ -414,6 +461,8 @@ def _cloud(ask: Ask, local: dict[str, Any]) -> dict[str, Any]:
     provider = ask.route.removeprefix(CLOUD_PREFIX) if ask.route.startswith(CLOUD_PREFIX) else None
     kwargs = {"prompt": ask.prompt, "max_tokens": ask.max_tokens, "temperature": ask.temperature,
               "request_id": ask.request_id, "api_key_id": ask.api_key_id, "provider_name": provider}  # fmt: skip
+    if provider is not None and ask.messages:  # a client that names the provider: its whole request goes there
+        kwargs.update(messages=ask.messages, options=ask.options or None)
     cloud = _run_task(cloud_answer_task, kwargs=kwargs, task_id=f"{ask.request_id}-cloud", deadline_s=ask.remaining())
     if cloud.get("unsure"):
         unsure = {"answer": "UNSURE", "route": "unsure", "skill_type": "unsure", "confidence": 0.0}

@@ -35,17 +35,19 @@ def orchestrate(
 @shared_task(name="routing.tasks.generate", **SERVING)
 def generate(
     *,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, Any]],
     max_tokens: int,
     temperature: float,
     request_id: str,
     stream: bool = False,
     adapter: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Runs on a serving (gpu) worker: the model alone, for clients that name a local model."""
+    """Runs on a serving (gpu) worker: the model alone (with the request's OpenAI options), for
+    clients that name a local model or ask what only it can do."""
     return services.model_answer(
         messages=messages, max_tokens=max_tokens, temperature=temperature, request_id=request_id, stream=stream,
-        adapter=adapter,
+        adapter=adapter, options=options,
     )  # fmt: skip
 
 

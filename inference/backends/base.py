@@ -25,6 +25,19 @@ class Generation:
     # least of them (None when sampled or not measured). How sure the model was of every token.
     token_confidence: float | None = None
     min_token_prob: float | None = None
+    # With `logprobs` asked for: OpenAI's logprobs.content, one entry per token of `text`.
+    logprobs: list[dict[str, Any]] | None = None
+
+
+class InvalidOption(ValueError):
+    """A generation option the model cannot take (a token id outside its vocabulary): the API's 400 on `param`."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+    def as_dict(self) -> dict[str, str]:
+        return {"param": self.param, "message": str(self)}
 
 
 class ContextWindowExceeded(ValueError):

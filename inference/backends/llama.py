@@ -16,13 +16,20 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
-from inference.backends.base import AdapterRef, Backend, ContextWindowExceeded, Generation, Messages
+from inference.backends.base import (
+    AdapterRef,
+    Backend,
+    ContextWindowExceeded,
+    Generation,
+    InvalidOption,
+    Messages,
+)
 from inference.gpu import check_vram
 from inference.integrity import IntegrityError, verify_file
 
@@ -41,24 +48,87 @@ class _LoadedAdapter:
     load_ms: float
 
 
-class _TopTokenProbability:
-    """A logits processor that leaves the logits alone and records, per step, the probability of the
-    most likely token (the one greedy decoding takes): softmax max = 1 / sum(exp(logit - max))."""
+class _TokenTrace:
+    """A logits processor that leaves the logits alone and records, per step, the log probability of
+    the most likely token (how sure greedy decoding was: softmax max = 1 / sum(exp(logit - max))) and,
+    with `top` set (logprobs asked for), each sampled token's log probability and the `top` best.
 
-    def __init__(self) -> None:
+    A step's sampled token shows in the next step's input ids; the last one is read off the text
+    (`openai_logprobs`), since no step follows it.
+    """
+
+    def __init__(self, top: int | None = None) -> None:
+        self.top = top
         self.log_probs: list[float] = []
+        self.picked: list[tuple[int, float, list[tuple[int, float]]]] = []  # token, logprob, alternatives
+        self._pending: Any = None  # the last step's log-softmax, until its token is known
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import numpy as np
 
         shifted = scores - scores.max()
-        self.log_probs.append(-float(np.log(np.exp(shifted).sum())))
+        log_total = float(np.log(np.exp(shifted).sum()))
+        self.log_probs.append(-log_total)
+        if self.top is not None:
+            if self._pending is not None:
+                self._pick(int(input_ids[-1]))
+            self._pending = (shifted - log_total).astype(np.float32)
         return scores
+
+    def _pick(self, token: int) -> None:
+        import numpy as np
+
+        row, self._pending = self._pending, None
+        best: list[tuple[int, float]] = []
+        if self.top:
+            ids = np.argpartition(row, -self.top)[-self.top :]
+            best = sorted(((int(i), float(row[i])) for i in ids), key=lambda pair: -pair[1])
+        self.picked.append((token, float(row[token]), best))
 
     def summary(self) -> tuple[float | None, float | None]:
         if not self.log_probs:
             return None, None
         return math.exp(sum(self.log_probs) / len(self.log_probs)), math.exp(min(self.log_probs))
+
+    def openai_logprobs(self, llm: Any, text: str) -> list[dict[str, Any]]:
+        """OpenAI's logprobs.content for the generated `text` (before any stripping): the recorded
+        tokens while they are part of it, then the last step's token for what the text still holds."""
+        target = text.encode("utf-8")
+        entries, produced = [], b""
+        for token, logprob, best in self.picked:
+            piece = llm.detokenize([token])
+            if not target.startswith(produced + piece):
+                break  # a stop sequence cut here
+            produced += piece
+            entries.append(_logprob_entry(llm, piece, logprob, best))
+        rest = target[len(produced) :]
+        if rest and self._pending is not None:  # the last token (max_tokens reached)
+            tail = llm.tokenize(rest, add_bos=False, special=False)[:1]
+            if tail:
+                self._pick(tail[0])
+                token, logprob, best = self.picked[-1]
+                entries.append(_logprob_entry(llm, llm.detokenize([token]), logprob, best))
+        return entries
+
+
+def _logprob_entry(llm: Any, piece: bytes, logprob: float, best: list[tuple[int, float]]) -> dict[str, Any]:
+    def token_text(raw: bytes) -> dict[str, Any]:
+        return {"token": raw.decode("utf-8", "replace"), "bytes": list(raw)}
+
+    return {**token_text(piece), "logprob": logprob,
+            "top_logprobs": [{**token_text(llm.detokenize([i])), "logprob": lp} for i, lp in best]}  # fmt: skip
+
+
+class _LogitBias:
+    """OpenAI's logit_bias: added to the logits of the named token ids before sampling."""
+
+    def __init__(self, bias: dict[int, float]) -> None:
+        self.ids = list(bias)
+        self.values = list(bias.values())
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        scores[self.ids] += self.values
+        return scores
 
 
 class _Prompt(Exception):
@@ -161,27 +231,12 @@ class LlamaCppBackend(Backend):
         return self._llm
 
     def generate(self, messages: Messages, *, max_tokens: int, temperature: float, **params: Any) -> Generation:
-        started = time.perf_counter()
-        probe = _TopTokenProbability() if temperature == 0 and "logits_processor" not in params else None
-        if probe is not None:
-            import llama_cpp
+        return self._complete(messages, max_tokens=max_tokens, temperature=temperature, **params)
 
-            params["logits_processor"] = llama_cpp.LogitsProcessorList([probe])
-        out = self._require().create_chat_completion(
-            messages=self.as_text(messages), max_tokens=max_tokens, temperature=temperature, **params
-        )
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
-        confidence, least = probe.summary() if probe is not None else (None, None)
-        return Generation(
-            text=(choice["message"].get("content") or "").strip(),
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            finish_reason=choice.get("finish_reason") or "stop",
-            latency_ms=(time.perf_counter() - started) * 1000,
-            token_confidence=confidence,
-            min_token_prob=least,
-        )
+    def stream_generate(
+        self, messages: Messages, *, max_tokens: int, temperature: float, on_piece: Callable[[str], bool], **params: Any
+    ) -> Generation:
+        return self._complete(messages, max_tokens=max_tokens, temperature=temperature, on_piece=on_piece, **params)
 
     def stream(self, messages: Messages, *, max_tokens: int, temperature: float, **params: Any) -> Iterator[str]:
         chunks = self._require().create_chat_completion(
@@ -191,6 +246,82 @@ class LlamaCppBackend(Backend):
             piece = chunk["choices"][0]["delta"].get("content")
             if piece:
                 yield piece
+
+    def _sampling(self, params: dict[str, Any]) -> tuple[dict[str, Any], _TokenTrace | None]:
+        """llama-cpp-python's arguments for the generation options (inference/backends/base.py
+        `generate`), and the trace recording logprobs when they were asked for."""
+        import llama_cpp
+
+        llm = self._require()
+        logprobs = params.pop("logprobs", None)
+        grammar = params.pop("grammar", None)
+        bias = params.pop("logit_bias", None)
+        processors = list(params.pop("logits_processor", None) or [])
+        if bias:
+            bias = {int(token): float(value) for token, value in bias.items()}
+            if outside := [t for t in bias if not 0 <= t < llm.n_vocab()]:
+                raise InvalidOption("logit_bias", f"token id {outside[0]} is not in the vocabulary of "
+                                    f"{self.spec.alias} (0 to {llm.n_vocab() - 1})")  # fmt: skip
+            processors.insert(0, _LogitBias(bias))  # llama-cpp-python's own logit_bias drops other processors
+        trace = _TokenTrace(top=logprobs) if logprobs is not None or params.get("temperature") == 0 else None
+        if trace is not None:
+            processors.append(trace)
+        if processors:
+            params["logits_processor"] = llama_cpp.LogitsProcessorList(processors)
+        if grammar:
+            params["grammar"] = llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+        return params, trace
+
+    def _complete(
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_piece: Callable[[str], bool] | None = None,
+        **params: Any,
+    ) -> Generation:
+        """One generation; with `on_piece`, each piece goes to it as it comes (False from it stops)."""
+        started = time.perf_counter()
+        wants_logprobs = params.get("logprobs") is not None
+        params, trace = self._sampling({**params, "temperature": temperature})
+        llm = self._require()
+        out = llm.create_chat_completion(messages=self.as_text(messages), max_tokens=max_tokens,
+                                         stream=on_piece is not None, **params)  # fmt: skip
+        if on_piece is None:
+            choice = out["choices"][0]
+            raw = choice["message"].get("content") or ""
+            usage = out.get("usage") or {}
+            prompt_tokens = int(usage.get("prompt_tokens", 0))
+            completion_tokens = int(usage.get("completion_tokens", 0))
+            finish = choice.get("finish_reason") or "stop"
+        else:
+            pieces: list[str] = []
+            finish = "stop"
+            for chunk in out:
+                choice = chunk["choices"][0]
+                piece = choice["delta"].get("content")
+                if piece:
+                    pieces.append(piece)
+                    if not on_piece(piece):
+                        finish = "cancelled"
+                        break
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+            raw = "".join(pieces)
+            prompt_tokens = self.count_prompt_tokens(messages)  # a stream does not report them
+            completion_tokens = len(pieces)
+        confidence, least = trace.summary() if trace is not None and temperature == 0 else (None, None)
+        return Generation(
+            text=raw.strip(),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            finish_reason=finish,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            token_confidence=confidence,
+            min_token_prob=least,
+            logprobs=trace.openai_logprobs(llm, raw) if wants_logprobs and trace is not None else None,
+        )
 
     def count_prompt_tokens(self, messages: Messages) -> int:
         """How many tokens `messages` make once formatted for the model (what a generation reads)."""
