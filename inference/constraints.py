@@ -144,9 +144,10 @@ def _rules(schema: dict[str, Any], name: str, param: str) -> str:
 
 # JSON mode without a schema: one object, bounded so that a small model caught in a loop (the same
 # key or item again and again, objects nested in themselves) must close it: at most 8 members or
-# items per level, 3 levels, strings of at most 100 characters.
+# items per level, 3 levels, strings of at most 100 characters. The top object has at least one
+# member: `{}` is a single token a small model likes to stop at.
 JSON_OBJECT_GBNF = r"""
-root ::= "{" ws ( member ( "," ws member ){0,7} )? ws "}"
+root ::= "{" ws member ( "," ws member ){0,7} ws "}"
 member ::= string ":" ws value1
 value1 ::= object2 | array2 | scalar
 object2 ::= "{" ws ( member2 ( "," ws member2 ){0,7} )? ws "}"

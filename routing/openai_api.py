@@ -249,10 +249,6 @@ class ModelsView(APIView):
     content_negotiation_class = JsonOrStream
 
     def get(self, request: Request) -> Response:
-        owners = {services.AUTO: "swarm"}
-        data = [
-            {"id": model, "object": "model", "created": 0,
-             "owned_by": owners.get(route, "swarm-cloud" if route.startswith(services.CLOUD_PREFIX) else "swarm-local")}
-            for model, route in available_models().items()
-        ]  # fmt: skip
-        return Response({"object": "list", "data": data})
+        from routing.openai_resources import model_cards  # which imports this module
+
+        return Response({"object": "list", "data": model_cards()})

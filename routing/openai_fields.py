@@ -55,7 +55,8 @@ def refuse_unknown(data: Mapping[str, Any], fields: Mapping[str, Field]) -> None
 def routed_options(options: Mapping[str, Any]) -> list[str]:
     """The chat options (routing/serializers.py, set only when not a no-op) that the cascade cannot
     honour: a `swarm-auto` request with any of them goes to the local model."""
-    return [name for name in options if CHAT_FIELDS[name].status == ROUTED and name != "tool_choice"]
+    companions = ("tool_choice", "parallel_tool_calls", "top_logprobs")  # set only with tools / logprobs
+    return [name for name in options if CHAT_FIELDS[name].status == ROUTED and name not in companions]
 
 
 def names(fields: Collection[str]) -> str:

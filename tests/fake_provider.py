@@ -15,8 +15,9 @@ class FakeProvider:
     `usage=None` exactly the worst case the gateway reserves for the request (see `usage_for`)."""
 
     def __init__(self, *, answer: str = "Canberra", usage: tuple[int, int] | None = (20, 5),
-                 delay_s: float = 0.0) -> None:  # fmt: skip
+                 delay_s: float = 0.0, tool_calls: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
         self.answer = answer
+        self.tool_calls = tool_calls  # set: the answer is these calls (content null, finish_reason tool_calls)
         self.usage = usage
         self.delay_s = delay_s
         self.failures: deque[int | str] = deque()  # next responses: an HTTP status, or "truncate"
@@ -63,11 +64,15 @@ class FakeProvider:
                     self.wfile.write(payload)
                     return
                 prompt_tokens, completion_tokens = fake.usage_for(body)
+                message = {"role": "assistant", "content": fake.answer}
+                finish = "stop"
+                if fake.tool_calls:
+                    message = {"role": "assistant", "content": None, "tool_calls": fake.tool_calls}
+                    finish = "tool_calls"
                 payload = json.dumps({
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model", "fake"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": fake.answer},
-                                 "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                               "total_tokens": prompt_tokens + completion_tokens},
                 }).encode()  # fmt: skip

@@ -61,6 +61,31 @@ def test_an_unsure_answer_is_escalated_paid_and_recorded(cloud_stack):
         assert float(ledger.split()[-1]) == pytest.approx(body["cost_usd"])
 
 
+def test_a_named_provider_gets_the_whole_request_and_its_tool_calls_come_back(cloud_stack):
+    call = {"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}}}}]  # fmt: skip
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Oslo?"}]
+    with FakeProvider(tool_calls=[call]) as server:
+        use_provider(cloud_stack, server.base_url)
+        body = {"model": "cloud/test-cloud", "messages": messages, "tools": tools, "tool_choice": "required",
+                "max_tokens": 20, "seed": 5, "stop": ["END"]}  # fmt: skip
+        response = cloud_stack.post("/v1/chat/completions", body)
+        assert response.status_code == 200, response.text
+        choice = response.json()["choices"][0]
+        assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+        assert choice["message"]["tool_calls"] == [call]
+        (sent,) = server.requests
+        assert sent["messages"] == messages and sent["tools"] == tools and sent["tool_choice"] == "required"
+        assert (sent["seed"], sent["stop"], sent["max_tokens"]) == (5, ["END"], 20)
+        schema = {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object"}, "strict": True}}
+        server.tool_calls = None
+        response = cloud_stack.post("/v1/chat/completions", {"model": "cloud/test-cloud", "messages": messages,
+                                                             "response_format": schema})  # fmt: skip
+        assert response.status_code == 200, response.text
+        assert server.requests[-1]["response_format"] == schema
+
+
 def test_the_real_llama_cpp_server_acts_as_the_cloud(cloud_stack):
     port = free_port()
     model = ROOT / "var" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"

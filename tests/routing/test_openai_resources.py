@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from access.services import api_key_create, slot_acquire
 from mining import embeddings
+from routing.openai_api import available_models
 from routing.openai_fields import EMBEDDING_FIELDS
 from routing.openai_resources import EMBEDDING_MODEL, MAX_INPUTS, EmbeddingRequestSerializer, model_cards
 from tests.mining.conftest import requires_ml
@@ -167,11 +168,12 @@ def test_it_holds_one_of_the_callers_concurrent_slots_until_it_answers(api_redis
 # --------------------------------------------------------------------------- models
 
 
-def test_model_cards_are_the_models_list_and_the_embedding_model(api_redis):
-    """GET /v1/models (the chat models) as it is built now, then the embedding model."""
+def test_the_models_list_is_the_chat_models_then_the_embedding_model(api_redis):
+    """GET /v1/models: every model /v1/chat/completions accepts, then the embedding model."""
     listed = APIClient(REMOTE_ADDR="127.0.0.1").get("/v1/models").json()["data"]
-    assert model_cards() == [*listed, {"id": EMBEDDING_MODEL, "object": "model", "created": 0,
-                                       "owned_by": "swarm-local"}]  # fmt: skip
+    assert listed == model_cards()
+    assert [card["id"] for card in listed[:-1]] == list(available_models())
+    assert listed[-1] == {"id": EMBEDDING_MODEL, "object": "model", "created": 0, "owned_by": "swarm-local"}
 
 
 def test_each_model_has_its_card(api_redis):

@@ -63,12 +63,18 @@ def test_v1_content_is_checked_like_a_prompt_and_the_error_names_where(content, 
     assert list(found) == ["messages"] and where in str(found["messages"][0])
 
 
-def test_v1_text_parts_are_joined_and_other_parts_skipped():
-    body = chat([{"type": "text", "text": "What is "}, {"type": "image_url", "image_url": {"url": "x"}},
-                 {"type": "text", "text": "2+2?"}])  # fmt: skip
-    serializer = ChatCompletionSerializer(data=body)
+def test_v1_text_parts_are_joined():
+    serializer = ChatCompletionSerializer(data=chat([{"type": "text", "text": "What is "},
+                                                     {"type": "text", "text": "2+2?"}]))  # fmt: skip
     assert serializer.is_valid(), serializer.errors
     assert serializer.validated_data["messages"] == [{"role": "user", "content": "What is 2+2?"}]
+
+
+def test_v1_parts_the_models_cannot_read_are_refused_not_skipped():
+    """An image dropped silently would be a question answered without what it asked about."""
+    found = errors(ChatCompletionSerializer(data=chat([{"type": "text", "text": "What is in this picture?"},
+                                                       {"type": "image_url", "image_url": {"url": "x"}}])))  # fmt: skip
+    assert "messages[0].content[1].type must be 'text'" in str(found["messages"][0])
 
 
 def test_v1_over_the_character_limit_is_a_413_like_orchestrate(settings):
