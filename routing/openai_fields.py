@@ -138,3 +138,33 @@ EMBEDDING_FIELDS: dict[str, Field] = {
     "dimensions": Field(HONOURED, "384 only (the model's fixed size); other values are refused."),
     "user": Field(HONOURED, "Up to 256 characters; logged with the request."),
 }  # fmt: skip
+
+# POST /v1/completions (OpenAI's legacy text completion: the local model on raw text)
+COMPLETION_FIELDS: dict[str, Field] = {
+    "model": Field(HONOURED, "The local model's alias only (`swarm-auto` and `cloud/<provider>` are refused: text "
+                   "completion is served by the local model alone); an unknown id is a 404 `model_not_found`."),
+    "prompt": Field(HONOURED, "A non-empty string, or a list of exactly one, completed as raw text (no chat "
+                    "template; control-token strings stay text). Several prompts and token-id arrays are refused."),
+    "max_tokens": Field(HONOURED, "Default 16 (as OpenAI); capped by SWARM_MAX_TOKENS_LIMIT (400 above). Prompt "
+                        "tokens + max_tokens over the context window: 400 `context_length_exceeded` on `prompt`."),
+    "temperature": Field(HONOURED, "0 to 2; default 0 (greedy, as chat here), where OpenAI's is 1."),
+    "top_p": Field(HONOURED, "Nucleus sampling."),
+    "stop": Field(HONOURED, "A string or up to 4: the text ends before the first one, which is not included, and "
+                  "finish_reason is `stop`."),
+    "seed": Field(HONOURED, "Repeatable sampling on the same model and adapter."),
+    "presence_penalty": Field(HONOURED, "-2 to 2."),
+    "frequency_penalty": Field(HONOURED, "-2 to 2."),
+    "logit_bias": Field(HONOURED, "Token ids of the local model's vocabulary, bias -100 to 100."),
+    "logprobs": Field(HONOURED, "0 to 5: the completion's tokens with `token_logprobs`, `top_logprobs` (the best "
+                      "alternatives and the sampled token) and `text_offset` (from the start of the prompt); "
+                      "streamed, they come whole with the last chunk."),
+    "echo": Field(HONOURED, "The prompt is prepended to the text (streamed: as the first piece); refused with "
+                  "`logprobs`, whose prompt tokens are not scored."),
+    "stream": Field(HONOURED, "Server-sent events of text_completion chunks, then `data: [DONE]`."),
+    "stream_options": Field(HONOURED, "`include_usage`: a last chunk with `usage` and `choices: []`. Other keys "
+                            "are refused."),
+    "n": Field(HONOURED, "1 only; other values are refused."),
+    "best_of": Field(HONOURED, "1 only; other values are refused."),
+    "user": Field(HONOURED, "Up to 256 characters; keeps a user on one canary arm (the adapter split), as for chat."),
+    "suffix": Field(REFUSED, "insertion (fill-in-the-middle) is not supported by the local model."),
+}  # fmt: skip

@@ -44,6 +44,7 @@ TRANSIENT_DB_ERRORS = (DbOperationalError,)
 _BROKER_ERRORS = (*REDIS_ERRORS, kombu.exceptions.OperationalError)
 AUTO = "auto"  # the cascade; "cloud/<provider>" one paid provider; anything else one local model
 CLOUD_PREFIX = "cloud/"
+COMPLETIONS = "completions"  # Ask.endpoint of OpenAI's legacy text completion: the local model on raw text
 
 # --- worker side --------------------------------------------------------------------------------
 
@@ -181,6 +182,40 @@ def model_answer(
         return sink.finish(result)
 
 
+def text_answer(
+    *,
+    prompt: str,
+    max_tokens: int,
+    temperature: float,
+    request_id: str,
+    stream: bool = False,
+    adapter: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The worker's model alone on a raw text prompt (OpenAI's legacy /v1/completions): no chat template,
+    no council. The prompt must fit the context window with `max_tokens`, else it is refused before
+    generation. `options` are the sampling options of routing/openai_completions.py."""
+    sink = streaming.TokenSink(request_id)
+    with _replying(sink):
+        backend, served = _serving_backend(adapter)
+        params = _generation_params(options or {}, grammar=None)
+        try:
+            gen = backend.complete_text(prompt, max_tokens=max_tokens, temperature=temperature,
+                                        on_piece=sink.emit if stream else None, **params)  # fmt: skip
+        except ContextWindowExceeded as exc:
+            return sink.finish(_refusal(exc))
+        except InvalidOption as exc:
+            log.info("refused: %s", exc)
+            return sink.finish({"refused": exc.as_dict()})
+        result = {
+            "answer": gen.text, "route": "local", "skill_type": "model", "confidence": 0.0,
+            "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+            "finish_reason": gen.finish_reason, "logprobs": gen.logprobs, "model": backend.spec.alias,
+            "streamed_tokens": sink.sent, "adapter_version": served,
+        }  # fmt: skip
+        return sink.finish(result)
+
+
 def _generation_params(options: dict[str, Any], *, grammar: str | None) -> dict[str, Any]:
     """The backend's generation arguments for a request's OpenAI options."""
     params = {name: options[name] for name in ("stop", "seed", "top_p", "presence_penalty", "frequency_penalty",
@@ -224,6 +259,8 @@ class Ask:
                   "stream": stream, "adapter": self.arm.as_task()}  # fmt: skip
         if self.route == AUTO:
             return {"prompt": self.prompt, **common}
+        if self.endpoint == COMPLETIONS:  # a raw text prompt (routing/openai_completions.py)
+            return {"prompt": self.prompt, **common, "options": self.options or None}
         if self.options:
             common["options"] = self.options
         return {"messages": self.messages or [{"role": "user", "content": self.prompt}], **common}
@@ -443,8 +480,10 @@ def _task_failure(task_id: str) -> str | None:
 
 
 def _worker_task(ask: Ask):
-    from routing.tasks import generate, orchestrate
+    from routing.tasks import complete_text, generate, orchestrate
 
+    if ask.endpoint == COMPLETIONS:
+        return complete_text
     return orchestrate if ask.route == AUTO else generate
 
 

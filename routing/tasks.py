@@ -51,6 +51,25 @@ def generate(
     )  # fmt: skip
 
 
+@shared_task(name="routing.tasks.complete_text", **SERVING)
+def complete_text(
+    *,
+    prompt: str,
+    max_tokens: int,
+    temperature: float,
+    request_id: str,
+    stream: bool = False,
+    adapter: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Runs on a serving (gpu) worker: the model alone on a raw text prompt, without the chat template
+    (OpenAI's legacy /v1/completions)."""
+    return services.text_answer(
+        prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id, stream=stream,
+        adapter=adapter, options=options,
+    )  # fmt: skip
+
+
 @shared_task(
     name="routing.tasks.log_interaction",
     acks_late=True,

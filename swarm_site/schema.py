@@ -283,6 +283,36 @@ class EmbeddingRequestSchema(OpenApiSerializerExtension):
         return schema
 
 
+class TextCompletionRequestSchema(OpenApiSerializerExtension):
+    target_class = "routing.openai_completions.TextCompletionSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        from inference.registry import active_model
+
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        props = schema.get("properties", {})
+        limit = settings.SWARM_MAX_PROMPT_CHARS
+        text = {"type": "string", "minLength": 1, "maxLength": limit}
+        props["prompt"] = {
+            "oneOf": [text, {"type": "array", "items": text, "minItems": 1, "maxItems": 1}],
+            "description": f"The text to complete (no chat template), or a list of exactly one; at most "
+            f"SWARM_MAX_PROMPT_CHARS ({limit}) characters (413). Several prompts and token-id arrays are a 400.",
+        }
+        props["model"] = {"type": "string", "enum": [active_model().alias],
+                          "description": "The local model's alias (swarm-auto and cloud/<provider>: 400; an unknown "
+                          "id: 404 `model_not_found`)."}  # fmt: skip
+        if "max_tokens" in props:
+            props["max_tokens"]["maximum"] = settings.SWARM_MAX_TOKENS_LIMIT
+            props["max_tokens"]["description"] = (
+                f"Most tokens to generate (default 16; at most SWARM_MAX_TOKENS_LIMIT, "
+                f"{settings.SWARM_MAX_TOKENS_LIMIT})."
+            )
+        if "stream" in props:
+            props["stream"]["description"] = "true: answer as `text/event-stream` (text_completion events)."
+        schema["additionalProperties"] = False  # any other field is a 400 naming it
+        return schema
+
+
 # --- Response bodies -----------------------------------------------------------------------------
 
 
@@ -663,6 +693,34 @@ _view(
                            value={"model": "all-minilm-l6-v2", "input": "The food was delicious."}),
             OpenApiExample("several, base64", request_only=True, value={
                 "model": "all-minilm-l6-v2", "input": ["first text", "second text"], "encoding_format": "base64",
+            }),
+        ],
+    },
+)  # fmt: skip
+_view(
+    "routing.openai_completions.CompletionsView",
+    post={
+        "summary": "OpenAI-compatible legacy text completion on the local model (JSON, or server-sent events)",
+        "description": "The prompt is completed as raw text by the local model alone (no chat template). With "
+        "`stream: true`: server-sent events, each `data: <text_completion JSON>` with a piece of "
+        "`choices[0].text`, the last with `finish_reason` (and `logprobs`), then with `stream_options."
+        "include_usage` a chunk with `usage` and `choices: []`, then `data: [DONE]`.",
+        "tags": ["openai"],
+        "request": "routing.openai_completions.TextCompletionSerializer",
+        "responses": {
+            (200, "application/json"): "routing.openai_completions.TextCompletionResponseSerializer",
+            (200, "text/event-stream"): OpenApiResponse(
+                ServerSentEventSerializer, description="The completion (JSON); with `stream: true`, events."
+            ),
+            **{(code, "application/json"): response for code, response in errors(*GENERATION_ERRORS, 404).items()},
+        },
+        "parameters": [RETRY_AFTER],
+        "examples": [
+            OpenApiExample("a prompt", request_only=True,
+                           value={"model": "smollm2-135m", "prompt": "The capital of France is", "max_tokens": 8}),
+            OpenApiExample("a streamed completion", request_only=True, value={
+                "model": "smollm2-135m", "prompt": "Once upon a time", "max_tokens": 8, "stream": True,
+                "stream_options": {"include_usage": True},
             }),
         ],
     },

@@ -236,6 +236,7 @@ CELERY_TASK_CREATE_MISSING_QUEUES = True  # gpu.<n> queues appear as workers sta
 CELERY_TASK_ROUTES = {
     "routing.tasks.orchestrate": {"queue": CeleryQueue.GPU.value},
     "routing.tasks.generate": {"queue": CeleryQueue.GPU.value},
+    "routing.tasks.complete_text": {"queue": CeleryQueue.GPU.value},
     "routing.tasks.log_interaction": {"queue": CeleryQueue.DEFAULT.value},
     "budget.tasks.cloud_answer": {"queue": CeleryQueue.CPU.value},
     "arbiter.tasks.swap_model": {"queue": CeleryQueue.GPU.value},

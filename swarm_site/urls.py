@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from observability.metrics import metrics_view
 from routing.openai_api import ChatCompletionsView, ModelsView
+from routing.openai_completions import CompletionsView
 from routing.openai_resources import EmbeddingsView, ModelDetailView
 from routing.pages import ChatPageView
 from routing.stats import StatsView
@@ -19,6 +20,7 @@ urlpatterns = [
     path("vote", VoteView.as_view(), name="vote"),
     path("hybrid", HybridView.as_view(), name="hybrid"),
     path("v1/chat/completions", ChatCompletionsView.as_view(), name="chat-completions"),
+    path("v1/completions", CompletionsView.as_view(), name="completions"),
     path("v1/models", ModelsView.as_view(), name="models"),
     path("v1/models/<path:model_id>", ModelDetailView.as_view(), name="model-detail"),
     path("v1/embeddings", EmbeddingsView.as_view(), name="embeddings"),

@@ -114,6 +114,20 @@ class Backend(ABC):
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
+    def complete_text(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_piece: Callable[[str], bool] | None = None,
+        **params: Any,
+    ) -> Generation:
+        """A raw text completion of `prompt` (no chat template), as generated; with `on_piece`, each piece
+        goes to it as it comes (False from it stops). Raises ContextWindowExceeded before generating
+        when the prompt and `max_tokens` do not fit the model's context window."""
+        raise NotImplementedError(f"the {self.spec.backend} backend cannot complete raw text")
+
     def check_context(self, messages: Messages, *, max_tokens: int) -> int | None:
         """The prompt tokens of `messages` as the model would read them; raises ContextWindowExceeded
         when they and `max_tokens` do not fit its context window. None: this backend cannot count."""

@@ -119,6 +119,13 @@ def _logprob_entry(llm: Any, piece: bytes, logprob: float, best: list[tuple[int,
             "top_logprobs": [{**token_text(llm.detokenize([i])), "logprob": lp} for i, lp in best]}  # fmt: skip
 
 
+def _choice_text(choice: dict[str, Any]) -> str:
+    """The text of a llama-cpp-python choice: a chat message, a chat stream's delta, or a completion's text."""
+    if "text" in choice:
+        return choice["text"] or ""
+    return (choice.get("message") or choice.get("delta") or {}).get("content") or ""
+
+
 class _LogitBias:
     """OpenAI's logit_bias: added to the logits of the named token ids before sampling."""
 
@@ -282,17 +289,64 @@ class LlamaCppBackend(Backend):
         **params: Any,
     ) -> Generation:
         """One generation; with `on_piece`, each piece goes to it as it comes (False from it stops)."""
+        llm = self._require()
+
+        def start(**sampling: Any) -> Any:
+            return llm.create_chat_completion(messages=self.as_text(messages), max_tokens=max_tokens, **sampling)
+
+        return self._run(start, temperature=temperature, on_piece=on_piece, params=params,
+                         prompt_tokens=lambda: self.count_prompt_tokens(messages), strip=True)  # fmt: skip
+
+    def complete_text(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_piece: Callable[[str], bool] | None = None,
+        **params: Any,
+    ) -> Generation:
+        """A raw text completion of `prompt`, without the chat template; the text is returned as generated
+        (leading space included). Control-token strings typed in the prompt are read as plain text
+        (tokenized with special=False). Raises ContextWindowExceeded before generating when the prompt
+        and `max_tokens` do not fit the context window."""
+        llm = self._require()
+        tokens = self.text_tokens(prompt)
+        if len(tokens) + max_tokens > llm.n_ctx():
+            raise ContextWindowExceeded(n_ctx=llm.n_ctx(), prompt_tokens=len(tokens), max_tokens=max_tokens)
+
+        def start(**sampling: Any) -> Any:
+            return llm.create_completion(prompt=tokens, max_tokens=max_tokens, **sampling)
+
+        return self._run(start, temperature=temperature, on_piece=on_piece, params=params,
+                         prompt_tokens=lambda: len(tokens), strip=False)  # fmt: skip
+
+    def text_tokens(self, prompt: str) -> list[int]:
+        """`prompt` as a raw completion reads it: the model's BOS when it adds one, control strings as text."""
+        return self._require().tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+
+    def _run(
+        self,
+        start: Callable[..., Any],
+        *,
+        temperature: float,
+        on_piece: Callable[[str], bool] | None,
+        params: dict[str, Any],
+        prompt_tokens: Callable[[], int],
+        strip: bool,
+    ) -> Generation:
+        """Run one llama-cpp-python generation (`start`, given the sampling arguments and `stream`), chat
+        or raw text alike: with `on_piece`, each piece goes to it as it comes (False from it stops)."""
         started = time.perf_counter()
         wants_logprobs = params.get("logprobs") is not None
         params, trace = self._sampling({**params, "temperature": temperature})
         llm = self._require()
-        out = llm.create_chat_completion(messages=self.as_text(messages), max_tokens=max_tokens,
-                                         stream=on_piece is not None, **params)  # fmt: skip
+        out = start(stream=on_piece is not None, **params)
         if on_piece is None:
             choice = out["choices"][0]
-            raw = choice["message"].get("content") or ""
+            raw = _choice_text(choice)
             usage = out.get("usage") or {}
-            prompt_tokens = int(usage.get("prompt_tokens", 0))
+            prompt_count = int(usage.get("prompt_tokens", 0))
             completion_tokens = int(usage.get("completion_tokens", 0))
             finish = choice.get("finish_reason") or "stop"
         else:
@@ -300,7 +354,7 @@ class LlamaCppBackend(Backend):
             finish = "stop"
             for chunk in out:
                 choice = chunk["choices"][0]
-                piece = choice["delta"].get("content")
+                piece = _choice_text(choice)
                 if piece:
                     pieces.append(piece)
                     if not on_piece(piece):
@@ -309,12 +363,12 @@ class LlamaCppBackend(Backend):
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
             raw = "".join(pieces)
-            prompt_tokens = self.count_prompt_tokens(messages)  # a stream does not report them
+            prompt_count = prompt_tokens()  # a stream does not report them
             completion_tokens = len(pieces)
         confidence, least = trace.summary() if trace is not None and temperature == 0 else (None, None)
         return Generation(
-            text=raw.strip(),
-            prompt_tokens=prompt_tokens,
+            text=raw.strip() if strip else raw,
+            prompt_tokens=prompt_count,
             completion_tokens=completion_tokens,
             finish_reason=finish,
             latency_ms=(time.perf_counter() - started) * 1000,
