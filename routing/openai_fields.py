@@ -56,7 +56,8 @@ def routed_options(options: Mapping[str, Any]) -> list[str]:
     """The chat options (routing/serializers.py, set only when not a no-op) that the cascade cannot
     honour: a `swarm-auto` request with any of them goes to the local model."""
     companions = ("tool_choice", "parallel_tool_calls", "top_logprobs")  # set only with tools / logprobs
-    return [name for name in options if CHAT_FIELDS[name].status == ROUTED and name not in companions]
+    return [name for name, value in options.items() if CHAT_FIELDS[name].status == ROUTED
+            and name not in companions and value != CHAT_NOOP.get(name)]  # fmt: skip
 
 
 def names(fields: Collection[str]) -> str:
@@ -84,11 +85,13 @@ CHAT_FIELDS: dict[str, Field] = {
         "A string or up to 4: the answer ends before the first one, which is not included, and "
         "finish_reason is `stop`.",
     ),
-    "user": Field(HONOURED, "Keeps a user on one canary arm; logged."),
+    "user": Field(HONOURED, "Up to 256 characters; keeps a user on one canary arm (the adapter split, with the key)."),
     "seed": Field(ROUTED, "Repeatable sampling on the same model and adapter."),
-    "top_p": Field(ROUTED, "Nucleus sampling (1 is a no-op on every route)."),
-    "presence_penalty": Field(ROUTED, "-2 to 2 (0 is a no-op on every route)."),
-    "frequency_penalty": Field(ROUTED, "-2 to 2 (0 is a no-op on every route)."),
+    "top_p": Field(
+        ROUTED, "Nucleus sampling; on the local model as given (1 included). `swarm-auto` keeps the cascade at 1."
+    ),
+    "presence_penalty": Field(ROUTED, "-2 to 2; `swarm-auto` keeps the cascade at 0."),
+    "frequency_penalty": Field(ROUTED, "-2 to 2; `swarm-auto` keeps the cascade at 0."),
     "logit_bias": Field(
         ROUTED, "Token ids of the model answering (the local model's own vocabulary), bias -100 to 100."
     ),

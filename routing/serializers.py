@@ -322,14 +322,13 @@ class ChatCompletionSerializer(serializers.Serializer):
 
     @staticmethod
     def _options(data: dict[str, Any]) -> dict[str, Any]:
-        """The generation options that are set, cleaned; routed fields at their no-op value are left out."""
-        from routing.openai_fields import CHAT_NOOP
-
+        """The generation options that are set, cleaned (routing.openai_fields.routed_options says which
+        of them take swarm-auto to the local model)."""
         options: dict[str, Any] = {}
         if data.get("stop") is not None:
             options["stop"] = _clean_stop(data["stop"])
         for name in ("seed", "top_p", "presence_penalty", "frequency_penalty"):
-            if data.get(name) is not None and data[name] != CHAT_NOOP.get(name):
+            if data.get(name) is not None:  # at its no-op value too: llama.cpp's own default may differ (top_p)
                 options[name] = data[name]
         if data.get("logit_bias"):
             options["logit_bias"] = _clean_logit_bias(data["logit_bias"])

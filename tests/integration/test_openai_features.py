@@ -56,7 +56,7 @@ def test_json_mode_answers_always_parse(client):
         f"Give three facts about {subject}." for subject in SUBJECTS]  # fmt: skip
     failures = []
     for prompt in prompts:
-        completion = client.chat.completions.create(model=LOCAL, messages=user(prompt), max_tokens=200,
+        completion = client.chat.completions.create(model=LOCAL, messages=user(prompt), max_tokens=120,
                                                     response_format={"type": "json_object"})  # fmt: skip
         content = completion.choices[0].message.content
         try:
@@ -176,6 +176,16 @@ def test_logprobs_cover_the_answer_token_by_token(client):
         assert token.logprob <= best + 1e-6 and sum(math.exp(t.logprob) for t in token.top_logprobs) <= 1 + 1e-4
     # Greedy decoding takes the most likely token at every step.
     assert all(t.token == t.top_logprobs[0].token for t in tokens)
+
+
+def test_a_stream_brings_its_logprobs_with_the_finish_chunk(client):
+    chunks = list(client.chat.completions.create(model=LOCAL, messages=user("Name two colours."), max_tokens=8,
+                                                 stream=True, logprobs=True, stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    (finish,) = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    tokens = finish.choices[0].logprobs.content
+    assert len(tokens) == chunks[-1].usage.completion_tokens
+    assert "".join(t.token for t in tokens).strip() == text.strip()
 
 
 def test_stop_ends_the_answer_before_the_stop_text(client):

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from routing.openai_fields import CHAT_FIELDS, EMBEDDING_FIELDS, HONOURED, REFUSED, ROUTED, routed_options
+from routing.openai_fields import (
+    CHAT_FIELDS,
+    COMPLETION_FIELDS,
+    EMBEDDING_FIELDS,
+    HONOURED,
+    REFUSED,
+    ROUTED,
+    routed_options,
+)
 from routing.serializers import ChatCompletionSerializer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +28,7 @@ FEATURES = "tests/integration/test_openai_features.py"
 CLIENTS = "tests/integration/test_openai_clients.py"
 API = "tests/integration/test_openai_api.py"
 EMBEDDINGS = "tests/integration/test_openai_embeddings.py"
+COMPLETIONS = "tests/integration/test_openai_completions.py"
 
 # Where each honoured or routed chat field's behaviour is checked against the live stack.
 CHAT_CHECKS = {
@@ -46,6 +55,25 @@ CHAT_CHECKS = {
     "parallel_tool_calls": f"{CLIENTS}::test_langchain_structured_output_by_function_calling_validates",
 }
 EMBEDDING_CHECKS = {name: EMBEDDINGS for name in EMBEDDING_FIELDS}
+COMPLETION_CHECKS = {
+    "model": f"{COMPLETIONS}::test_an_unknown_model_is_a_404",
+    "prompt": f"{COMPLETIONS}::test_a_prompt_is_completed_as_raw_text_and_logged",
+    "max_tokens": f"{COMPLETIONS}::test_the_default_is_16_tokens_greedy",
+    "temperature": f"{COMPLETIONS}::test_a_seed_makes_sampling_repeatable",
+    "top_p": "tests/routing/test_openai_completions.py",
+    "stop": f"{COMPLETIONS}::test_stop_ends_the_text_before_it",
+    "seed": f"{COMPLETIONS}::test_a_seed_makes_sampling_repeatable",
+    "presence_penalty": "tests/routing/test_openai_completions.py",
+    "frequency_penalty": "tests/routing/test_openai_completions.py",
+    "logit_bias": "tests/routing/test_openai_completions.py",
+    "logprobs": f"{COMPLETIONS}::test_logprobs_in_the_legacy_shape",
+    "echo": f"{COMPLETIONS}::test_echo_prepends_the_prompt",
+    "stream": f"{COMPLETIONS}::test_a_stream_is_the_same_text_and_ends_with_a_usage_chunk",
+    "stream_options": f"{COMPLETIONS}::test_a_stream_is_the_same_text_and_ends_with_a_usage_chunk",
+    "n": f"{COMPLETIONS}::test_what_cannot_be_honoured_is_a_400_naming_the_field",
+    "best_of": f"{COMPLETIONS}::test_what_cannot_be_honoured_is_a_400_naming_the_field",
+    "user": "tests/routing/test_openai_completions.py",
+}
 
 # A value for each refused field, as a client would send it.
 REFUSED_VALUES = {
@@ -75,6 +103,7 @@ def doc_rows(title: str) -> dict[str, tuple[str, str]]:
 @pytest.mark.parametrize(("title", "table"), [
     ("POST /v1/chat/completions", CHAT_FIELDS),
     ("POST /v1/embeddings", EMBEDDING_FIELDS),
+    ("POST /v1/completions", COMPLETION_FIELDS),
 ])  # fmt: skip
 def test_the_doc_table_is_the_code_table(title, table):
     assert doc_rows(title) == {name: (field.status, field.note) for name, field in table.items()}
@@ -93,7 +122,9 @@ def _test_exists(reference: str) -> bool:
     return not name or any(isinstance(node, ast.FunctionDef) and node.name == name for node in tree.body)
 
 
-@pytest.mark.parametrize(("table", "checks"), [(CHAT_FIELDS, CHAT_CHECKS), (EMBEDDING_FIELDS, EMBEDDING_CHECKS)])
+@pytest.mark.parametrize(("table", "checks"), [
+    (CHAT_FIELDS, CHAT_CHECKS), (EMBEDDING_FIELDS, EMBEDDING_CHECKS), (COMPLETION_FIELDS, COMPLETION_CHECKS),
+])  # fmt: skip
 def test_every_honoured_or_routed_row_names_an_existing_check(table, checks):
     kept = {name for name, field in table.items() if field.status in (HONOURED, ROUTED)}
     assert set(checks) == kept
@@ -136,6 +167,7 @@ def test_a_routed_field_takes_swarm_auto_to_the_local_model(field):
 
 @pytest.mark.parametrize(("field", "noop"), [
     ("top_p", 1), ("presence_penalty", 0), ("frequency_penalty", 0), ("logprobs", False), ("logit_bias", {}),
+    ("seed", None),
     ("response_format", {"type": "text"}), ("tool_choice", "none"), ("parallel_tool_calls", True), ("stop", None),
 ])  # fmt: skip
 def test_a_routed_field_at_its_no_op_value_keeps_the_cascade(field, noop):
