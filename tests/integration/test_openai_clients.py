@@ -10,7 +10,6 @@ request is seen here rather than silently testing something else.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -185,12 +184,9 @@ def test_litellm_json_mode(stack, api_key, model):
 
 
 def test_litellm_required_tool_call(stack, api_key):
-    # LiteLLM 1.106.2 imports its MCP gateway (the optional `mcp` package, of its `proxy` extra)
-    # whenever tools are passed; its own flag skips that check for plain function tools.
-    skip_mcp = {} if importlib.util.find_spec("mcp") else {"_skip_mcp_handler": True}
     messages = [{"role": "user", "content": "What is the weather in Paris?"}]
     response = litellm_completion(stack, api_key, messages=messages, tools=[WEATHER_TOOL], tool_choice="required",
-                                  max_tokens=100, **skip_mcp)  # fmt: skip
+                                  max_tokens=100)  # fmt: skip
     choice = response.choices[0]
     assert choice.finish_reason == "tool_calls" and not choice.message.content
     [call] = choice.message.tool_calls
