@@ -488,7 +488,28 @@ class ServingSerializer(serializers.Serializer):
 
 
 class ReloadSerializer(serializers.Serializer):
-    lora = serializers.CharField(required=False, help_text="latest, base or lora-v<N>; none: publish the state again")
+    lora = serializers.CharField(
+        required=False,
+        help_text="latest (the newest adapter that passed its gate), base or lora-v<N>; none: publish the state again",
+    )
+    force = serializers.BooleanField(
+        required=False, default=False, help_text="serve an adapter that failed its gate (logged; otherwise a 409)"
+    )
+
+
+class GateSerializer(serializers.Serializer):
+    passed = serializers.BooleanField()
+    score = serializers.FloatField(allow_null=True, help_text="The adapter's accuracy on the evaluation set.")
+    threshold = serializers.FloatField(allow_null=True, help_text="What it had to reach: the serving adapter's.")
+    against = serializers.CharField(allow_null=True, help_text="The adapter it was compared with.")
+    eval_set = serializers.CharField(allow_null=True, help_text="heldout, or the training set when none was held out.")
+    trusted_wrong_rate = serializers.FloatField(allow_null=True, help_text="Sure of a wrong answer, how often.")
+    trusted_wrong_rate_max = serializers.FloatField(allow_null=True)
+
+
+class ReloadResultSerializer(ServingSerializer):
+    gate = GateSerializer(allow_null=True, help_text="The gate's verdict on the adapter named (null: base or none).")
+    forced = serializers.BooleanField(help_text="True when force=true served an adapter that failed its gate.")
 
 
 class TrainingJobSerializer(serializers.Serializer):
@@ -740,8 +761,16 @@ _view(
         "tags": ["operators"],
         "request": ReloadSerializer,
         "parameters": [OpenApiParameter("lora", str, OpenApiParameter.QUERY, required=False,
-                                        description="latest, base or lora-v<N> (instead of the body)")],
-        "responses": {200: ServingSerializer, **errors(*OPERATOR_WRITE_ERRORS, 404)},
+                                        description="latest (the newest adapter that passed its gate), base or "
+                                                    "lora-v<N> (instead of the body)"),
+                       OpenApiParameter("force", bool, OpenApiParameter.QUERY, required=False,
+                                        description="true: serve an adapter that failed its gate (logged)")],
+        "responses": {200: ReloadResultSerializer, **errors(*OPERATOR_WRITE_ERRORS),
+                      404: OpenApiResponse(ErrorSerializer, description="No such adapter version, or `latest` "
+                                           "while no adapter has passed its gate (code no_adapter_passed_gate)."),
+                      409: OpenApiResponse(ErrorSerializer, description="The adapter named failed its gate (its "
+                                           "score vs the threshold in the message); force=true serves it anyway "
+                                           "(code adapter_failed_gate).")},
     },
 )  # fmt: skip
 _view(

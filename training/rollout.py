@@ -46,6 +46,23 @@ class UnknownAdapter(RolloutError):
     error_type = "not_found_error"
 
 
+class NoPassingAdapter(UnknownAdapter):
+    """`latest` asked for, but every trained adapter failed its gate (or none is trained yet)."""
+
+
+class GateFailed(RolloutError):
+    """The adapter named failed its evaluation gate: served only with `force` (409 at the API)."""
+
+    error_type = "conflict_error"
+
+    def __init__(self, adapter: AdapterVersion, gate: dict[str, Any]) -> None:
+        super().__init__(
+            f"{adapter.version} failed its gate ({gate_text(gate)}); it is served only by an explicit override: "
+            f"lora={adapter.version}&force=true"
+        )
+        self.adapter, self.gate = adapter, gate
+
+
 def _arm(adapter: AdapterVersion | None, *, canary: bool = False) -> Arm:
     if adapter is None:
         return BASE_ARM
@@ -77,20 +94,86 @@ def publish(state: ServingState | None = None) -> Snapshot:
     return snapshot
 
 
-def resolve(target: str) -> AdapterVersion | None:
-    """`latest` (the newest trained adapter), `base` (None), `lora-v<N>` or `<N>`.
+# --- the gate's verdict ---------------------------------------------------------------------------
 
-    An operator's reload is an explicit override: it serves the adapter named even when the gate
-    rejected it or a canary rolled it back (logged as a warning); the automatic path (gate, canary,
-    judge) never does."""
+_EVAL_SETS = {"heldout": "the held-out set"}
+
+
+def gate_of(adapter: AdapterVersion) -> dict[str, Any]:
+    """Whether `adapter` passed its evaluation gate, with the figures the gate compared.
+
+    The verdict is read from the evaluation the training run recorded (training/services.py: the new
+    adapter's accuracy must reach the serving adapter's, and it may be sure of a wrong answer no more
+    often), not from `status` alone: an adapter that failed and was served by a forced reload
+    becomes stable, then retired, and still failed its gate. REJECTED always means failed; an
+    adapter with no recorded evaluation is taken at its status. A verdict stored under
+    `evaluation["gate"]` (kept there by a forced reload) wins.
+
+    Returns {"passed", "score", "threshold", "against", "eval_set", "trusted_wrong_rate",
+    "trusted_wrong_rate_max"}; the figures are None when no evaluation was recorded.
+    """
+    evaluation = adapter.evaluation if isinstance(adapter.evaluation, dict) else {}
+    stored = evaluation.get("gate")
+    if isinstance(stored, dict) and isinstance(stored.get("passed"), bool):
+        return {**stored, "passed": stored["passed"] and adapter.status != AdapterVersion.Status.REJECTED}
+    gate: dict[str, Any] = {"passed": adapter.status != AdapterVersion.Status.REJECTED, "score": None,
+                            "threshold": None, "against": None, "eval_set": evaluation.get("eval_set"),
+                            "trusted_wrong_rate": None, "trusted_wrong_rate_max": None}  # fmt: skip
+    new, current = evaluation.get("new"), evaluation.get("current")
+    if not (isinstance(new, dict) and isinstance(current, dict) and "accuracy" in new and "accuracy" in current):
+        return gate
+    gate.update(score=new["accuracy"], threshold=current["accuracy"], against=current.get("adapter"),
+                trusted_wrong_rate=new.get("trusted_wrong_rate", 0.0),
+                trusted_wrong_rate_max=current.get("trusted_wrong_rate", 0.0))  # fmt: skip
+    # The counts when recorded (the rounded rates of two large sets can tie), both on the same set.
+    accurate = _count(new, "correct", "accuracy") >= _count(current, "correct", "accuracy")
+    careful = _count(new, None, "trusted_wrong_rate") <= _count(current, None, "trusted_wrong_rate")
+    gate["passed"] = gate["passed"] and accurate and careful
+    return gate
+
+
+def _count(side: dict[str, Any], count_key: str | None, rate_key: str) -> float:
+    if count_key and isinstance(side.get(count_key), int):
+        return side[count_key]
+    rate = float(side.get(rate_key) or 0.0)
+    total = side.get("total")
+    return round(rate * total) if isinstance(total, int) and total > 0 else rate
+
+
+def gate_text(gate: dict[str, Any]) -> str:
+    """The verdict for messages and the log: `accuracy 0.000 vs 0.025 (base) on the held-out set`."""
+    if gate.get("score") is None:
+        return "passed" if gate.get("passed") else "rejected, no evaluation recorded"
+    against = f" ({gate['against']})" if gate.get("against") else ""
+    where = gate.get("eval_set")
+    where = f" on {_EVAL_SETS.get(where, where)}" if where else ""
+    text = f"accuracy {gate['score']:.3f} vs {gate['threshold']:.3f}{against}{where}"
+    if (gate.get("trusted_wrong_rate") or 0) > (gate.get("trusted_wrong_rate_max") or 0):
+        text += f", sure and wrong {gate['trusted_wrong_rate']:.3f} vs at most {gate['trusted_wrong_rate_max']:.3f}"
+    return text
+
+
+def resolve(target: str) -> AdapterVersion | None:
+    """`latest` (the newest adapter that passed its gate), `base` (None), `lora-v<N>` or `<N>`.
+
+    `latest` never picks an adapter that failed its gate: with none passed it is an error
+    (NoPassingAdapter), not a fall back to another choice. A version named explicitly resolves to
+    that adapter whatever its fate; `reload_adapter` refuses a failed one unless forced."""
     target = target.strip()
     if target == BASE:
         return None
     if target == LATEST:
-        adapter = AdapterVersion.objects.order_by("-number").first()
-        if adapter is None:
-            raise UnknownAdapter("no trained adapter to load yet (train one: make evolution-once)")
-        return adapter
+        candidates = AdapterVersion.objects.exclude(status=AdapterVersion.Status.REJECTED).order_by("-number")
+        for adapter in candidates.iterator(chunk_size=16):
+            if gate_of(adapter)["passed"]:
+                return adapter
+        newest = AdapterVersion.objects.order_by("-number").first()
+        if newest is None:
+            raise NoPassingAdapter("no trained adapter to load yet (train one: make evolution-once)")
+        raise NoPassingAdapter(
+            f"no adapter has passed its gate yet (newest: {newest.version}, {gate_text(gate_of(newest))}); "
+            f"lora=base serves the base model, lora={newest.version}&force=true serves a rejected one"
+        )
     number = target.removeprefix(AdapterVersion.VERSION_PREFIX)
     if not number.isdigit():
         raise RolloutError(f"lora must be 'latest', 'base' or an adapter version like 'lora-v3'; got {target!r}")
@@ -124,28 +207,48 @@ def serving_now() -> dict[str, Any]:
     return describe(snapshot_of(state if state is not None else ServingState(pk=1)))
 
 
-def reload_adapter(target: str | None) -> dict[str, Any]:
+def reload_adapter(target: str | None, *, force: bool = False, operator: str = "an operator") -> dict[str, Any]:
     """Serve `target` to everyone (ends a canary of another adapter); no target: republish as is.
 
-    Returns what serves now. `generation` (swarm_lora_version) goes up when the stable adapter changes.
+    An adapter that failed its gate is refused (GateFailed) unless `force`: then it is served, a
+    warning names `operator` and the adapter, and its verdict is kept in its evaluation (its status
+    becomes stable, then retired, but `latest` never picks it).
+
+    Returns what serves now, plus `gate` (the verdict on the adapter named; None for base or no
+    target) and `forced` (True when the override served an adapter that failed its gate).
+    `lora_version` (swarm_lora_version) goes up when the stable adapter changes.
     """
+    gate: dict[str, Any] | None = None
+    forced = False
     with transaction.atomic():
         state = serving_state(lock=True)
         if target:
             adapter = resolve(target)
-            if adapter is not None and adapter.status in (AdapterVersion.Status.REJECTED,
-                                                          AdapterVersion.Status.ROLLED_BACK):  # fmt: skip
-                log.warning("reload serves %s although it was %s: %s", adapter.version, adapter.status, adapter.detail)
+            gate = gate_of(adapter) if adapter is not None else None
+            if adapter is not None and gate is not None and not gate["passed"]:
+                if not force:
+                    raise GateFailed(adapter, gate)
+                forced = True
+                log.warning("reload of %s forced by %s: it failed its gate (%s)", adapter.version, operator,
+                            gate_text(gate))  # fmt: skip
+                evaluation = adapter.evaluation if isinstance(adapter.evaluation, dict) else {}
+                if "gate" not in evaluation:
+                    adapter.evaluation = {**evaluation, "gate": gate}
+                    adapter.save(update_fields=["evaluation", "updated_at"])
+            elif adapter is not None and adapter.status == AdapterVersion.Status.ROLLED_BACK:
+                log.warning("reload by %s serves %s although it was rolled back: %s", operator, adapter.version,
+                            adapter.detail)  # fmt: skip
             if state.canary is not None and (adapter is None or state.canary_id != adapter.pk):
                 _end_canary(state, AdapterVersion.Status.ROLLED_BACK, why=f"replaced by a reload of {target}")
             elif state.canary is not None:
                 state.canary = None
                 state.canary_started_at = None
-            _make_stable(state, adapter, why=f"loaded by reload ({target})")
+            why = f"loaded by a forced reload ({target}), failed its gate" if forced else f"loaded by reload ({target})"
+            _make_stable(state, adapter, why=why)
             state.save()
         snapshot = publish(state)
     log.info("serving %s (generation %d)", snapshot.stable.version, snapshot.generation)
-    return describe(snapshot)
+    return {**describe(snapshot), "gate": gate, "forced": forced}
 
 
 def start_canary(adapter: AdapterVersion, *, weight: int | None = None) -> dict[str, Any]:

@@ -7,8 +7,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from tests.training.adapter_factory import passed, rejected
 from training.models import ServingState
-from training.serving import SERVING_KEY
+from training.serving import SERVING_KEY, read_snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,6 +23,10 @@ def token(settings, api_redis):
 
 def loopback(**kwargs) -> APIClient:
     return APIClient(REMOTE_ADDR="127.0.0.1", **kwargs)
+
+
+def operator_post(path: str, body: dict | None = None):
+    return loopback().post(path, body, format="json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
 
 
 def test_a_cross_site_get_from_loopback_changes_nothing(api_redis):
@@ -77,3 +82,76 @@ def test_a_session_user_who_is_not_staff_is_refused(api_redis):
     client = loopback()
     client.force_login(user)
     assert client.post("/admin/reload", {"lora": "base"}, format="json").status_code == 403
+
+
+# --- `latest` means the newest adapter that passed its gate; a rejected one takes force=true ------
+
+
+def test_the_run_books_drill_skips_a_newer_adapter_that_failed_its_gate(api_redis):
+    passed(1)
+    rejected(2)  # the one-prompt dev_test adapter: 0.000 vs 0.025 on the held-out set
+    response = operator_post("/admin/reload?lora=latest")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["stable"] == "lora-v1" and body["lora_version"] == 1 and body["forced"] is False
+    assert body["gate"]["passed"] is True and body["gate"]["score"] == 0.05
+    assert read_snapshot().stable.version == "lora-v1"
+
+
+def test_latest_when_no_adapter_passed_is_a_404_that_says_so(api_redis):
+    rejected(1)
+    response = operator_post("/admin/reload?lora=latest")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["type"] == "not_found_error" and error["code"] == "no_adapter_passed_gate"
+    assert "no adapter has passed its gate yet" in error["message"]
+    assert "lora=base serves the base model" in error["message"]
+    assert api_redis.get(SERVING_KEY) is None
+
+
+def test_a_rejected_adapter_named_without_force_is_a_409(api_redis):
+    rejected(1)
+    for force in ({}, {"force": False}, {"force": "false"}):
+        response = operator_post("/admin/reload", {"lora": "lora-v1", **force})
+        assert response.status_code == 409, (force, response.content)
+        error = response.json()["error"]
+        assert error["type"] == "conflict_error" and error["code"] == "adapter_failed_gate" and error["param"] == "lora"
+        assert "lora-v1 failed its gate (accuracy 0.000 vs 0.025 (base) on the held-out set)" in error["message"]
+        assert "force=true" in error["message"]
+    assert api_redis.get(SERVING_KEY) is None
+
+
+def test_force_in_the_query_serves_it_says_so_and_logs_the_token(api_redis, caplog):
+    passed(1)
+    rejected(2)
+    with caplog.at_level("WARNING", logger="training.rollout"):
+        response = operator_post("/admin/reload?lora=lora-v2&force=true")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["stable"] == "lora-v2" and body["lora_version"] == 1 and body["forced"] is True
+    gate = body["gate"]
+    assert gate["passed"] is False and gate["score"] == 0.0 and gate["threshold"] == 0.025
+    assert gate["eval_set"] == "heldout" and gate["against"] == "base"
+    assert read_snapshot().stable.version == "lora-v2"
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "lora-v2" in warning and "arbiter token" in warning and "failed its gate" in warning
+    # the next `latest` goes back to the newest adapter that passed
+    assert operator_post("/admin/reload?lora=latest").json()["stable"] == "lora-v1"
+
+
+def test_force_in_the_body_from_a_staff_session_logs_the_user(api_redis, caplog):
+    rejected(1)
+    staff = get_user_model().objects.create_user("ops", password="pw-ops-1234", is_staff=True)
+    client = loopback()
+    client.force_login(staff)
+    with caplog.at_level("WARNING", logger="training.rollout"):
+        response = client.post("/admin/reload", {"lora": "lora-v1", "force": True}, format="json")
+    assert response.status_code == 200 and response.json()["forced"] is True
+    assert any("'ops'" in r.getMessage() and "lora-v1" in r.getMessage() for r in caplog.records)
+
+
+def test_force_must_be_true_or_false(api_redis):
+    rejected(1)
+    response = operator_post("/admin/reload", {"lora": "lora-v1", "force": "please"})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "force"
+    assert api_redis.get(SERVING_KEY) is None

@@ -1,0 +1,34 @@
+"""AdapterVersion rows for the rollout and reload tests, with the evaluation a training run records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training.models import AdapterVersion
+
+
+def evaluation(score: float, threshold: float, *, total: int = 40, against: str = "base",
+               wrong: float = 0.0, wrong_max: float = 0.0, eval_set: str = "heldout") -> dict[str, Any]:  # fmt: skip
+    """What training/services.py records: the serving adapter's score (`current`) and the new one's."""
+
+    def side(adapter: str, accuracy: float, wrong_rate: float) -> dict[str, Any]:
+        return {"adapter": adapter, "correct": round(accuracy * total), "total": total, "accuracy": accuracy,
+                "escalation_rate": 1.0, "trusted_wrong_rate": wrong_rate, "seconds": 0.1}  # fmt: skip
+
+    return {"eval_set": eval_set, "current": side(against, threshold, wrong_max),
+            "new": side("new", score, wrong), "train_examples": 1, "steps": 3}  # fmt: skip
+
+
+def adapter(number: int, status: str = AdapterVersion.Status.CANDIDATE, report: dict | None = None) -> AdapterVersion:
+    return AdapterVersion.objects.create(number=number, base_model="smollm2-135m", base_sha256="0" * 64,
+                                         path=f"lora-v{number}/adapter.gguf", sha256=f"{number:064x}", rank=8,
+                                         alpha=16, status=status, evaluation=report or {})  # fmt: skip
+
+
+def rejected(number: int) -> AdapterVersion:
+    """The issue's one-prompt dev_test adapter: 0.000 against the base model's 0.025 on the held-out set."""
+    return adapter(number, AdapterVersion.Status.REJECTED, evaluation(0.0, 0.025))
+
+
+def passed(number: int, score: float = 0.05) -> AdapterVersion:
+    return adapter(number, AdapterVersion.Status.CANDIDATE, evaluation(score, 0.025))
