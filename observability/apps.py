@@ -17,6 +17,11 @@ class ObservabilityConfig(AppConfig):
 
         worker_process_shutdown.connect(_mark_this_process_dead, weak=False, dispatch_uid="swarm-metrics-dead")
 
+        # Celery workers and beat count their starts in Redis (service_startups_total).
+        from observability.startups import connect_celery_signals
+
+        connect_celery_signals()
+
 
 def _mark_this_process_dead(**_kwargs: object) -> None:
     from observability.metrics import mark_process_dead

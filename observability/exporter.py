@@ -11,6 +11,9 @@ answering when the API is dead. Each scrape reads, at that moment:
 * the day's cloud budget (``budget.selectors.budget_status``), when that module exists;
 * GPU memory with nvidia-smi (``inference.gpu.visible_gpus``; nothing on a CPU-only machine);
 * the last successful LoRA run (Redis key ``swarm:lora:last_success``);
+* how many times each service of the stack has started, ``service_startups_total{service}``
+  (Redis hash ``swarm:startups``, see observability/startups.py; the exporter counts its own
+  starts there too);
 * the multiprocess directory (PROMETHEUS_MULTIPROC_DIR, or SWARM_EXPORTER_MULTIPROC_DIR), so the
   workers' counters stay visible without the API.
 
@@ -36,6 +39,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from observability import metrics as m
+from observability import startups
 
 log = logging.getLogger("swarm.exporter")
 
@@ -268,6 +272,7 @@ class SwarmExporterCollector(Collector):
             families, gpu_queues = self._workers(now)
             live.extend(families)
             live.extend(self._lora())
+            live.append(startups.startups_family(startups.read_startups(self._redis)))
             sources.add_metric(["redis"], 1.0)
         except REDIS_ERRORS as exc:
             log.warning("redis unavailable: %s", exc)
@@ -325,6 +330,7 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, stop: threading.Eve
     registry = CollectorRegistry()
     registry.register(build_collector(exporter_multiproc_dir()))
     server, thread = start_http_server(port, addr=host, registry=registry)
+    startups.record_startup(startups.EXPORTER)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

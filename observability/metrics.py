@@ -19,9 +19,13 @@ process writes its values to mmap files in one shared directory and a scrape mer
   ``live*`` files of a process are removed by :func:`mark_process_dead` (gunicorn ``child_exit``,
   Celery ``worker_process_shutdown``, see apps.py) or, for processes killed hard, by
   :func:`prune_dead_processes`, which the exporter and the /metrics view run on each scrape.
-* Ratios (cache hit ratio, cloud retry ratio) are never stored: a per-process ratio cannot be
-  merged. They are computed at collection time from the merged counters
+* Ratios (cache hit ratio, cloud retry ratio, cloud hit ratio) are never stored: a per-process
+  ratio cannot be merged. They are computed at collection time from the merged counters
   (:class:`AggregateCollector`), so they always equal hits / lookups over all processes.
+* ``service_startups_total{service}`` (how many times each service of the stack started) is not
+  in the multiprocess files either, which are emptied when the stack starts: each service adds
+  one to a Redis hash when it starts and /metrics and the exporter read that hash at scrape time
+  (observability/startups.py).
 
 Without ``PROMETHEUS_MULTIPROC_DIR`` (tests, ``runserver``) everything lives in the default
 registry of the one process and :func:`metrics_view` serves that.
@@ -50,7 +54,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client import values as _prom_values
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -170,13 +174,17 @@ SWARM_METRICS: tuple[MetricWrapperBase, ...] = (
 # --- metrics computed at collection time ---------------------------------------------------
 @dataclass(frozen=True)
 class MetricSpec:
-    """A gauge produced at scrape time by a collector (never stored in the multiprocess files)."""
+    """A gauge (or, with ``kind="counter"``, a counter) produced at scrape time by a collector,
+    never stored in the multiprocess files."""
 
     name: str
     help: str
     labels: tuple[str, ...] = ()
+    kind: str = "gauge"
 
-    def family(self) -> GaugeMetricFamily:
+    def family(self) -> GaugeMetricFamily | CounterMetricFamily:
+        if self.kind == "counter":
+            return CounterMetricFamily(self.name, self.help, labels=list(self.labels))
         return GaugeMetricFamily(self.name, self.help, labels=list(self.labels))
 
 
@@ -190,7 +198,12 @@ CLOUD_RETRY_RATIO = MetricSpec(
     "swarm_cloud_retries_total / sum(swarm_cloud_calls_total) over all processes since the stack started "
     "(NaN before the first call).",
 )
-DERIVED_METRICS: tuple[MetricSpec, ...] = (CACHE_HIT_RATIO, CLOUD_RETRY_RATIO)
+CLOUD_HIT_RATIO = MetricSpec(
+    "swarm_cloud_hit_ratio",
+    'swarm_requests_total{route="cloud"} / swarm_requests_total: the share of requests a cloud provider '
+    "answered, over all processes since the stack started (0 before the first request).",
+)
+DERIVED_METRICS: tuple[MetricSpec, ...] = (CACHE_HIT_RATIO, CLOUD_RETRY_RATIO, CLOUD_HIT_RATIO)
 
 WORKER_UP = MetricSpec(
     "swarm_worker_up", "1 while the worker's heartbeat is live, 0 for a recently seen worker.", ("worker",)
@@ -210,6 +223,13 @@ LIVE_GPU_VRAM_TOTAL = MetricSpec(GPU_VRAM_TOTAL._name, "GPU memory size, bytes (
 EXPORTER_SOURCE_UP = MetricSpec(
     "swarm_exporter_source_up", "1 when the exporter could read the source on this scrape.", ("source",)
 )
+# Read from Redis by both /metrics and the exporter (observability/startups.py).
+SERVICE_STARTUPS = MetricSpec(
+    "service_startups",
+    "Times each service of the stack has started (Redis hash swarm:startups; survives restarts).",
+    ("service",),
+    kind="counter",
+)
 EXPORTER_METRICS: tuple[MetricSpec, ...] = (
     WORKER_UP,
     WORKER_HEARTBEAT_AGE,
@@ -221,6 +241,7 @@ EXPORTER_METRICS: tuple[MetricSpec, ...] = (
     LIVE_GPU_VRAM_USED,
     LIVE_GPU_VRAM_TOTAL,
     EXPORTER_SOURCE_UP,
+    SERVICE_STARTUPS,
 )
 
 
@@ -386,8 +407,22 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else math.nan
 
 
+def _cloud_hit_ratio(families: Iterable[Metric]) -> float:
+    """swarm_requests_total{route="cloud"} / swarm_requests_total, 0 when nothing was answered yet."""
+    cloud = every = 0.0
+    for family in families:
+        for sample in family.samples:
+            if sample.name == "swarm_requests_total":
+                every += sample.value
+                if sample.labels.get("route") == "cloud":
+                    cloud += sample.value
+    return cloud / every if every > 0 else 0.0
+
+
 def ratio_families(families: Iterable[Metric]) -> list[GaugeMetricFamily]:
-    """swarm_cache_hit_ratio and swarm_cloud_retry_ratio from already merged counter families."""
+    """swarm_cache_hit_ratio, swarm_cloud_retry_ratio and swarm_cloud_hit_ratio from already merged
+    counter families."""
+    families = list(families)
     totals = _sample_totals(
         families,
         {"swarm_cache_hits_total", "swarm_cache_lookups_total", "swarm_cloud_retries_total", "swarm_cloud_calls_total"},
@@ -400,7 +435,9 @@ def ratio_families(families: Iterable[Metric]) -> list[GaugeMetricFamily]:
     retry.add_metric(
         [], _ratio(totals.get("swarm_cloud_retries_total", 0.0), totals.get("swarm_cloud_calls_total", 0.0))
     )
-    return [cache, retry]
+    cloud = CLOUD_HIT_RATIO.family()
+    cloud.add_metric([], _cloud_hit_ratio(families))
+    return [cache, retry, cloud]
 
 
 class AggregateCollector(Collector):
@@ -428,9 +465,10 @@ def multiprocess_source(path: str | None = None) -> Callable[[], Iterable[Metric
     return multiprocess.MultiProcessCollector(None, path=path).collect
 
 
-def aggregated_registry(path: str | None = None) -> CollectorRegistry:
+def aggregated_registry(path: str | None = None, *, startups_client: Any = None) -> CollectorRegistry:
     """What /metrics serves: every process's metrics (or this process's, without a multiprocess
-    dir), the django-prometheus ones included, plus the derived ratios."""
+    dir), the django-prometheus ones included, plus the derived ratios, and with a Redis client
+    `startups_client`, service_startups_total read from it."""
     path = path or multiprocess_dir()
     if path:
         prune_dead_processes(path)
@@ -439,6 +477,10 @@ def aggregated_registry(path: str | None = None) -> CollectorRegistry:
         source = REGISTRY.collect
     registry = CollectorRegistry()
     registry.register(AggregateCollector(source))
+    if startups_client is not None:
+        from observability.startups import StartupsCollector
+
+        registry.register(StartupsCollector(startups_client))
     return registry
 
 
@@ -451,12 +493,15 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Django view for /metrics: the multiprocess-aggregated registry in the text format."""
+    """Django view for /metrics: the multiprocess-aggregated registry in the text format, with the
+    service start counts from the API's Redis (left out of the page while Redis is down)."""
     from django.http import HttpResponse, HttpResponseNotAllowed
+
+    from swarm_site.redis_client import get_redis
 
     if request.method not in {"GET", "HEAD"}:
         return HttpResponseNotAllowed(["GET", "HEAD"])
-    return HttpResponse(render(aggregated_registry()), content_type=CONTENT_TYPE)
+    return HttpResponse(render(aggregated_registry(startups_client=get_redis())), content_type=CONTENT_TYPE)
 
 
 # --- the catalogue ----------------------------------------------------------------------------
@@ -478,11 +523,12 @@ def sample_names(family: Metric) -> set[str]:
 
 
 def exported_metric_names() -> frozenset[str]:
-    """Every series name Swarm exposes: the stored metrics, the derived ratios, the exporter's gauges."""
+    """Every series name Swarm exposes: the stored metrics, the derived ratios, the exporter's
+    gauges and the service start counts."""
     names: set[str] = set()
     for metric in SWARM_METRICS:
         for family in metric.describe():
             names |= sample_names(family)
     for spec in (*DERIVED_METRICS, *EXPORTER_METRICS):
-        names.add(spec.name)
+        names |= sample_names(spec.family())
     return frozenset(names)

@@ -12,6 +12,12 @@ accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 
+def when_ready(server):
+    from observability.startups import gunicorn_when_ready
+
+    gunicorn_when_ready(server)
+
+
 def post_worker_init(worker):
     from swarm_site.warmup import warm_web
 

@@ -24,6 +24,21 @@ def total(samples, name: str, **labels) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and all((k, v2) in ls for k, v2 in labels.items()))
 
 
+def startups(url: str) -> dict[str, float]:
+    """service_startups_total by service, as a page serves it."""
+    return {dict(ls)["service"]: v for (n, ls), v in scrape(url).items() if n == "service_startups_total"}
+
+
+def wait_startups(url: str, *services: str) -> dict[str, float]:
+    """The page's start counts once every one of `services` has counted its start."""
+
+    def counted() -> dict[str, float] | None:
+        counts = startups(url)
+        return counts if set(services) <= set(counts) else None
+
+    return wait_for(counted, timeout=60, interval=0.3, what=f"starts of {services} on {url}")
+
+
 @pytest.fixture
 def metrics_stack(private_redis):
     stack = Stack.build(redis_url=private_redis.url, WEB_CONCURRENCY="2")
@@ -49,6 +64,11 @@ def test_counts_per_route_and_cache_hit_ratio_add_up_across_two_api_processes(me
     assert total(samples, "swarm_cache_lookups_total") == 10 and total(samples, "swarm_cache_hits_total") == 1
     assert total(samples, "swarm_cache_hit_ratio") == pytest.approx(0.1)
     assert total(samples, "swarm_request_latency_seconds_count") == 10
+    assert total(samples, "swarm_cloud_hit_ratio") == 0  # no cloud provider answered
+
+    counts = wait_startups(f"{metrics_stack.url}/metrics", "web", "worker-gpu", "worker-cpu")
+    assert counts["web"] == 1  # one gunicorn master start, not one per API process
+    assert counts["worker-gpu"] == 1 and counts["worker-cpu"] == 1
 
 
 def test_the_exporter_keeps_serving_when_the_api_is_dead(metrics_stack):
@@ -63,3 +83,13 @@ def test_the_exporter_keeps_serving_when_the_api_is_dead(metrics_stack):
     up = {dict(labels)["worker"]: value for (name, labels), value in samples.items() if name == "swarm_worker_up"}
     assert up and set(up.values()) == {1.0}
     assert total(samples, "swarm_requests_total") >= 1  # the API's counts survive it, from the shared directory
+    assert "swarm_cloud_hit_ratio" in {name for name, _ in samples}
+
+    # The run-book: starts counted per service, kept across an API restart.
+    counts = wait_startups(url, "web", "worker-gpu", "worker-cpu", "exporter")
+    assert counts["web"] >= 1 and counts["exporter"] == 1
+    assert counts["worker-gpu"] >= 1 and counts["worker-cpu"] >= 1
+    metrics_stack.start_web()
+    metrics_stack.wait_healthy()
+    assert startups(url)["web"] == counts["web"] + 1
+    assert startups(f"{metrics_stack.url}/metrics")["web"] == counts["web"] + 1

@@ -131,7 +131,7 @@ def exporter_collector_names() -> set[str]:
     from observability.exporter import SwarmExporterCollector
 
     collector = SwarmExporterCollector(redis_client=redis.Redis(host="127.0.0.1", port=1), queue_names=[])
-    return {family.name for family in collector.describe()}
+    return {name for family in collector.describe() for name in m.sample_names(family)}
 
 
 def swarm_metric_names() -> set[str]:
@@ -140,7 +140,7 @@ def swarm_metric_names() -> set[str]:
     for metric in m.SWARM_METRICS:
         for family in metric.describe():
             names |= m.sample_names(family)
-    return names | {spec.name for spec in m.DERIVED_METRICS}
+    return names | {name for spec in m.DERIVED_METRICS for name in m.sample_names(spec.family())}
 
 
 def known_names(rules: Path = RULES) -> frozenset[str]:

@@ -87,16 +87,41 @@ def test_ratios_are_computed_from_the_counters_of_the_same_scrape():
     lookups = Counter("swarm_cache_lookups_total", "l", registry=registry)
     calls = Counter("swarm_cloud_calls_total", "c", ["provider", "outcome"], registry=registry)
     retries = Counter("swarm_cloud_retries_total", "r", registry=registry)
+    requests = Counter("swarm_requests_total", "q", ["route", "skill"], registry=registry)
     collector = m.AggregateCollector(registry.collect)
     empty = {f.name: f.samples[0].value for f in collector.collect() if f.name.endswith("_ratio")}
     assert math.isnan(empty["swarm_cache_hit_ratio"]) and math.isnan(empty["swarm_cloud_retry_ratio"])
+    assert empty["swarm_cloud_hit_ratio"] == 0  # no request yet: none answered by the cloud
     hits.inc(3)
     lookups.inc(12)
     calls.labels("a", "ok").inc(3)
     calls.labels("b", "error").inc(1)
     retries.inc(1)
+    requests.labels("cloud", "cloud").inc(3)
+    requests.labels("council", "math").inc(4)
+    requests.labels("council", "code").inc(2)
+    requests.labels("cache", "math").inc(3)
     got = {f.name: f.samples[0].value for f in collector.collect() if f.name.endswith("_ratio")}
-    assert got == {"swarm_cache_hit_ratio": 0.25, "swarm_cloud_retry_ratio": 0.25}
+    assert got == {"swarm_cache_hit_ratio": 0.25, "swarm_cloud_retry_ratio": 0.25, "swarm_cloud_hit_ratio": 0.25}
+
+
+def test_the_cloud_hit_ratio_counts_only_requests_the_cloud_answered():
+    registry = CollectorRegistry()
+    requests = Counter("swarm_requests_total", "q", ["route", "skill"], registry=registry)
+    collector = m.AggregateCollector(registry.collect)
+
+    def ratio() -> float:
+        return next(f for f in collector.collect() if f.name == "swarm_cloud_hit_ratio").samples[0].value
+
+    requests.labels("council", "math").inc(5)
+    assert ratio() == 0  # all local
+    requests.labels("cache", "cloud").inc(5)  # a cached cloud answer is answered by the cache
+    assert ratio() == 0
+    requests.labels("cloud", "cloud").inc(10)
+    assert ratio() == 0.5
+    requests.labels("unsure", "unsure").inc(5)
+    requests.labels("pattern", "pattern").inc(5)
+    assert ratio() == pytest.approx(10 / 30)
 
 
 def test_metrics_view_single_process(monkeypatch):
@@ -117,6 +142,8 @@ def test_known_names_include_the_exporter_and_derived_gauges():
     assert {
         "swarm_cache_hit_ratio",
         "swarm_cloud_retry_ratio",
+        "swarm_cloud_hit_ratio",
+        "service_startups_total",
         "swarm_worker_up",
         "swarm_queue_depth",
         "swarm_budget_spent_usd",

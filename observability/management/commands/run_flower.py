@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from observability.startups import FLOWER, record_startup
 from swarm_site.local_secrets import local_secret
 
 PASSWORD_FILE_NAME = "flower_password"  # noqa: S105 - a file name, not a password
@@ -48,4 +49,5 @@ class Command(BaseCommand):
         argv = [sys.executable, "-m", "celery", "-A", "swarm_site", "flower", f"--address={address}", f"--port={port}"]
         self.stdout.write(f"Flower on http://{address}:{port} (basic auth; local password in var/{PASSWORD_FILE_NAME})")
         self.stdout.flush()
+        record_startup(FLOWER)
         os.execve(argv[0], argv, env)  # noqa: S606 - replaces this process with Flower
