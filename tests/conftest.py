@@ -67,3 +67,75 @@ def api_redis(shared_redis_url, settings):
     client.flushdb()
     yield client
     get_redis.cache_clear()
+
+
+# --- tiers -------------------------------------------------------------------------------------
+# `pytest -q` with no paths and no -m runs the fast tier alone: no servers (Redis, workers, stacks)
+# and no model (llama.cpp, torch, ONNX). `make test` runs every tier (`-m "not slow"`), and a run
+# that names files, node ids or a marker expression runs what it names.
+SERVER_FIXTURES = {
+    "stack", "api_redis", "shared_redis_url", "module_redis", "private_redis", "redis10", "unix_redis",
+    "training_redis", "mining_redis", "metrics_stack", "lora_stack", "stall_stack", "stack_without_bwrap",
+    "postgres_url", "worker_process", "live_server",
+}  # fmt: skip
+MODEL_FIXTURES = {
+    "backend", "base_spec", "hf_base", "q4_backend", "probe_ids", "hf_base_outputs", "q4_base_outputs", "lora_cases",
+    "small_lora", "tiny_llama", "reference", "torch_backend", "onnx_backend", "default_export", "paraphrase_groups",
+}  # fmt: skip
+HEAVY_MARKERS = ("integration", "slow", "concurrency", "heavy")
+# Left out of the fast tier whole (not even imported): suites that need servers or the model, and
+# unit suites that spawn processes (the bubblewrap sandbox, manage.py checks, HTTP servers) or wait
+# out deadlines and back-offs by design. Each of them runs in `make test`.
+HEAVY_PATHS = (
+    "integration/", "training/test_lora_equivalence.py", "training/test_hf.py", "training/test_gguf_lora.py",
+    "training/test_llama_adapters.py", "training/test_distillation.py", "training/test_pipeline.py",
+    "mining/test_embeddings.py", "mining/test_hot_reload.py", "inference/test_context_window.py",
+    "inference/test_special_tokens.py", "inference/test_constraints.py", "inference/test_integrity.py",
+    "routing/test_sandbox.py", "routing/test_sandbox_escape.py", "routing/test_reply_stream.py",
+    "routing/test_cascade.py", "routing/test_heads_math.py", "routing/test_openai_completions.py",
+    "budget/test_budget.py", "budget/test_concurrency.py", "swarm_site/test_deploy_check.py",
+    "swarm_site/test_settings.py", "swarm_site/test_schema.py", "observability/test_metrics.py", "bench/test_data.py",
+    "bench/test_gate.py", "bench/test_replay_provider.py", "arbiter/",
+)  # fmt: skip
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def is_fast(item: pytest.Item) -> bool:
+    """Whether `item` belongs to the fast tier (see above)."""
+    if any(item.get_closest_marker(name) for name in HEAVY_MARKERS):
+        return False
+    return not set(item.fixturenames) & (SERVER_FIXTURES | MODEL_FIXTURES)
+
+
+def _whole_default_run(config: pytest.Config) -> bool:
+    """No paths or node ids given (pytest fell back on `testpaths`), no -m, no -k."""
+    named = config.args_source != pytest.Config.ArgsSource.TESTPATHS
+    return not (named or config.option.markexpr or config.option.keyword) \
+        and os.environ.get("SWARM_TEST_TIER", "fast") == "fast"  # fmt: skip
+
+
+def pytest_ignore_collect(collection_path, config: pytest.Config) -> bool | None:
+    """In a whole default run, the heavy suites are not collected at all (their imports cost seconds)."""
+    if not _whole_default_run(config):
+        return None
+    relative = os.path.relpath(str(collection_path), TESTS_DIR).replace(os.sep, "/")
+    return True if any(relative == p.rstrip("/") or relative.startswith(p) for p in HEAVY_PATHS) else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if is_fast(item):
+            item.add_marker(pytest.mark.fast)
+    if not _whole_default_run(config):
+        return
+    keep = [item for item in items if is_fast(item)]
+    dropped = [item for item in items if not is_fast(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _whole_default_run(config):
+        return "tier: fast (no servers, no model); `make test` runs every tier, SWARM_TEST_TIER=all pytest too"
+    return None
