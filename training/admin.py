@@ -68,7 +68,11 @@ class AdapterVersionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "pick exactly one adapter", level=messages.ERROR)
             return
-        state = rollout.reload_adapter(queryset.get().version)
+        try:
+            state = rollout.reload_adapter(queryset.get().version, operator=f"staff user {request.user.username!r}")
+        except rollout.RolloutError as exc:  # one that failed its gate: served only by POST /admin/reload with force
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return
         self.message_user(request, f"serving {state['stable']} (lora version {state['lora_version']})")
 
 

@@ -95,7 +95,18 @@ def test_the_queue_file_drill(lora_stack):
         assert job["steps"] > 0 and job["train_examples"] == 2, job
         assert "trained lora-v1" in lora_stack.logs(tail=None)
 
-        reloaded = requests.post(f"{lora_stack.url}/admin/reload?lora=latest", headers=OPERATOR, timeout=30)
+        # `latest` is the newest adapter that passed its gate. The drill's two-prompt adapter may fail
+        # it: then `latest` refuses, naming it refuses too, and only the explicit override serves it.
+        (adapter,) = [a for a in training(lora_stack)["adapters"] if a["version"] == "lora-v1"]
+        reload_url = f"{lora_stack.url}/admin/reload"
+        reloaded = requests.post(f"{reload_url}?lora=latest", headers=OPERATOR, timeout=30)
+        if adapter["status"] == "rejected":
+            assert reloaded.status_code == 404, reloaded.text
+            assert reloaded.json()["error"]["code"] == "no_adapter_passed_gate"
+            named = requests.post(f"{reload_url}?lora=lora-v1", headers=OPERATOR, timeout=30)
+            assert named.status_code == 409 and named.json()["error"]["code"] == "adapter_failed_gate", named.text
+            reloaded = requests.post(f"{reload_url}?lora=lora-v1&force=true", headers=OPERATOR, timeout=30)
+            assert reloaded.json()["forced"] is True and reloaded.json()["gate"]["passed"] is False, reloaded.text
         assert reloaded.status_code == 200, reloaded.text
         assert reloaded.json()["stable"] == "lora-v1"
         assert reloaded.json()["lora_version"] > version_before

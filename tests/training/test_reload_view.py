@@ -155,3 +155,13 @@ def test_force_must_be_true_or_false(api_redis):
     response = operator_post("/admin/reload", {"lora": "lora-v1", "force": "please"})
     assert response.status_code == 400 and response.json()["error"]["param"] == "force"
     assert api_redis.get(SERVING_KEY) is None
+
+
+def test_the_admin_action_refuses_an_adapter_that_failed_its_gate(api_redis, admin_client):
+    """The admin's "serve to everyone" action says why, and changes nothing; a passing one is served."""
+    bad, good = rejected(1), passed(2)
+    url = "/admin/training/adapterversion/"
+    page = admin_client.post(url, {"action": "make_stable", "_selected_action": [bad.pk]}, follow=True)
+    assert "failed its gate" in page.content.decode() and read_snapshot().stable.version == "base"
+    page = admin_client.post(url, {"action": "make_stable", "_selected_action": [good.pk]}, follow=True)
+    assert "failed its gate" not in page.content.decode() and read_snapshot().stable.version == "lora-v2"
