@@ -13,7 +13,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test models migrate redis run test test-slow test-all lint format clean budget-reset system-deps sandbox-deps mine-once \
+.PHONY: help install install-test init test-fast models migrate redis run test test-slow test-all lint format clean budget-reset system-deps sandbox-deps mine-once \
 	evolution-once set-canary-weight promote-canary rollback-canary
 
 .DEFAULT_GOAL := help
@@ -22,7 +22,9 @@ include bench/bench.mk
 
 help:
 	@echo "make run        set up (venv, deps, model, db, redis) and start web, worker, beat, flower"
+	@echo "make init       fetch the models, verify them by SHA-256, export the embeddings (idempotent)"
 	@echo "make test       install test deps and run the test suite (what CI runs)"
+	@echo "make test-fast  the fast tier alone, as \`pytest -q\` runs it (no servers, no model)"
 	@echo "make test-slow  the long suites (marked slow)"
 	@echo "make lint       ruff"
 	@echo "make mine-once                  run pattern mining now (the 6-hourly job)"
@@ -47,6 +49,14 @@ install-test: $(VENV)/.test-installed
 
 models: install
 	$(PYTHON) manage.py prefetch_models
+
+# The run-book's assets step: models fetched and verified by SHA-256, embeddings exported; idempotent.
+init: install
+	$(PYTHON) manage.py prefetch_models --no-progress --summary
+
+# The fast tier alone (no servers, no model): what `pytest -q` runs.
+test-fast: install-test
+	$(PYTHON) -m pytest -q
 
 migrate: install
 	$(PYTHON) manage.py migrate --noinput

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -65,6 +66,7 @@ class VoteView(OrchestrateView):
             scores=result.get("scores", {}),
             reasons=result.get("reasons", {}),
             winner=next((b for b in ballots if b["head"] == result.get("winner_head")), None),
+            min_confidence=settings.SWARM_MIN_CONFIDENCE,
         )
         return Response(body)
 

@@ -349,6 +349,7 @@ class VoteAnswerSerializer(AnswerSerializer):
     scores = serializers.DictField(child=serializers.FloatField())
     reasons = serializers.DictField(child=serializers.CharField())
     winner = BallotSerializer(allow_null=True)
+    min_confidence = serializers.FloatField(help_text="The vote's floor: a winner scores at least this, else UNSURE.")
 
 
 class HybridAnswerSerializer(_AnswerFields):

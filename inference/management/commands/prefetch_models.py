@@ -24,27 +24,35 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-embeddings", action="store_true", help="skip the ONNX export of the pattern-mining embedder"
         )
+        parser.add_argument("--summary", action="store_true", help="end with one PASS or FAIL line (make init)")
 
-    def handle(self, *args, aliases: list[str], force: bool, no_progress: bool, no_embeddings: bool, **options):
+    def handle(self, *args, aliases: list[str], force: bool, no_progress: bool, no_embeddings: bool, summary: bool,
+               **options):  # fmt: skip
         try:
             registry = load_registry()
             specs = [registry.get(a) for a in aliases] if aliases else list(registry.models.values())
             results = prefetch(specs, model_dir=settings.SWARM_MODEL_DIR, show_progress=not no_progress, force=force)
         except (RegistryError, FetchError, IntegrityError) as exc:
+            if summary:
+                self.stdout.write(f"FAIL init: {exc}")
             raise CommandError(str(exc)) from None
         for result in results:
             style = self.style.WARNING if result.status == "skipped" else self.style.SUCCESS
             self.stdout.write(style(f"{result.alias}: {result.status} {result.path} ({result.message})"))
-        if not no_embeddings:
-            self._prepare_embeddings()
+        embedded = self._prepare_embeddings() if not no_embeddings else "not asked for"
+        have = ", ".join(f"{r.alias} {r.status}" for r in results)
+        if summary:
+            self.stdout.write(f"PASS init: {have} (SHA-256 and size verified); embeddings {embedded}; "
+                              f"in {settings.SWARM_MODEL_DIR}")  # fmt: skip
 
-    def _prepare_embeddings(self) -> None:
+    def _prepare_embeddings(self) -> str:
         from mining import embeddings
 
         if not embeddings.is_available():
             self.stdout.write(self.style.WARNING("embeddings: skipped (requirements/ml.txt is not installed)"))
-            return
+            return "skipped"
         result = embeddings.prepare()
         style = self.style.WARNING if result["status"] == "failed" else self.style.SUCCESS
         where = f" {result['path']}" if "path" in result else ""
         self.stdout.write(style(f"embeddings: {result['status']}{where} ({result['message']})"))
+        return result["status"]
