@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -213,36 +213,53 @@ class ChatCompletionsView(APIView):
                            "model": model, "choices": [], "usage": _usage(result)}  # fmt: skip
                 yield f"data: {json.dumps(payload)}\n\n"
 
-        def sse() -> Iterator[str]:
-            yield chunk({"role": "assistant", "content": ""})
-            streamed = []
-            try:
-                for event in events:
-                    if event["type"] == "ping":
-                        yield ": ping\n\n"  # keeps proxies open and notices a client that left
-                    elif event["type"] == "token":
-                        streamed.append(event["text"])
-                        if text := stop.feed(event["text"]):
-                            yield chunk({"content": text})
-                    else:
-                        yield from final(event["result"], "".join(streamed))
-            except exceptions.APIException as exc:
-                error = error_body(exc.status_code, str(exc.detail), code=exc.default_code,
-                                   param=getattr(exc, "param", None))  # fmt: skip
-                yield f"data: {json.dumps(error)}\n\n"
-            except Exception:  # logged; the client still gets an error and the end of the stream
-                log.exception("stream %s failed", state.request_id)
-                error = error_body(500, "Internal error; it has been logged.", code="internal_error")
-                yield f"data: {json.dumps(error)}\n\n"
-            finally:
-                events.close()
-            yield "data: [DONE]\n\n"
+        return event_stream(state.request_id, events, opening=[chunk({"role": "assistant", "content": ""})],
+                            token=lambda text: chunk({"content": piece}) if (piece := stop.feed(text)) else None,
+                            final=final)  # fmt: skip
 
-        response = StreamingHttpResponse(sse(), content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        response["x-request-id"] = state.request_id
-        return response
+
+def event_stream(
+    request_id: str,
+    events: Iterator[dict[str, Any]],
+    *,
+    opening: list[str],
+    token: Callable[[str], str | None],
+    final: Callable[[dict[str, Any], str], Iterator[str]],
+) -> StreamingHttpResponse:
+    """A request's events (routing/services.py orchestrate_stream) as server-sent events: `opening`,
+    then `token(text)` for each generated piece (None: nothing to send yet), `final(result, streamed
+    text)` for the result, pings while waiting, an error chunk for a failure, and `data: [DONE]` last."""
+
+    def sse() -> Iterator[str]:
+        yield from opening
+        streamed = []
+        try:
+            for event in events:
+                if event["type"] == "ping":
+                    yield ": ping\n\n"  # keeps proxies open and notices a client that left
+                elif event["type"] == "token":
+                    streamed.append(event["text"])
+                    if (out := token(event["text"])) is not None:
+                        yield out
+                else:
+                    yield from final(event["result"], "".join(streamed))
+        except exceptions.APIException as exc:
+            error = error_body(exc.status_code, str(exc.detail), code=exc.default_code,
+                               param=getattr(exc, "param", None))  # fmt: skip
+            yield f"data: {json.dumps(error)}\n\n"
+        except Exception:  # logged; the client still gets an error and the end of the stream
+            log.exception("stream %s failed", request_id)
+            error = error_body(500, "Internal error; it has been logged.", code="internal_error")
+            yield f"data: {json.dumps(error)}\n\n"
+        finally:
+            events.close()
+        yield "data: [DONE]\n\n"
+
+    response = StreamingHttpResponse(sse(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    response["x-request-id"] = request_id
+    return response
 
 
 class ModelsView(APIView):

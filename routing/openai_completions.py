@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +24,16 @@ from rest_framework.views import APIView
 from access.authentication import client_address, enforce_token_cap
 from inference.registry import active_model
 from routing import services
-from routing.openai_api import JsonOrStream, ModelNotFound, _finish_reason, _headers, _swarm, _usage, available_models
+from routing.openai_api import (
+    JsonOrStream,
+    ModelNotFound,
+    _finish_reason,
+    _headers,
+    _swarm,
+    _usage,
+    available_models,
+    event_stream,
+)
 from routing.openai_fields import unsupported_value
 from routing.serializers import (
     StreamOptionsSerializer,
@@ -35,7 +44,6 @@ from routing.serializers import (
     check_prompt_size,
     text_problem,
 )
-from swarm_site.errors import error_body
 
 log = logging.getLogger(__name__)
 
@@ -221,36 +229,7 @@ class CompletionsView(APIView):
                            "choices": [], "usage": _usage(result)}  # fmt: skip
                 yield f"data: {json.dumps(payload)}\n\n"
 
-        def sse() -> Iterator[str]:
-            if echo:
-                yield chunk(echo)
-            streamed = []
-            try:
-                for event in events:
-                    if event["type"] == "ping":
-                        yield ": ping\n\n"  # keeps proxies open and notices a client that left
-                    elif event["type"] == "token":
-                        streamed.append(event["text"])
-                        yield chunk(event["text"])
-                    else:
-                        yield from final(event["result"], "".join(streamed))
-            except exceptions.APIException as exc:
-                error = error_body(exc.status_code, str(exc.detail), code=exc.default_code,
-                                   param=getattr(exc, "param", None))  # fmt: skip
-                yield f"data: {json.dumps(error)}\n\n"
-            except Exception:  # logged; the client still gets an error and the end of the stream
-                log.exception("stream %s failed", state.request_id)
-                error = error_body(500, "Internal error; it has been logged.", code="internal_error")
-                yield f"data: {json.dumps(error)}\n\n"
-            finally:
-                events.close()
-            yield "data: [DONE]\n\n"
-
-        response = StreamingHttpResponse(sse(), content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        response["x-request-id"] = state.request_id
-        return response
+        return event_stream(state.request_id, events, opening=[chunk(echo)] if echo else [], token=chunk, final=final)
 
 
 # --- The response's shape, for the OpenAPI document (swarm_site/schema.py) -------------------------

@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rest_framework.exceptions import APIException
 
-from inference.backends.base import ContextWindowExceeded, InvalidOption
+from inference.backends.base import ContextWindowExceeded, Generation, InvalidOption
 from inference.registry import active_model
 from observability import metrics
 from routing import streaming
@@ -172,14 +172,11 @@ def model_answer(
             return sink.finish({"refused": exc.as_dict()})
         text = constraint.complete(gen.text, gen.finish_reason)
         message = constraint.read(text)
-        result = {
-            "answer": text, "route": "local", "skill_type": "model", "confidence": 0.0,
-            "prompt_tokens": gen.prompt_tokens or counted or 0, "completion_tokens": gen.completion_tokens,
-            "finish_reason": "tool_calls" if message["tool_calls"] else gen.finish_reason,
-            "tool_calls": message["tool_calls"], "logprobs": gen.logprobs, "model": backend.spec.alias,
-            "streamed_tokens": sink.sent, "adapter_version": served,
-        }  # fmt: skip
-        return sink.finish(result)
+        return sink.finish(_generated(
+            gen, model=backend.spec.alias, sink=sink, served=served, answer=text, tool_calls=message["tool_calls"],
+            prompt_tokens=gen.prompt_tokens or counted or 0,
+            finish_reason="tool_calls" if message["tool_calls"] else gen.finish_reason,
+        ))  # fmt: skip
 
 
 def text_answer(
@@ -207,13 +204,20 @@ def text_answer(
         except InvalidOption as exc:
             log.info("refused: %s", exc)
             return sink.finish({"refused": exc.as_dict()})
-        result = {
-            "answer": gen.text, "route": "local", "skill_type": "model", "confidence": 0.0,
-            "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
-            "finish_reason": gen.finish_reason, "logprobs": gen.logprobs, "model": backend.spec.alias,
-            "streamed_tokens": sink.sent, "adapter_version": served,
-        }  # fmt: skip
-        return sink.finish(result)
+        return sink.finish(_generated(gen, model=backend.spec.alias, sink=sink, served=served))
+
+
+def _generated(
+    gen: Generation, *, model: str, sink: streaming.TokenSink, served: str, **overrides: Any
+) -> dict[str, Any]:
+    """The result of a generation by the model alone (no council): its text, tokens and logprobs."""
+    result = {
+        "answer": gen.text, "route": "local", "skill_type": "model", "confidence": 0.0,
+        "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+        "finish_reason": gen.finish_reason, "logprobs": gen.logprobs, "model": model,
+        "streamed_tokens": sink.sent, "adapter_version": served,
+    }  # fmt: skip
+    return {**result, **overrides}
 
 
 def _generation_params(options: dict[str, Any], *, grammar: str | None) -> dict[str, Any]:
