@@ -5,6 +5,10 @@
 #   make soak-live [QPS=120] [DURATION=5m] [URL=...] [MIX=cache:85,...] [P95_MS=200]   Locust soak -> reports/soak_<date>.json
 #   make peers                                       gateway vs llama-cpp-python, llama_cpp.server, LiteLLM -> reports/peers_<date>.json
 #   make gate [GATE_STAGES=a,b] [GATE_FORCE_FAIL=stage]   the release gate (non-zero exit on any failed stage)
+#   make smoke-loader                                the default model loaded on the configured device: load time, RSS, VRAM on a GPU
+#   make smoke-live [URL=http://127.0.0.1:8000]      10 calls to /orchestrate and /vote on the RUNNING stack (SWARM_API_KEY if set)
+#   make micro [openai_cost=0.05] [STRICT_COST=on]   the 40-item micro Titanic slice on a stack of its own, cap CAP
+# Each of the three ends with one `PASS <name>: ...` or `FAIL <name>: ...` line and exits non-zero on FAIL.
 #
 # LiteLLM's proxy extras pin older gunicorn/rich than the gateway uses, so the proxy lives in a
 # virtualenv of its own (var/venv-litellm), never in $(VENV).
@@ -19,7 +23,9 @@ P95_MS ?= 200
 LITELLM_VENV ?= var/venv-litellm
 LITELLM_SPEC ?= litellm[proxy]==1.106.2
 
-.PHONY: install-bench titanic soak-live peers gate titanic-data
+SMOKE_URL ?= http://127.0.0.1:8000
+
+.PHONY: install-bench titanic soak-live peers gate titanic-data smoke-loader smoke-live micro
 
 $(VENV)/.bench-installed: requirements/bench.txt $(VENV)/.test-installed
 	$(PYTHON) -m pip install -r requirements/bench.txt
@@ -47,3 +53,14 @@ peers: install-bench models $(LITELLM_VENV)/bin/litellm
 
 gate: install-bench models
 	$(PYTHON) -m bench.gate
+
+smoke-loader: install-bench models
+	$(PYTHON) -m bench.gate --stage-impl loader
+
+# Against the stack `make run` started (URL overrides it); the key: SWARM_API_KEY, else the anonymous loopback caller.
+smoke-live: install-bench
+	$(PYTHON) -m bench.gate --stage-impl live-smoke --url $(or $(URL),$(SMOKE_URL))
+
+# openai_cost: what one call's worst case costs at the loopback provider (USD); STRICT_COST=on: stop at the first refusal.
+micro: install-bench models
+	$(PYTHON) -m bench.micro --budget $(BUDGET) --cap $(CAP)$(if $(openai_cost), --openai-cost $(openai_cost))$(if $(filter on 1 yes true,$(STRICT_COST)), --strict-cost)

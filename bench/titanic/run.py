@@ -1,13 +1,19 @@
 """Run the Titanic suite through the live HTTP API and write reports/titanic_<date>.json.
 
 Usage: python -m bench.titanic [--budget 0.10] [--cap 0.02] [--concurrency 4] [--micro | --limit N]
-                               [--url http://127.0.0.1:8000] [--out PATH]
+                               [--openai-cost USD] [--strict-cost] [--url http://127.0.0.1:8000] [--out PATH]
 
 Without --url it starts a stack of its own (private redis-server, gunicorn, serving worker with the
 real model, bookkeeping worker) with SWARM_CLOUD_ENABLED=true and the reference-replay provider
 (bench/replay_provider.py) as the ONLY paid provider, the budget pool set to --budget and the
 per-request cap to --cap; it stops everything at the end. With --url it uses a running stack as
 configured (its providers are then whatever that stack has).
+
+The cost guard: --openai-cost USD prices the loopback provider so that one call's worst case (what the
+gateway reserves before the call) is exactly USD: $0 per prompt token and USD / max_tokens per
+completion token. Above --cap the gateway refuses the call ("cost per request exceeded <cap>") and
+the item ends UNSURE; the report counts these refusals (refused_by_cap). With --strict-cost the run
+stops sending items at the first refusal, writes the report with `aborted` set and exits 3.
 
 Definitions (also written into the report):
 - effective success: the share of items answered with HTTP 200 and an answer; an honest UNSURE
@@ -25,11 +31,14 @@ import argparse
 import json
 import statistics
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +50,8 @@ from bench.titanic.scorers import SCORERS, score
 from bench.titanic.suite import MICRO_SIZE, Item, load_suite, validate
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+ABORTED = 3  # the exit status of a --strict-cost run stopped by the per-request cap
+CAP_REFUSAL = "cost per request exceeded"
 TARGETS = {"effective_success": 0.97, "composite_accuracy": 0.85, "cost_usd_full_suite": 0.07, "p95_ms_gpu": 200.0}
 REPLAY_NOTE = ("Escalations (route 'cloud') were answered by the reference-replay provider "
                "(bench/replay_provider.py) on loopback, which returns the suite's own reference answer: they are "
@@ -124,6 +135,22 @@ def judge(item: Item, raw: dict[str, Any]) -> Outcome:
     )  # fmt: skip
 
 
+def refused_by_cap(outcome: Outcome) -> bool:
+    """The gateway made no paid call for this item because its worst case passed the per-request cap."""
+    return CAP_REFUSAL in (outcome.detail or "")
+
+
+def price_out_for(openai_cost: str, max_tokens: int) -> str:
+    """USD per 1M completion tokens so that max_tokens of them (and free prompt tokens) cost `openai_cost`."""
+    try:
+        usd = Decimal(openai_cost)
+    except InvalidOperation:
+        raise ValueError(f"openai_cost {openai_cost!r} is not a price in USD") from None
+    if usd <= 0:
+        raise ValueError(f"openai_cost {openai_cost!r} must be above 0")
+    return str((usd * 1_000_000 / max_tokens).quantize(Decimal("0.00000001")).normalize())
+
+
 def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
@@ -149,6 +176,7 @@ def aggregate(outcomes: list[Outcome], *, n_suite: int) -> dict[str, Any]:
         "accuracy_local": _mean(local),
         "escalation_rate": round(sum(o.escalated for o in outcomes) / n, 4),
         "cloud_answers": sum(o.route == "cloud" for o in outcomes),
+        "refused_by_cap": sum(refused_by_cap(o) for o in outcomes),
         "cost_usd": cost,
         "cost_usd_per_item": round(cost / n, 8),
         "cost_usd_scaled_to_full_suite": round(cost * n_suite / n, 6),
@@ -190,18 +218,25 @@ def targets(result: dict[str, Any], *, gpu: bool, n_suite: int) -> dict[str, Any
     }  # fmt: skip
 
 
-def run_items(url: str, items: list[Item], *, concurrency: int, max_tokens: int, timeout_s: float) -> list[Outcome]:
+def run_items(url: str, items: list[Item], *, concurrency: int, max_tokens: int, timeout_s: float,
+              stop_when: Callable[[Outcome], bool] | None = None) -> list[Outcome]:  # fmt: skip
+    """Every item's outcome, in order; once an outcome meets `stop_when` no further item is sent (the
+    calls already in flight finish) and the outcomes end there."""
     sessions: dict[int, requests.Session] = {}
+    stop = threading.Event()
 
-    def one(item: Item) -> Outcome:
-        import threading
-
+    def one(item: Item) -> Outcome | None:
+        if stop.is_set():
+            return None
         session = sessions.setdefault(threading.get_ident(), requests.Session())
         session.headers.update(auth_headers())
-        return judge(item, ask(session, url, item, max_tokens=max_tokens, timeout_s=timeout_s))
+        outcome = judge(item, ask(session, url, item, max_tokens=max_tokens, timeout_s=timeout_s))
+        if stop_when is not None and stop_when(outcome):
+            stop.set()
+        return outcome
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="titanic") as pool:
-        return list(pool.map(one, items))
+        return [o for o in pool.map(one, items) if o is not None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cap", default="0.02", help="per-request cap, USD")
     parser.add_argument("--price-in", default=PRICE_IN, help="replay provider price, USD per 1M prompt tokens")
     parser.add_argument("--price-out", default=PRICE_OUT, help="replay provider price, USD per 1M completion tokens")
+    parser.add_argument("--openai-cost", help="price the loopback provider so that one call's worst case costs USD")
+    parser.add_argument("--strict-cost", action="store_true", help="stop at the first call refused by the cap")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--timeout", type=float, default=120.0)
@@ -219,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="use a running stack instead of starting one")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    if args.openai_cost:
+        if args.url:
+            parser.error("--openai-cost prices the provider of the stack this run starts: not with --url")
+        try:
+            args.price_in, args.price_out = "0", price_out_for(args.openai_cost, args.max_tokens)
+        except ValueError as exc:
+            parser.error(str(exc))
 
     began = time.perf_counter()
     load_before = machine_load()
@@ -243,13 +287,14 @@ def main(argv: list[str] | None = None) -> int:
                           "start_s": round(live.started_s, 1), "logs": str(live.stack.logdir),
                           "provider": {"name": "titanic-replay", "base_url": live.replay_url,
                                        "price_in_per_mtok": args.price_in, "price_out_per_mtok": args.price_out,
-                                       "only_provider": True},
+                                       "worst_case_usd_per_call": args.openai_cost, "only_provider": True},
                           "budget_pool_usd": args.budget, "per_request_cap_usd": args.cap}  # fmt: skip
             print(f"titanic: stack up in {live.started_s:.1f}s at {url}", flush=True)
         run_started = time.perf_counter()
+        stop_when = refused_by_cap if args.strict_cost else None
         with GpuSampler() as gpu:
             outcomes = run_items(url, items, concurrency=args.concurrency, max_tokens=args.max_tokens,
-                                 timeout_s=args.timeout)  # fmt: skip
+                                 timeout_s=args.timeout, stop_when=stop_when)  # fmt: skip
         run_s = time.perf_counter() - run_started
         replay_stats = live.replay_stats() if live else None
     finally:
@@ -257,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
             live.stop()
 
     result = aggregate(outcomes, n_suite=len(suite.items))
+    refusal = next((o for o in outcomes if refused_by_cap(o)), None) if args.strict_cost else None
+    aborted = None
+    if refusal is not None:
+        aborted = {"reason": refusal.detail.removeprefix("BudgetExceeded: "), "item": refusal.id,
+                   "items_sent": len(outcomes), "items_planned": len(items), "strict_cost": True}  # fmt: skip
     report = {
         "benchmark": "titanic",
         "when": datetime.now(UTC).isoformat(),
@@ -267,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "escalations_answered_by": REPLAY_NOTE,
         "replay_provider_stats": replay_stats,
         "stack": stack_info,
+        "aborted": aborted,
         "method": (f"POST /orchestrate for every item, {args.concurrency} client threads, max_tokens "
                    f"{args.max_tokens}, loopback; scored by bench/titanic/scorers.py"),
         "definitions": DEFINITIONS,
@@ -283,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print_summary(report, out)
+    if aborted:
+        print(f"titanic: aborted (--strict-cost) at item {aborted['item']}, {aborted['items_sent']} of "
+              f"{aborted['items_planned']} sent: {aborted['reason']}", flush=True)  # fmt: skip
+        return ABORTED
     return 0
 
 
@@ -291,7 +346,8 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
         f"titanic {report['suite']['version']} ({report['suite']['items_run']} items, {report['suite']['slice']})",
         f"  effective success   {report['effective_success']:.1%}",
         f"  composite accuracy  {report['composite_accuracy']:.1%}   (local only: {report['accuracy_local']})",
-        f"  escalation rate     {report['escalation_rate']:.1%}   cloud answers {report['cloud_answers']}",
+        f"  escalation rate     {report['escalation_rate']:.1%}   cloud answers {report['cloud_answers']}"
+        f"   refused by the per-request cap {report['refused_by_cap']}",
         f"  cost                ${report['cost_usd']:.6f}",
         f"  latency p50/p95/p99 {report['latency_ms_all'].get('p50_ms')}/{report['latency_ms_all'].get('p95_ms')}/"
         f"{report['latency_ms_all'].get('p99_ms')} ms",

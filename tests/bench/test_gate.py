@@ -20,28 +20,32 @@ def run_gate(tmp_path, **env: str) -> tuple[subprocess.CompletedProcess, dict]:
 
 
 def test_a_stage_forced_to_fail_fails_the_gate(tmp_path):
-    proc, report = run_gate(tmp_path, GATE_STAGES="loader-smoke,lora-dry-run", GATE_FORCE_FAIL="loader-smoke")
+    proc, report = run_gate(tmp_path, GATE_STAGES="loader,lora", GATE_FORCE_FAIL="loader,lora")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "✘ FAIL" in proc.stdout and "GATE FAILED: loader-smoke" in proc.stdout
+    assert "✘ FAIL" in proc.stdout and "GATE FAILED: loader, lora" in proc.stdout
+    assert "GATE: pytest ·  loader ✘  live-smoke ·  titanic ·  soak ·  alerts ·  lora ✘" in proc.stdout
     assert "ALL TARGETS MET" not in proc.stdout
     assert report["exit_code"] == 1
-    assert [s["status"] for s in report["stages"]] == ["FAIL", "SKIPPED"]
+    assert [s["status"] for s in report["stages"]] == ["FAIL", "FAIL"]
+
+
+def test_the_old_stage_names_are_aliases(tmp_path):
+    proc, report = run_gate(tmp_path, GATE_STAGES="lora-dry-run,micro-titanic", GATE_FORCE_FAIL="micro-titanic,lora")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert [s["stage"] for s in report["stages"]] == ["titanic", "lora"]  # the run-book's order, new names
 
 
 def test_a_passing_subset_exits_zero_without_claiming_all_targets(tmp_path):
-    proc, report = run_gate(tmp_path, GATE_STAGES="loader-smoke")
+    proc, report = run_gate(tmp_path, GATE_STAGES="loader")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "✔ PASS" in proc.stdout and "ALL SELECTED STAGES PASSED" in proc.stdout
     assert "ALL TARGETS MET" not in proc.stdout
-    assert report["stages"][0]["status"] == "PASS"
-
-
-def test_lora_without_a_dry_run_command_is_skipped_not_passed(tmp_path):
-    proc, report = run_gate(tmp_path, GATE_STAGES="lora-dry-run")
-    assert proc.returncode == 0
-    assert report["stages"][0]["status"] in ("SKIPPED", "PASS")
-    if report["stages"][0]["status"] == "SKIPPED":
-        assert "not built yet" in proc.stdout and "NOT ALL TARGETS MET" in proc.stdout
+    assert "GATE: pytest ·  loader ✔  live-smoke ·" in proc.stdout
+    stage = report["stages"][0]
+    assert stage["status"] == "PASS" and stage["detail"].startswith("PASS smoke-loader: ")
+    if "on cpu" in stage["detail"]:  # no GPU here: the VRAM limit is named n/a, never passed silently
+        assert stage["na"] and stage["na"][0].startswith("VRAM limit")
+        assert "n/a (no GPU), not checked here: loader: VRAM limit" in proc.stdout
 
 
 def test_unknown_stage_is_refused(tmp_path):
