@@ -23,6 +23,11 @@ include bench/bench.mk
 help:
 	@echo "make run        set up (venv, deps, model, db, redis) and start web, worker, beat, flower"
 	@echo "make init       fetch the models, verify them by SHA-256, export the embeddings (idempotent)"
+	@echo "make up         the same stack in the background; returns once /health is 200 (logs in var/log/)"
+	@echo "make ci-up      the quick-test stack in the background: web, worker-gpu, worker-cpu, exporter"
+	@echo "make ps         each service of the background stack: state, pid, port"
+	@echo "make down       stop the background stack (up or ci-up)"
+	@echo "make docker-build-all  build the images of docker/ (needs a reachable docker or podman)"
 	@echo "make test       install test deps and run the test suite (what CI runs)"
 	@echo "make test-fast  the fast tier alone, as \`pytest -q\` runs it (no servers, no model)"
 	@echo "make test-slow  the long suites (marked slow)"
@@ -70,6 +75,27 @@ redis: install
 run: install models migrate redis sandbox-deps
 	$(PYTHON) manage.py collectstatic --noinput -v0
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/run_stack.sh
+
+# The same stack in the background (scripts/stack.py): `up` prepares like `run` (models, migrate, redis,
+# collectstatic), returns once GET /health is 200 and ends with a PASS or FAIL line; logs in var/log/,
+# pids in var/run/. `ci-up` starts web, worker-gpu, worker-cpu and the exporter only. `down` stops either.
+.PHONY: up ci-up down ps docker-build-all
+STACK_PY = $(if $(wildcard $(PYTHON)),$(PYTHON),$(PY)) scripts/stack.py
+up: install sandbox-deps
+	PATH="$(abspath $(BIN)):$$PATH" $(PYTHON) scripts/stack.py up
+
+ci-up: install sandbox-deps
+	PATH="$(abspath $(BIN)):$$PATH" $(PYTHON) scripts/stack.py ci-up
+
+down:
+	@$(STACK_PY) down
+
+ps:
+	@$(STACK_PY) ps
+
+# Builds every docker/**/Dockerfile (context: the project root) when docker or podman answers; else exit 2.
+docker-build-all:
+	@$(STACK_PY) docker-build-all
 
 # The budget race tests run again on PostgreSQL (the embedded default is SQLite).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
