@@ -13,7 +13,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test init test-fast models migrate redis run test test-slow test-all lint format clean budget-reset system-deps sandbox-deps mine-once \
+.PHONY: help install install-test init test-fast test-runbook models migrate redis run test test-slow test-all lint format clean budget-reset system-deps sandbox-deps mine-once \
 	evolution-once set-canary-weight promote-canary rollback-canary
 
 .DEFAULT_GOAL := help
@@ -31,6 +31,7 @@ help:
 	@echo "make test       install test deps and run the test suite (what CI runs)"
 	@echo "make test-fast  the fast tier alone, as \`pytest -q\` runs it (no servers, no model)"
 	@echo "make test-slow  the long suites (marked slow)"
+	@echo "make test-runbook  the run-book's commands in order on a stack of its own, each pass line checked"
 	@echo "make lint       ruff"
 	@echo "make smoke-loader               load the default model: load time, RSS (VRAM vs SWARM_VRAM_LIMIT_GB on a GPU)"
 	@echo "make smoke-live [URL=...]       10 /orchestrate + /vote calls on the running stack, council and first token"
@@ -38,6 +39,11 @@ help:
 	@echo "make mine-once                  run pattern mining now (the 6-hourly job)"
 	@echo "make evolution-once             queue a LoRA distillation run now (WAIT=seconds to wait for it)"
 	@echo "make set-canary-weight PERCENT=5 / make promote-canary / make rollback-canary"
+	@echo "make budget-reset                clear today's spend (the ledger keeps its rows)"
+	@echo "make titanic [BUDGET=0.10] [MICRO=1]   the 380-prompt suite on a stack of its own -> reports/titanic_<date>.json"
+	@echo "make soak-live [QPS=120] [DURATION=5m] [URL=...]   Locust soak -> reports/soak_<date>.json; exit status by target"
+	@echo "make test-alerts-e2e / make clear-chaos   the alert drill on real Prometheus and Alertmanager; clear its metrics"
+	@echo "make gate [GATE_STAGES=a,b]      the release gate: pytest loader live-smoke titanic soak alerts lora"
 
 $(PYTHON):
 	$(PY) -m venv $(VENV)
@@ -115,6 +121,11 @@ test: install-test install-bench redis install-prometheus system-deps
 	$(BIN)/ruff check .
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTHON) -m pytest -m concurrency --create-db $(PYTEST_ARGS)
+
+# The operators' run-book, command for command, on a stack of its own (about 10 minutes; also in test-slow).
+test-runbook: install-test install-bench redis install-prometheus system-deps
+	$(PYTHON) manage.py prefetch_models --no-progress
+	$(PYTHON) -m pytest -m runbook tests/test_runbook.py $(PYTEST_ARGS)
 
 test-slow: install-test redis
 	$(PYTHON) manage.py prefetch_models --no-progress

@@ -22,6 +22,9 @@ def warm_web() -> None:
     from mining.runtime import warm_up
 
     warm_up()  # the embedding model and the pattern index (~1 s once, instead of on a request)
+    from arbiter.auth import arbiter_token
+
+    arbiter_token()  # locally, the operators' token file (var/arbiter_token) exists once the API is up
     try:
         with app.producer_pool.acquire(block=True, timeout=2) as producer:
             producer.connection.ensure_connection(max_retries=1)

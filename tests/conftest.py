@@ -95,7 +95,9 @@ HEAVY_PATHS = (
     "routing/test_cascade.py", "routing/test_heads_math.py", "routing/test_openai_completions.py",
     "budget/test_budget.py", "budget/test_concurrency.py", "swarm_site/test_deploy_check.py",
     "swarm_site/test_settings.py", "swarm_site/test_schema.py", "observability/test_metrics.py", "bench/test_data.py",
-    "bench/test_gate.py", "bench/test_replay_provider.py", "arbiter/",
+    "bench/test_gate.py", "bench/test_replay_provider.py", "bench/test_scorers.py", "budget/test_admin.py",
+    "observability/test_alert_drill.py", "observability/test_rules_and_dashboard.py", "test_stack_cli_fast.py",
+    "arbiter/",
 )  # fmt: skip
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
