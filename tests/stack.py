@@ -190,8 +190,9 @@ class Stack:
         files = sorted(self.logdir.glob("*.log"))
         return "\n".join(f"--- {p.name}\n{p.read_text()[-tail if tail else 0 :]}" for p in files)
 
-    def post(self, path: str, body, *, timeout: float = 120, raw: bool = False,
-             anonymous: bool = False) -> requests.Response:
+    def post(
+        self, path: str, body, *, timeout: float = 120, raw: bool = False, anonymous: bool = False
+    ) -> requests.Response:
         """POST JSON with the stack's key (`anonymous`: without it, as a keyless loopback caller)."""
         data = body if raw else json.dumps(body)
         auth = {} if anonymous else self.auth

@@ -151,8 +151,7 @@ elif "locust" in sys.modules:  # loaded by Locust (which is imported by then): t
             kind = self.rng.choices(self.kinds, self.weights)[0]
             body = request_body(kind, self.rng)
             started = time.perf_counter()
-            with self.client.post("/orchestrate", json=body, name=kind, catch_response=True,
-                                  headers=_AUTH) as response:
+            with self.client.post("/orchestrate", json=body, name=kind, catch_response=True, headers=_AUTH) as response:
                 elapsed = (time.perf_counter() - started) * 1000
                 route, ok, server_ms = "error", False, None
                 try:

@@ -101,8 +101,9 @@ def test_json_nested_100000_deep_is_a_400_on_every_endpoint(stack, api_key, path
 
 @pytest.mark.parametrize("path", API_PATHS)
 def test_a_text_plain_body_is_a_415_on_every_endpoint(stack, api_key, path):
-    body = json.dumps({"prompt": "hi", "query": "hi", "model": "swarm-auto", "messages": [{"role": "user",
-                                                                                          "content": "hi"}]})
+    body = json.dumps(
+        {"prompt": "hi", "query": "hi", "model": "swarm-auto", "messages": [{"role": "user", "content": "hi"}]}
+    )
     error = _error(_post_raw(stack, path, body, api_key, content_type="text/plain"), 415)
     assert "text/plain" in error["message"]
 
@@ -191,7 +192,7 @@ def test_orchestrate_names_the_prompt_when_it_overflows_the_context(stack):
 
 
 def _sse(response: requests.Response) -> list[str]:
-    return [line.decode()[len("data: "):] for line in response.iter_lines() if line.startswith(b"data: ")]
+    return [line.decode()[len("data: ") :] for line in response.iter_lines() if line.startswith(b"data: ")]
 
 
 @pytest.mark.parametrize("model", [LOCAL, "swarm-auto"])
@@ -252,7 +253,7 @@ def test_a_redis_stall_ends_requests_in_flight_with_503_and_an_error_chunk(stall
             box["events"] = []
             for line in response.iter_lines():
                 if line.startswith(b"data: "):
-                    box["events"].append(line.decode()[len("data: "):])
+                    box["events"].append(line.decode()[len("data: ") :])
                     if b'"content": "' in line and len(box["events"]) > 2:
                         first_token.set()
 

@@ -179,8 +179,16 @@ def test_logprobs_cover_the_answer_token_by_token(client):
 
 
 def test_a_stream_brings_its_logprobs_with_the_finish_chunk(client):
-    chunks = list(client.chat.completions.create(model=LOCAL, messages=user("Name two colours."), max_tokens=8,
-                                                 stream=True, logprobs=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=LOCAL,
+            messages=user("Name two colours."),
+            max_tokens=8,
+            stream=True,
+            logprobs=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     (finish,) = [c for c in chunks if c.choices and c.choices[0].finish_reason]
     tokens = finish.choices[0].logprobs.content

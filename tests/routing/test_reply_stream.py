@@ -104,7 +104,8 @@ def test_a_refusal_is_openai_s_context_length_error(store, monkeypatch):
         assert caught.value.param == param and caught.value.status_code == 400
         assert str(caught.value.detail) == (
             "This model's maximum context length is 2048 tokens. However, you requested 2400 tokens "
-            f"(1900 in the {param}, 500 in the completion). Please reduce the length of the {param} or completion.")
+            f"(1900 in the {param}, 500 in the completion). Please reduce the length of the {param} or completion."
+        )
 
 
 def test_a_stalled_redis_ends_the_wait_within_seconds(settings):

@@ -32,8 +32,14 @@ def _start(**env: str) -> subprocess.CompletedProcess:
         ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
         ({"SWARM_ENV": "staging"}, "SWARM_ENV"),
         ({"SWARM_ENV": "production"}, "SECRET_KEY"),
-        ({"SWARM_ENV": "production", "SECRET_KEY": "x9-Qw7_Lm3vT8zR2pK6nB4yH1cF5dJ0gS7aE3uW9iO2lZ8qX6vN4",
-          "SWARM_ALLOW_ANONYMOUS_LOOPBACK": "true"}, "SWARM_ALLOW_ANONYMOUS_LOOPBACK"),
+        (
+            {
+                "SWARM_ENV": "production",
+                "SECRET_KEY": "x9-Qw7_Lm3vT8zR2pK6nB4yH1cF5dJ0gS7aE3uW9iO2lZ8qX6vN4",
+                "SWARM_ALLOW_ANONYMOUS_LOOPBACK": "true",
+            },
+            "SWARM_ALLOW_ANONYMOUS_LOOPBACK",
+        ),
         ({"SWARM_TRUSTED_PROXIES": "10.0.0.0/8,nginx"}, "SWARM_TRUSTED_PROXIES"),
     ],
 )
