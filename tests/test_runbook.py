@@ -154,8 +154,7 @@ def test_the_run_book_command_for_command(book):
     # alerts
     code, out = book.sh("make --no-print-directory test-alerts-e2e", timeout=300)
     assert code == 0 and "ALERT DRILL" in out, out[-2000:]
-    code, out = book.sh("make --no-print-directory clear-chaos", timeout=60)
-    assert code == 0, out
+    book.passes("make --no-print-directory clear-chaos", "clear-chaos", timeout=60)
 
     # nightly dry run: a line in the queue file, the trainer picks it up, reload latest with the local token
     version_before = metric(book.metrics(), "swarm_lora_version") or 0

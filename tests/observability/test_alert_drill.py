@@ -6,6 +6,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -98,3 +99,12 @@ def test_make_fragment_has_the_drill_targets():
             ["make", "-n", "-f", "docker/alerts.mk", target], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout
         assert expect in out
+
+
+def test_clear_chaos_with_no_pushgateway_listening_says_there_is_nothing_to_clear():
+    from tests.stack import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    argv = [sys.executable, str(ROOT / "scripts" / "alert_drill.py"), "clear-chaos", "--pushgateway", url]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"PASS clear-chaos: no Pushgateway listens at {url}")
