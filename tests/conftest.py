@@ -66,6 +66,7 @@ def api_redis(shared_redis_url, settings):
     client = get_redis()
     client.flushdb()
     yield client
+    client.flushdb()  # what the test published (a serving adapter, say) must not reach the session's stack
     get_redis.cache_clear()
 
 
