@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from bench.replay_provider import normalize_prompt
+from bench.split import PARTS, titanic_parts
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DATA_PATH = ROOT / "bench" / "data" / "titanic_v1.yaml"
@@ -52,25 +53,43 @@ class Suite:
         return dict(out)
 
     def stratified(self, n: int) -> list[Item]:
-        """`n` items, every category represented in proportion (at least one each), evenly spaced
-        inside each category so the slice is deterministic and spans the category."""
-        if n >= len(self.items):
-            return list(self.items)
-        groups = self.by_category()
-        quota = {cat: max(1, round(n * len(items) / len(self.items))) for cat, items in groups.items()}
-        while sum(quota.values()) > n:  # rounding overshoot: trim the largest quotas
-            biggest = max(quota, key=lambda c: (quota[c], c))
-            quota[biggest] -= 1
-        while sum(quota.values()) < n:
-            smallest = min(quota, key=lambda c: (quota[c] / len(groups[c]), c))
-            quota[smallest] += 1
-        chosen: list[Item] = []
-        for cat, items in groups.items():
-            k = min(quota[cat], len(items))
-            step = len(items) / k
-            chosen += [items[int(i * step)] for i in range(k)]
-        order = {item.id: i for i, item in enumerate(self.items)}
-        return sorted(chosen, key=lambda it: order[it.id])
+        """`n` items of the whole suite, every category in proportion (see `stratified`)."""
+        return stratified(list(self.items), n)
+
+    def parts(self) -> dict[str, str]:
+        """item id -> "tuning" | "heldout": the frozen split (bench/split.py)."""
+        return titanic_parts(self.items)
+
+    def part(self, name: str) -> list[Item]:
+        """The items of one part ("tuning" or "heldout"), in suite order."""
+        if name not in PARTS:
+            raise ValueError(f"part {name!r} is not one of {', '.join(PARTS)}")
+        parts = self.parts()
+        return [item for item in self.items if parts[item.id] == name]
+
+
+def stratified(items: list[Item], n: int) -> list[Item]:
+    """`n` of `items`, every category represented in proportion (at least one each), evenly spaced
+    inside each category so the slice is deterministic and spans the category; in the given order."""
+    if n >= len(items):
+        return list(items)
+    groups: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        groups[item.category].append(item)
+    quota = {cat: max(1, round(n * len(members) / len(items))) for cat, members in groups.items()}
+    while sum(quota.values()) > n:  # rounding overshoot: trim the largest quotas
+        biggest = max(quota, key=lambda c: (quota[c], c))
+        quota[biggest] -= 1
+    while sum(quota.values()) < n:
+        smallest = min(quota, key=lambda c: (quota[c] / len(groups[c]), c))
+        quota[smallest] += 1
+    chosen: list[Item] = []
+    for cat, members in groups.items():
+        k = min(quota[cat], len(members))
+        step = len(members) / k
+        chosen += [members[int(i * step)] for i in range(k)]
+    order = {item.id: i for i, item in enumerate(items)}
+    return sorted(chosen, key=lambda it: order[it.id])
 
 
 def load_suite(path: Path = DATA_PATH) -> Suite:
