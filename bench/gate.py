@@ -6,6 +6,8 @@ Usage: python bench/gate.py [--stages a,b] [--fail-fast] [--out PATH]
   GATE_STAGES=a,b        run only these stages (same as --stages)
   GATE_FORCE_FAIL=a,b    mark these stages failed without running them (to test the gate itself)
   GATE_SOAK_QPS=120, GATE_SOAK_DURATION=20s, GATE_SOAK_P95_MS=200   the short soak
+  GATE_TITANIC_MIN_LOCAL_ACCURACY_ALL=0.70, GATE_TITANIC_MAX_CONFIDENTLY_WRONG_RATE=0.01,
+  GATE_TITANIC_MIN_ACCURACY_OF_LOCAL_ANSWERS=0.97   the titanic stage's held-out thresholds
   The stages' former names (loader-smoke, micro-titanic, short-soak, alert-drill, lora-dry-run) are
   accepted as aliases everywhere a stage is named.
 
@@ -16,8 +18,13 @@ Stages, in the run-book's order:
               one generation
   live-smoke  a fresh stack; 5 POST /orchestrate and 5 POST /vote over HTTP, answers checked, the
               council's heads and the first-token time of a streamed chat completion
-  titanic     `make micro`: the 40-item stratified Titanic slice; passes at effective success >= 97 %,
-              composite accuracy >= 85 % and the cost target scaled to 40 items
+  titanic     the held-out part of the Titanic suite (bench/split.py; `python -m bench.titanic --part
+              heldout`) on a stack of its own, judged on what the gateway answered ON ITS OWN (the
+              replay provider's answers never count; bench/titanic/headline.py): held-out
+              local_accuracy_all >= 0.70, confidently_wrong_rate <= 0.01, accuracy_of_local_answers
+              >= 0.97 (the named constants of bench/titanic/headline.py, HELDOUT_THRESHOLDS),
+              effective success >= 97 % and the cost target scaled to the part; `FAIL titanic:` names
+              each figure that missed and by how much
   soak        bench/soak/locustfile.py for GATE_SOAK_DURATION at GATE_SOAK_QPS (fail ratio <= 1 %, p95 target)
   alerts      `make test-alerts-e2e`
   lora        the training app's queue-file drill (tests/integration/test_lora_drill.py: a
@@ -58,7 +65,7 @@ MARKS = {"PASS": "✔ PASS", "FAIL": "✘ FAIL", "SKIPPED": "- SKIPPED", "N/A": 
 SHORT = {"PASS": "✔", "FAIL": "✘", "SKIPPED": "-", "N/A": "n/a"}
 NOT_SELECTED = "·"
 # The log line that best sums a stage up (else its last line).
-DETAIL = {"pytest": r"\d+ (passed|failed)", "soak": r"^soak: \d+ requests", "titanic": r"^(PASS|FAIL) micro:",
+DETAIL = {"pytest": r"\d+ (passed|failed)", "soak": r"^soak: \d+ requests", "titanic": r"^(PASS|FAIL) (titanic|micro):",
           "live-smoke": r"^(PASS|FAIL) smoke-live:", "loader": r"^(PASS|FAIL) smoke-loader:",
           "alerts": r"ALERT DRILL", "lora": r"\d+ (passed|failed)"}  # fmt: skip
 # A stage's log names each GPU-only check it could not run: `n/a (no GPU): <check>`; a stage made of
@@ -276,14 +283,79 @@ def impl_live_smoke(url: str | None = None) -> int:
         return smoke_calls(live.url, {})
 
 
-def impl_micro_titanic() -> int:
+def titanic_thresholds(env: dict[str, str] | None = None) -> dict[str, float]:
+    """figure -> the held-out threshold: the named constants of bench/titanic/headline.py
+    (MIN_LOCAL_ACCURACY_ALL, MAX_CONFIDENTLY_WRONG_RATE, MIN_ACCURACY_OF_LOCAL_ANSWERS), each overridable
+    by its GATE_TITANIC_* variable."""
     sys.path.insert(0, str(ROOT))
-    from bench.micro import main as micro
+    from bench.titanic.headline import HELDOUT_THRESHOLDS
 
-    return micro([])
+    env = os.environ if env is None else env
+    out = {}
+    for threshold in HELDOUT_THRESHOLDS:
+        raw = env.get(threshold.env, "").strip()
+        try:
+            out[threshold.figure] = float(raw) if raw else threshold.value
+        except ValueError:
+            raise SystemExit(f"gate: {threshold.env}={raw!r} is not a number") from None
+    return out
 
 
-IMPLS = {"loader": impl_loader_smoke, "live-smoke": impl_live_smoke, "titanic": impl_micro_titanic}
+def _points(value: float) -> str:
+    return f"{value * 100:.1f} pts"
+
+
+def titanic_verdict(report: dict, thresholds: dict[str, float]) -> tuple[bool, list[str]]:
+    """(passed, the lines to print with `PASS titanic:` / `FAIL titanic:` last) for a held-out run's report."""
+    from bench.titanic.headline import check_heldout
+    from bench.titanic.run import TARGETS
+
+    lines = [f"n/a (no GPU): {name}" for name, t in report["targets"].items() if str(t["status"]).startswith("n/a")]
+    held = report["headline"]["heldout"]
+    misses, facts = [], []
+    for check in check_heldout(report, thresholds):
+        shown = "none" if check["value"] is None else f"{check['value']:.1%}"
+        facts.append(f"{check['figure']} {shown} {check['op']} {check['target']:.0%}")
+        lines.append(f"gate check held-out {check['figure']} {check['op']} {check['target']}: "
+                     f"{'pass' if check['met'] else 'FAIL'} ({check['value']})")  # fmt: skip
+        if not check["met"]:
+            wanted = "not below" if check["op"] == ">=" else "not above"
+            misses.append(
+                f"held-out {check['figure']} {shown}, {wanted} {check['target']:.0%}"
+                + ("" if check["short_by"] is None else f" (short by {_points(check['short_by'])})")
+            )
+    success = report["effective_success"]
+    if success < TARGETS["effective_success"]:
+        misses.append(f"effective success {success:.1%} < {TARGETS['effective_success']:.0%}")
+    cost = next((t for name, t in report["targets"].items() if name.startswith("cost")), None)
+    if cost is not None and cost["status"] != "met":
+        misses.append(f"cost ${cost['value']:.6f} over the scaled target")
+    about = (f"{held['n']} held-out items, escalation {held['escalation_rate']:.1%}, cost ${held['cost_usd']:.6f}, "
+             f"replay answers {report['replay']['answers']} not counted")  # fmt: skip
+    if misses:
+        lines.append(f"FAIL titanic: {'; '.join(misses)} ({about})")
+    else:
+        lines.append(f"PASS titanic: {', '.join(facts)} ({about})")
+    return not misses, lines
+
+
+def impl_titanic() -> int:
+    """The held-out part on a stack of its own (reports/titanic_<date>_heldout_gate.json), then the verdict."""
+    sys.path.insert(0, str(ROOT))
+    from bench.titanic.run import main as titanic
+
+    thresholds = titanic_thresholds()
+    out = ROOT / "reports" / f"titanic_{datetime.now(UTC):%Y%m%d}_heldout_gate.json"
+    code = titanic(["--part", "heldout", "--out", str(out)])
+    if code != 0:
+        print(f"FAIL titanic: the Titanic run exited {code} (see above)", flush=True)
+        return code
+    ok, lines = titanic_verdict(json.loads(out.read_text()), thresholds)
+    print("\n".join(lines), flush=True)
+    return 0 if ok else 1
+
+
+IMPLS = {"loader": impl_loader_smoke, "live-smoke": impl_live_smoke, "titanic": impl_titanic}
 
 
 # --- the gate ------------------------------------------------------------------------------------
@@ -385,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-fast", action="store_true")
     parser.add_argument("--out", type=Path, help="the JSON report (default reports/gate_<date>.json)")
     parser.add_argument("--stage-impl", choices=sorted({*IMPLS, *(a for a, s in ALIASES.items() if s in IMPLS)}),
-                        help="run one stage's check here and now (make smoke-loader, smoke-live, micro)")  # fmt: skip
+                        help="run one stage's check here and now (make smoke-loader, smoke-live)")  # fmt: skip
     parser.add_argument("--url", help="with --stage-impl live-smoke: the running stack (else a stack of its own)")
     args = parser.parse_args(argv)
     if args.stage_impl:

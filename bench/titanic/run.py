@@ -1,6 +1,7 @@
 """Run the Titanic suite through the live HTTP API and write reports/titanic_<date>.json.
 
 Usage: python -m bench.titanic [--budget 0.10] [--cap 0.02] [--concurrency 4] [--micro | --limit N]
+                               [--part all|tuning|heldout] [--min-confidence 0.75]
                                [--openai-cost USD] [--strict-cost] [--url http://127.0.0.1:8000] [--out PATH]
 
 Without --url it starts a stack of its own (private redis-server, gunicorn, serving worker with the
@@ -15,20 +16,28 @@ completion token. Above --cap the gateway refuses the call ("cost per request ex
 the item ends UNSURE; the report counts these refusals (refused_by_cap). With --strict-cost the run
 stops sending items at the first refusal, writes the report with `aborted` set and exits 3.
 
-Definitions (also written into the report):
+The headline (bench/titanic/headline.py; its definitions are written into the report) is what the
+gateway got right ON ITS OWN, for the tuning part, the held-out part (bench/split.py) and overall:
+local_accuracy_all (right local answers over all items), accuracy_of_local_answers,
+confidently_wrong_rate (wrong local answers served at or above the confidence floor, over all items),
+escalation_rate (items that went to the paid chain or ended UNSURE) and cost, each by category too.
+The paid chain's answers (the replay provider's: right by construction) are counted apart, in
+`replay`. The former headline, the mean score with those answers counted right, stays as
+`composite_with_replay` (and under its old name `composite_accuracy`).
+
+Other definitions (also written into the report):
 - effective success: the share of items answered with HTTP 200 and an answer; an honest UNSURE
   counts as success (the request worked), an HTTP error or timeout does not.
-- composite accuracy: the mean item score over all items: answerable items score with their
+- composite with replay: the mean item score over all items: answerable items score with their
   scorer (an UNSURE answer scores 0); must-be-unsure items (stub traps) score 1 when the answer is
-  UNSURE or a refusal; errors score 0.
-- escalation rate: items the local council could not answer and sent up the paid chain (route
-  "cloud", or route "unsure" with a `detail` saying why no paid call was made), over all items.
+  UNSURE or a refusal; errors score 0; the replay's answers score 1 by construction.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -44,10 +53,12 @@ from typing import Any
 
 import requests
 
+from bench import split
 from bench.reporting import auth_headers
+from bench.titanic import headline
 from bench.titanic.live import DATA_PATH, PRICE_IN, PRICE_OUT, GpuSampler, LiveStack, machine_load, summary
 from bench.titanic.scorers import SCORERS, score
-from bench.titanic.suite import MICRO_SIZE, Item, load_suite, validate
+from bench.titanic.suite import MICRO_SIZE, Item, load_suite, stratified, validate
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ABORTED = 3  # the exit status of a --strict-cost run stopped by the per-request cap
@@ -58,16 +69,14 @@ REPLAY_NOTE = ("Escalations (route 'cloud') were answered by the reference-repla
                "correct by construction and NOT answers of a real cloud model. Cost is what the gateway billed for "
                "them at the configured price per token.")  # fmt: skip
 DEFINITIONS = {
+    **headline.DEFINITIONS,
     "effective_success": "share of items answered with HTTP 200 and an answer; an honest UNSURE counts as success",
     "composite_accuracy": (
-        "mean item score in [0,1] over all items: answerable items by their scorer (UNSURE "
-        "scores 0), must-be-unsure items 1 when UNSURE or refused, errors 0"
+        "the same figure as composite_with_replay, under its old name: mean item score in [0,1] over all items: "
+        "answerable items by their scorer (UNSURE scores 0), must-be-unsure items 1 when UNSURE or refused, "
+        "errors 0, the replay's answers 1 by construction"
     ),
-    "accuracy_local": "mean score over items answered locally (route cache or council), i.e. without the replay",
-    "escalation_rate": (
-        "share of items sent up the paid chain: route 'cloud', or route 'unsure' with a detail "
-        "saying why no paid call was made"
-    ),
+    "part": "tuning or heldout: the frozen split of bench/split.py (heads and thresholds are tuned on tuning only)",
     "latency": (
         "client-side wall time of each POST /orchestrate on loopback (ms), by the route that answered; "
         "with one serving worker (concurrency 1) and several clients it includes the wait in the queue"
@@ -80,6 +89,7 @@ DEFINITIONS = {
 class Outcome:
     id: str
     category: str
+    part: str
     group: str | None
     ok: bool
     status: int | None
@@ -95,6 +105,9 @@ class Outcome:
     answer: str
     detail: str | None
     error: str | None
+    confidence: float | None = None
+    provider: str | None = None
+    must_abstain: bool = False
 
 
 def ask(session: requests.Session, url: str, item: Item, *, max_tokens: int, timeout_s: float) -> dict[str, Any]:
@@ -114,7 +127,7 @@ def ask(session: requests.Session, url: str, item: Item, *, max_tokens: int, tim
                 "error": f"{type(exc).__name__}: {exc}"[:300]}  # fmt: skip
 
 
-def judge(item: Item, raw: dict[str, Any]) -> Outcome:
+def judge(item: Item, raw: dict[str, Any], *, part: str) -> Outcome:
     body = raw["body"] if isinstance(raw["body"], dict) else {}
     answer = body.get("answer")
     ok = raw["error"] is None and isinstance(answer, str)
@@ -126,13 +139,21 @@ def judge(item: Item, raw: dict[str, Any]) -> Outcome:
     else:
         value, reason = 0.0, raw["error"] or "no answer"
     return Outcome(
-        id=item.id, category=item.category, group=item.group, ok=ok, status=raw["status"], route=route,
+        id=item.id, category=item.category, part=part, group=item.group, ok=ok, status=raw["status"], route=route,
         skill_type=str(body.get("skill_type", "")), latency_ms=round(raw["latency_ms"], 2),
         server_latency_ms=body.get("latency_ms"),
         cost_usd=float(body.get("cost_usd") or 0.0),
-        cached=bool(body.get("cached")), escalated=route == "cloud" or (route == "unsure" and bool(detail)),
+        cached=bool(body.get("cached")),
+        escalated=headline.origin({"route": route, "ok": ok, "answer": answer, "provider": body.get("provider"),
+                                   "skill_type": body.get("skill_type")}) in (headline.CLOUD, headline.UNSURE),
         score=value, reason=reason, answer=(answer or "")[:300], detail=detail, error=raw["error"],
+        confidence=_number(body.get("confidence")), provider=body.get("provider") or None,
+        must_abstain=item.scorer == "must_be_unsure",
     )  # fmt: skip
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def refused_by_cap(outcome: Outcome) -> bool:
@@ -155,7 +176,7 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
-def aggregate(outcomes: list[Outcome], *, n_suite: int) -> dict[str, Any]:
+def aggregate(outcomes: list[Outcome], *, n_suite: int, floor: float = headline.DEFAULT_FLOOR) -> dict[str, Any]:
     n = len(outcomes)
     by_category: dict[str, list[Outcome]] = defaultdict(list)
     by_route: dict[str, list[Outcome]] = defaultdict(list)
@@ -166,15 +187,17 @@ def aggregate(outcomes: list[Outcome], *, n_suite: int) -> dict[str, Any]:
         if o.group:
             groups[o.group].append(o)
     cost = round(sum(o.cost_usd for o in outcomes), 6)
-    local = [o.score for o in outcomes if o.route in ("cache", "council")]
+    records = [asdict(o) for o in outcomes]
     all_latency = [o.latency_ms for o in outcomes]
     consistent = [len({o.score for o in members}) == 1 for members in groups.values() if len(members) > 1]
+    composite = headline.composite(records)
     return {
+        "headline": headline.headline(records, floor=floor),
+        "replay": headline.replay(records),
+        "composite_with_replay": composite,
         "n": n,
         "effective_success": round(sum(o.ok for o in outcomes) / n, 4),
-        "composite_accuracy": round(sum(o.score for o in outcomes) / n, 4),
-        "accuracy_local": _mean(local),
-        "escalation_rate": round(sum(o.escalated for o in outcomes) / n, 4),
+        "composite_accuracy": composite,
         "cloud_answers": sum(o.route == "cloud" for o in outcomes),
         "refused_by_cap": sum(refused_by_cap(o) for o in outcomes),
         "cost_usd": cost,
@@ -184,7 +207,7 @@ def aggregate(outcomes: list[Outcome], *, n_suite: int) -> dict[str, Any]:
         "skills": dict(Counter(f"{o.route}:{o.skill_type}" for o in outcomes).most_common()),
         "latency_ms_all": summary(all_latency),
         "latency_ms_by_route": {r: summary([o.latency_ms for o in os]) for r, os in sorted(by_route.items())},
-        "accuracy_by_category": {
+        "composite_with_replay_by_category": {
             c: {"n": len(os), "accuracy": _mean([o.score for o in os]),
                 "routes": dict(Counter(o.route for o in os).most_common())}
             for c, os in sorted(by_category.items())
@@ -206,11 +229,15 @@ def targets(result: dict[str, Any], *, gpu: bool, n_suite: int) -> dict[str, Any
     def mark(met: bool) -> str:
         return "met" if met else "not met"
 
+    heldout = {}
+    for check in headline.check_heldout(result):
+        name = f"heldout {check['figure']} {check['op']} {check['target']:.0%}"
+        heldout[name] = {"value": check["value"], "status": mark(check["met"]) if check["value"] is not None
+                         else "n/a: no held-out item in this run"}  # fmt: skip
     return {
         "effective_success >= 97%": {"value": result["effective_success"],
                                      "status": mark(result["effective_success"] >= TARGETS["effective_success"])},
-        "composite_accuracy >= 85%": {"value": result["composite_accuracy"],
-                                      "status": mark(result["composite_accuracy"] >= TARGETS["composite_accuracy"])},
+        **heldout,
         f"cost <= ${cost_target} (${TARGETS['cost_usd_full_suite']} for 380 items, scaled)": {
             "value": result["cost_usd"], "status": mark(result["cost_usd"] <= cost_target)},
         "p95 <= 200 ms on a GPU": {"value": p95, "status": mark(p95 is not None and p95 <= TARGETS["p95_ms_gpu"])
@@ -219,9 +246,9 @@ def targets(result: dict[str, Any], *, gpu: bool, n_suite: int) -> dict[str, Any
 
 
 def run_items(url: str, items: list[Item], *, concurrency: int, max_tokens: int, timeout_s: float,
-              stop_when: Callable[[Outcome], bool] | None = None) -> list[Outcome]:  # fmt: skip
-    """Every item's outcome, in order; once an outcome meets `stop_when` no further item is sent (the
-    calls already in flight finish) and the outcomes end there."""
+              parts: dict[str, str], stop_when: Callable[[Outcome], bool] | None = None) -> list[Outcome]:  # fmt: skip
+    """Every item's outcome, in order (`parts`: item id -> its part of the split); once an outcome meets
+    `stop_when` no further item is sent (the calls already in flight finish) and the outcomes end there."""
     sessions: dict[int, requests.Session] = {}
     stop = threading.Event()
 
@@ -230,7 +257,8 @@ def run_items(url: str, items: list[Item], *, concurrency: int, max_tokens: int,
             return None
         session = sessions.setdefault(threading.get_ident(), requests.Session())
         session.headers.update(auth_headers())
-        outcome = judge(item, ask(session, url, item, max_tokens=max_tokens, timeout_s=timeout_s))
+        raw = ask(session, url, item, max_tokens=max_tokens, timeout_s=timeout_s)
+        outcome = judge(item, raw, part=parts[item.id])
         if stop_when is not None and stop_when(outcome):
             stop.set()
         return outcome
@@ -252,6 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--limit", type=int, help="a stratified slice of N items")
     parser.add_argument("--micro", action="store_true", help=f"the CI slice: {MICRO_SIZE} items, stratified")
+    parser.add_argument(
+        "--part",
+        choices=("all", *split.PARTS),
+        default="all",
+        help="run one part of the frozen split only (bench/split.py); --limit/--micro slice it",
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=float(os.environ.get("SWARM_MIN_CONFIDENCE", headline.DEFAULT_FLOOR)),
+        help="the gateway's confidence floor, for confidently_wrong_rate (SWARM_MIN_CONFIDENCE)",
+    )
     parser.add_argument("--data", type=Path, default=DATA_PATH)
     parser.add_argument("--url", help="use a running stack instead of starting one")
     parser.add_argument("--out", type=Path)
@@ -272,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         print("suite is not valid:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     limit = MICRO_SIZE if args.micro else args.limit
-    items = suite.stratified(limit) if limit else list(suite.items)
-    print(f"titanic: {len(items)} of {len(suite.items)} items, concurrency {args.concurrency}", flush=True)
+    parts = suite.parts()
+    pool = list(suite.items) if args.part == "all" else suite.part(args.part)
+    items = stratified(pool, limit) if limit else pool
+    print(f"titanic: {len(items)} of {len(suite.items)} items ({args.part}), concurrency {args.concurrency}",
+          flush=True)  # fmt: skip
 
     live = None
     try:
@@ -294,33 +337,42 @@ def main(argv: list[str] | None = None) -> int:
         stop_when = refused_by_cap if args.strict_cost else None
         with GpuSampler() as gpu:
             outcomes = run_items(url, items, concurrency=args.concurrency, max_tokens=args.max_tokens,
-                                 timeout_s=args.timeout, stop_when=stop_when)  # fmt: skip
+                                 timeout_s=args.timeout, parts=parts, stop_when=stop_when)  # fmt: skip
         run_s = time.perf_counter() - run_started
         replay_stats = live.replay_stats() if live else None
     finally:
         if live:
             live.stop()
 
-    result = aggregate(outcomes, n_suite=len(suite.items))
+    result = aggregate(outcomes, n_suite=len(suite.items), floor=args.min_confidence)
     refusal = next((o for o in outcomes if refused_by_cap(o)), None) if args.strict_cost else None
     aborted = None
     if refusal is not None:
         aborted = {"reason": refusal.detail.removeprefix("BudgetExceeded: "), "item": refusal.id,
                    "items_sent": len(outcomes), "items_planned": len(items), "strict_cost": True}  # fmt: skip
+    slice_name = "micro (stratified)" if args.micro else (f"stratified {limit}" if limit else "full")
     report = {
         "benchmark": "titanic",
         "when": datetime.now(UTC).isoformat(),
+        "headline": result.pop("headline"),
+        "confidence_floor": args.min_confidence,
+        "prices_usd_per_mtok": {"in": args.price_in, "out": args.price_out} if not args.url else "the stack's own",
+        "replay": {**result.pop("replay"), "note": REPLAY_NOTE},
+        "composite_with_replay": result.pop("composite_with_replay"),
+        "definitions": DEFINITIONS,
+        "split": {"rule": f"heldout when sha256('{split.TITANIC}:<group or id>')[0] < {split.HELDOUT_BELOW} "
+                          f"({split.HELDOUT_FRACTION:.1%}); every category keeps at least one held-out key",
+                  "part_run": args.part, "items_by_part": dict(Counter(o.part for o in outcomes)),
+                  "suite_by_part": {p: len(suite.part(p)) for p in split.PARTS}},
         "suite": {"version": suite.version, "path": str(args.data.relative_to(ROOT)) if args.data.is_relative_to(ROOT)
                   else str(args.data), "sha256": suite.sha256, "items_total": len(suite.items),
-                  "items_run": len(items), "slice": "micro (stratified)" if args.micro else
-                  (f"stratified {limit}" if limit else "full")},
+                  "items_run": len(items), "slice": slice_name + ("" if args.part == "all" else f" of {args.part}")},
         "escalations_answered_by": REPLAY_NOTE,
         "replay_provider_stats": replay_stats,
         "stack": stack_info,
         "aborted": aborted,
         "method": (f"POST /orchestrate for every item, {args.concurrency} client threads, max_tokens "
                    f"{args.max_tokens}, loopback; scored by bench/titanic/scorers.py"),
-        "definitions": DEFINITIONS,
         **result,
         "gpu": gpu.report(),
         "machine": {"before": load_before, "after": machine_load(),
@@ -330,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets(result, gpu=gpu.available, n_suite=len(suite.items)),
         "items": [asdict(o) for o in outcomes],
     }  # fmt: skip
-    out = args.out or ROOT / "reports" / f"titanic_{datetime.now(UTC):%Y%m%d}{'_micro' if limit else ''}.json"
+    suffix = ("_micro" if limit else "") + ("" if args.part == "all" else f"_{args.part}")
+    out = args.out or ROOT / "reports" / f"titanic_{datetime.now(UTC):%Y%m%d}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print_summary(report, out)
@@ -341,13 +394,51 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def headline_lines(report: dict[str, Any]) -> list[str]:
+    """The headline table: per part and overall, then per category (held-out | overall)."""
+    head = report["headline"]
+    replay = report["replay"]
+    lines = [
+        f"  HEADLINE: answered right by the gateway on its own (replay answers excluded; confidence floor "
+        f"{report['confidence_floor']})",
+        "    part      items  local_accuracy_all  accuracy_of_local_answers  confidently_wrong_rate  escalation_rate"
+        "  cost",
+    ]
+    for part in (*split.PARTS, "overall"):
+        b = head[part]
+        lines.append(f"    {part:<8} {b['n']:>6}  {_pct(b['local_accuracy_all']):>18}  "
+                     f"{_pct(b['accuracy_of_local_answers']):>25}  {_pct(b['confidently_wrong_rate']):>22}  "
+                     f"{_pct(b['escalation_rate']):>15}  ${b['cost_usd']:.6f}")  # fmt: skip
+    lines.append("    by category, heldout | overall: local_accuracy_all / accuracy_of_local_answers / "
+                 "confidently_wrong_rate / escalation_rate")  # fmt: skip
+    for cat, b in head["overall"]["by_category"].items():
+        h = head["heldout"]["by_category"].get(cat)
+        held = (f"n={h['n']:<3} {_pct(h['local_accuracy_all'])} / {_pct(h['accuracy_of_local_answers'])} / "
+                f"{_pct(h['confidently_wrong_rate'])} / {_pct(h['escalation_rate'])}") if h else "n=0"  # fmt: skip
+        lines.append(f"      {cat:<11} {held:<46} | n={b['n']:<3} {_pct(b['local_accuracy_all'])} / "
+                     f"{_pct(b['accuracy_of_local_answers'])} / {_pct(b['confidently_wrong_rate'])} / "
+                     f"{_pct(b['escalation_rate'])}")  # fmt: skip
+    counts = head["overall"]["counts"]
+    lines.append(f"    {counts['declined_must_abstain']} must-be-unsure items declined by the council (right, "
+                 f"not local answers); {counts['unsure']} UNSURE; {counts['errors']} errors")  # fmt: skip
+    lines.append(
+        f"  replay: {replay['answers']} answers ({_pct(replay['share'])}) by the paid chain "
+        f"{replay['providers']}, right by construction, NOT in the headline; ${replay['cost_usd']:.6f}"
+    )
+    lines.append(f"  composite with replay (the former headline): {_pct(report['composite_with_replay'])}")
+    return lines
+
+
 def print_summary(report: dict[str, Any], out: Path) -> None:
     lines = [
         f"titanic {report['suite']['version']} ({report['suite']['items_run']} items, {report['suite']['slice']})",
+        *headline_lines(report),
         f"  effective success   {report['effective_success']:.1%}",
-        f"  composite accuracy  {report['composite_accuracy']:.1%}   (local only: {report['accuracy_local']})",
-        f"  escalation rate     {report['escalation_rate']:.1%}   cloud answers {report['cloud_answers']}"
-        f"   refused by the per-request cap {report['refused_by_cap']}",
+        f"  cloud answers {report['cloud_answers']}   refused by the per-request cap {report['refused_by_cap']}",
         f"  cost                ${report['cost_usd']:.6f}",
         f"  latency p50/p95/p99 {report['latency_ms_all'].get('p50_ms')}/{report['latency_ms_all'].get('p95_ms')}/"
         f"{report['latency_ms_all'].get('p99_ms')} ms",
@@ -357,8 +448,6 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
             f"    {route:<8} n={stats['n']:<4} p50 {stats.get('p50_ms')} p95 {stats.get('p95_ms')} "
             f"p99 {stats.get('p99_ms')} ms  accuracy {report['accuracy_by_route'][route]['accuracy']}"
         )
-    for cat, stats in report["accuracy_by_category"].items():
-        lines.append(f"    {cat:<11} n={stats['n']:<3} accuracy {stats['accuracy']}  routes {stats['routes']}")
     lines.append(f"  gpu                 {report['gpu']}")
     lines.append(f"  wall                {report['wall_s']}")
     for name, target in report["targets"].items():
