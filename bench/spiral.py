@@ -16,6 +16,10 @@ Accuracy counts a pattern answer right when `answers_agree` it with the referenc
 answer right by construction (the simulated cloud answers with the reference), so the pattern route's own
 precision is reported separately and is the number that matters.
 
+Every day's numbers are also given per part of the frozen split (bench/split.py: a group, with its
+paraphrases and near misses, is tuning or heldout): mining thresholds and guards are tuned on the
+tuning groups only, and a gap between the parts is overfitting.
+
 Usage: python bench/spiral.py [--redis-url redis://127.0.0.1:6379/12]; writes reports/spiral_<date>.json.
 """
 
@@ -30,8 +34,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pattern_lookup import ROOT, setup_django  # the sibling script (bench/ need not be a package)
+
+from bench.split import PARTS, paraphrase_parts
 
 SEEN = 3
 SIMULATION = (
@@ -42,39 +49,41 @@ SIMULATION = (
 
 
 def run_day(name: str, items: list[dict[str, Any]], *, when: datetime) -> dict[str, Any]:
-    """items: {prompt, reference (None for a near miss), group}; returns the day's numbers."""
+    """items: {prompt, reference (None for a near miss), group, part}; returns the day's numbers."""
     from mining.evaluation import log_cloud_answer
     from mining.runtime import pattern_lookup
     from routing.vote import answers_agree
 
-    pattern = pattern_right = escalated = right = 0
-    wrong: list[dict[str, str]] = []
+    rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for item in items:
         hit = pattern_lookup(item["prompt"])
         if hit is not None:
-            pattern += 1
             ok = item["reference"] is not None and answers_agree(hit.answer, item["reference"])
-            pattern_right += ok
-            right += ok
-            if not ok:
-                wrong.append({"prompt": item["prompt"], "answer": hit.answer, "group": item["group"]})
+            rows.append({"part": item["part"], "pattern": True, "right": ok, "prompt": item["prompt"],
+                         "answer": hit.answer, "group": item["group"]})  # fmt: skip
             continue
-        escalated += 1
-        right += 1  # the simulated cloud answers with the reference; a near miss escalating is the right outcome
+        # the simulated cloud answers with the reference; a near miss escalating is the right outcome
+        rows.append({"part": item["part"], "pattern": False, "right": True})
         if item["reference"] is not None:
             log_cloud_answer(item["prompt"], item["reference"], when=when)
-    n = len(items)
+    return {"day": name, **day_numbers(rows), "seconds": round(time.perf_counter() - started, 2),
+            "by_part": {part: day_numbers([r for r in rows if r["part"] == part]) for part in PARTS}}  # fmt: skip
+
+
+def day_numbers(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """prompts, pattern answers, escalations, accuracy and the pattern route's precision of a day's rows."""
+    n = len(rows)
+    pattern = [r for r in rows if r["pattern"]]
+    wrong = [{k: r[k] for k in ("prompt", "answer", "group", "part")} for r in pattern if not r["right"]]
     return {
-        "day": name,
         "prompts": n,
-        "pattern_answers": pattern,
-        "escalated_cloud_calls": escalated,
-        "escalation_rate": round(escalated / n, 4),
-        "accuracy": round(right / n, 4),
-        "pattern_precision": round(pattern_right / pattern, 4) if pattern else None,
+        "pattern_answers": len(pattern),
+        "escalated_cloud_calls": n - len(pattern),
+        "escalation_rate": round((n - len(pattern)) / n, 4) if n else None,
+        "accuracy": round(sum(r["right"] for r in rows) / n, 4) if n else None,
+        "pattern_precision": round((len(pattern) - len(wrong)) / len(pattern), 4) if pattern else None,
         "wrong_pattern_answers": wrong,
-        "seconds": round(time.perf_counter() - started, 2),
     }
 
 
@@ -96,11 +105,15 @@ def main() -> None:
     from mining.evaluation import load_groups
 
     groups = load_groups()
+    parts = paraphrase_parts(groups)
     now = datetime.now(UTC)
-    day1 = [{"prompt": p, "reference": g["answer"], "group": g["id"]} for g in groups for p in g["paraphrases"][:SEEN]]
-    day2_fresh = [{"prompt": p, "reference": g["answer"], "group": g["id"]} for g in groups
-                  for p in g["paraphrases"][SEEN:]]  # fmt: skip
-    day2_near = [{"prompt": p, "reference": None, "group": g["id"]} for g in groups for p in g.get("near_misses", [])]
+
+    def item(prompt: str, reference: str | None, group: dict[str, Any]) -> dict[str, Any]:
+        return {"prompt": prompt, "reference": reference, "group": group["id"], "part": parts[group["id"]]}
+
+    day1 = [item(p, g["answer"], g) for g in groups for p in g["paraphrases"][:SEEN]]
+    day2_fresh = [item(p, g["answer"], g) for g in groups for p in g["paraphrases"][SEEN:]]
+    day2_near = [item(p, None, g) for g in groups for p in g.get("near_misses", [])]
 
     d1 = run_day("day 1: first 3 paraphrases per group", day1, when=now - timedelta(days=1))
     mined1 = mine("day 1")
@@ -113,6 +126,7 @@ def main() -> None:
         "benchmark": "spiral",
         "when": now.isoformat(),
         "data": f"{len(groups)} groups from mining/data/paraphrases.yaml",
+        "split": {part: sorted(g for g, p in parts.items() if p == part) for part in PARTS},
         "simulation": SIMULATION,
         "days": [d1, d2, d2n, d2_all, d3],
         "mining": [mined1, mined2],
@@ -124,21 +138,25 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
 
-def run_day_totals(name: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    n = sum(p["prompts"] for p in parts)
-    escalated = sum(p["escalated_cloud_calls"] for p in parts)
-    pattern = sum(p["pattern_answers"] for p in parts)
-    wrong = [w for p in parts for w in p["wrong_pattern_answers"]]
-    return {
-        "day": name,
-        "prompts": n,
-        "pattern_answers": pattern,
-        "escalated_cloud_calls": escalated,
-        "escalation_rate": round(escalated / n, 4),
-        "accuracy": round((n - len(wrong)) / n, 4),
-        "pattern_precision": round((pattern - len(wrong)) / pattern, 4) if pattern else None,
-        "wrong_pattern_answers": wrong,
-    }
+def run_day_totals(name: str, days: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sum of several days' numbers, overall and per part."""
+
+    def total(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+        n = sum(b["prompts"] for b in blocks)
+        escalated = sum(b["escalated_cloud_calls"] for b in blocks)
+        pattern = sum(b["pattern_answers"] for b in blocks)
+        wrong = [w for b in blocks for w in b["wrong_pattern_answers"]]
+        return {
+            "prompts": n,
+            "pattern_answers": pattern,
+            "escalated_cloud_calls": escalated,
+            "escalation_rate": round(escalated / n, 4) if n else None,
+            "accuracy": round((n - len(wrong)) / n, 4) if n else None,
+            "pattern_precision": round((pattern - len(wrong)) / pattern, 4) if pattern else None,
+            "wrong_pattern_answers": wrong,
+        }
+
+    return {"day": name, **total(days), "by_part": {part: total([d["by_part"][part] for d in days]) for part in PARTS}}
 
 
 if __name__ == "__main__":
