@@ -4,9 +4,12 @@ The rule. A member of a data set has a key: the Titanic suite's paraphrase items
 every other Titanic item its `id`; a paraphrase group of mining/data/paraphrases.yaml its `id`, and
 its paraphrases and near misses go with it. The member is held out when the first byte of
 sha256("<set name>:<key>") is below HELDOUT_BELOW (85 of 256 values: 33.2 %). Keys sharing a group
-stay on one side, so no paraphrase of a held-out question is tuned on. A category (the stratum:
-the Titanic category, the paraphrase group's `kind`) that the rule leaves with no held-out key
-gives up its one key with the lowest digest, so every category is tested on held-out data.
+stay on one side, so no paraphrase of a held-out question is tuned on. One question asked in two
+sets is one question: a Titanic key with a prompt (normalized as the replay provider matches
+prompts) that is also a paraphrase or near miss of a paraphrase group takes that group's part
+(the group with the smallest id when several). Last, a category (the stratum: the Titanic
+category, the paraphrase group's `kind`) that is left with no held-out key gives up its one free
+key (not taken from another set) with the lowest digest, so every category is tested on held-out data.
 
 Heads, guards, thresholds and prompts are tuned on the tuning part only; the held-out part is only
 measured. A gap between the two parts' figures is overfitting.
@@ -19,11 +22,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bench.replay_provider import normalize_prompt
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAPHRASES_PATH = ROOT / "mining" / "data" / "paraphrases.yaml"
@@ -34,6 +39,12 @@ PARTS = (TUNING, HELDOUT)
 HELDOUT_BELOW = 85  # first digest byte < 85 -> held out
 HELDOUT_FRACTION = HELDOUT_BELOW / 256  # 0.332
 
+RULE = (
+    f"heldout when sha256('<set>:<key>')[0] < {HELDOUT_BELOW} ({HELDOUT_FRACTION:.1%}); key: a Titanic item's "
+    "paraphrase group else its id, a paraphrase group's id (its near misses go with it); a Titanic question "
+    "that is also in a paraphrase group follows that group; a category left without held-out keys gives up "
+    "its free key with the lowest digest"
+)
 # The set names salted into the hash: renaming one reshuffles its split.
 TITANIC = "titanic"
 PARAPHRASES = "paraphrases"
@@ -49,18 +60,23 @@ def held_out_by_rule(set_name: str, key: str) -> bool:
     return digest(set_name, key)[0] < HELDOUT_BELOW
 
 
-def split(set_name: str, members: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """key -> part for (key, category) pairs; a key listed twice (a group's members) keeps its first category."""
+def split(
+    set_name: str, members: Iterable[tuple[str, str]], *, taken: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """key -> part for (key, category) pairs; a key listed twice (a group's members) keeps its first
+    category. `taken`: key -> part for keys that follow another set (the same question there)."""
+    taken = taken or {}
     category: dict[str, str] = {}
     for key, stratum in members:
         category.setdefault(key, stratum)
-    parts = {key: HELDOUT if held_out_by_rule(set_name, key) else TUNING for key in category}
+    parts = {key: taken.get(key) or (HELDOUT if held_out_by_rule(set_name, key) else TUNING) for key in category}
     strata: dict[str, list[str]] = defaultdict(list)
     for key, stratum in category.items():
         strata[stratum].append(key)
     for keys in strata.values():
         if not any(parts[key] == HELDOUT for key in keys):
-            parts[min(keys, key=lambda k: digest(set_name, k))] = HELDOUT
+            free = [key for key in keys if key not in taken] or keys
+            parts[min(free, key=lambda k: digest(set_name, k))] = HELDOUT
     return parts
 
 
@@ -77,10 +93,26 @@ def titanic_key(item: Any) -> str:
     return str(item.group or item.id)
 
 
-def titanic_parts(items: Iterable[Any]) -> dict[str, str]:
-    """item id -> part for the Titanic suite's items (bench.titanic.suite.Item)."""
-    items = list(items)
-    by_key = split(TITANIC, ((titanic_key(item), item.category) for item in items))
+def shared_questions(items: Iterable[Any], groups: list[dict[str, Any]]) -> dict[str, str]:
+    """Titanic item id -> the paraphrase group that asks the same (normalized) prompt, smallest group id first."""
+    asked_in: dict[str, str] = {}
+    for group in sorted(groups, key=lambda g: str(g["id"])):
+        for prompt in [*group.get("paraphrases", []), *group.get("near_misses", [])]:
+            asked_in.setdefault(normalize_prompt(prompt), str(group["id"]))
+    return {item.id: asked_in[key] for item in items if (key := normalize_prompt(item.prompt)) in asked_in}
+
+
+def titanic_parts(items: Iterable[Any], groups: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    """item id -> part for the Titanic suite's items (bench.titanic.suite.Item); a question that is also
+    in a paraphrase group (`groups`, default mining/data/paraphrases.yaml) follows that group."""
+    items = sorted(items, key=lambda i: i.id)
+    by_id = {item.id: item for item in items}
+    groups = load_paraphrase_groups() if groups is None else groups
+    group_parts = paraphrase_parts(groups)
+    taken: dict[str, str] = {}
+    for item_id, group_id in shared_questions(items, groups).items():
+        taken.setdefault(titanic_key(by_id[item_id]), group_parts[group_id])
+    by_key = split(TITANIC, ((titanic_key(item), item.category) for item in items), taken=taken)
     return {item.id: by_key[titanic_key(item)] for item in items}
 
 
@@ -124,8 +156,9 @@ def describe() -> dict[str, Any]:
             members = [g for g in groups if by_group[str(g["id"])] == part]
             prompts[field][part] = sum(len(g.get(field, [])) for g in members)
     return {
-        "rule": f"heldout when sha256('<set>:<key>')[0] < {HELDOUT_BELOW} ({HELDOUT_FRACTION:.1%})",
+        "rule": RULE,
         TITANIC: {"items": counts(titanic, {i.id: i.category for i in suite.items}),
+                  "shared_with_paraphrases": len(shared_questions(suite.items, groups)),
                   "heldout_digest": heldout_digest(k for k, p in titanic.items() if p == HELDOUT)},
         PARAPHRASES: {"groups": counts(by_group, kinds), "prompts": prompts,
                       "heldout_digest": heldout_digest(k for k, p in by_group.items() if p == HELDOUT)},

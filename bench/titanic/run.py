@@ -360,8 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         "replay": {**result.pop("replay"), "note": REPLAY_NOTE},
         "composite_with_replay": result.pop("composite_with_replay"),
         "definitions": DEFINITIONS,
-        "split": {"rule": f"heldout when sha256('{split.TITANIC}:<group or id>')[0] < {split.HELDOUT_BELOW} "
-                          f"({split.HELDOUT_FRACTION:.1%}); every category keeps at least one held-out key",
+        "split": {"rule": split.RULE,
                   "part_run": args.part, "items_by_part": dict(Counter(o.part for o in outcomes)),
                   "suite_by_part": {p: len(suite.part(p)) for p in split.PARTS}},
         "suite": {"version": suite.version, "path": str(args.data.relative_to(ROOT)) if args.data.is_relative_to(ROOT)
