@@ -1,0 +1,44 @@
+"""The train worker's main process imports the training stack before its pool forks; other workers do not."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from training import signals
+
+
+def _worker(*queues: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        app=SimpleNamespace(amqp=SimpleNamespace(queues=SimpleNamespace(consume_from=dict.fromkeys(queues))))
+    )
+
+
+@pytest.mark.parametrize(
+    ("queues", "preloads"), [(("train",), True), (("default", "cpu"), False), (("gpu.0", "gpu"), False)]
+)
+def test_only_the_train_worker_preloads(monkeypatch, queues, preloads):
+    calls = []
+    monkeypatch.setattr(signals, "preload_training_stack", lambda: calls.append(1) or 0.1)
+    monkeypatch.delenv("SWARM_WORKER_ROLE", raising=False)
+    signals.preload_in_train_worker(sender="w@h", instance=_worker(*queues))
+    assert bool(calls) is preloads
+
+
+def test_the_preload_imports_what_a_job_needs():
+    import sys
+
+    signals.preload_training_stack()
+    assert {"torch", "transformers", "peft", "gguf", "training.trainer"} <= set(sys.modules)
+
+
+def test_a_missing_training_stack_is_logged_not_fatal(monkeypatch, caplog):
+    def broken() -> float:
+        raise ImportError("No module named 'peft'")
+
+    monkeypatch.setattr(signals, "preload_training_stack", broken)
+    with caplog.at_level(logging.WARNING, logger="training.signals"):
+        signals.preload_in_train_worker(sender="w@h", instance=_worker("train"))
+    assert "not importable" in caplog.text
