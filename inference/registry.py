@@ -40,6 +40,22 @@ class ModelSource:
         return f"{self.kind}:{self.location}" + (f"#{self.member}" if self.member else "")
 
 
+TRUST_RULES = ("min_token_prob", "token_confidence")
+
+
+@dataclass(frozen=True)
+class ModelTrust:
+    """When the council may trust this model's own (base, greedy) answer: a rule fitted by bench/trust.py.
+
+    `rule`: which greedy-decoding evidence is compared (the least probability of any chosen token, or
+    their geometric mean); `threshold`: the value at or above which the answer is trusted; `report`:
+    the calibration report the threshold comes from (fitted on the tuning part, checked on the held-out)."""
+
+    rule: str
+    threshold: float
+    report: str
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     alias: str
@@ -53,6 +69,7 @@ class ModelSpec:
     description: str = ""
     architecture: str | None = None  # the GGUF's general.architecture, checked at load when set
     gguf_name: str | None = None  # the GGUF's general.name, checked at load when set
+    trust: ModelTrust | None = None  # None: the model's own factual answers are never trusted alone
 
     def local_path(self, model_dir: Path | None = None) -> Path:
         """Where the verified file lives (a `path` source is used where it is)."""
@@ -175,7 +192,24 @@ def _parse_model(raw: dict[str, Any]) -> ModelSpec:
         description=str(raw.get("description", "")),
         architecture=identity["architecture"],
         gguf_name=identity["gguf_name"],
+        trust=_parse_trust(alias, raw.get("trust")),
     )
+
+
+def _parse_trust(alias: str, raw: Any) -> ModelTrust | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"rule", "threshold", "report"}:
+        raise RegistryError(f"model {alias!r}: trust needs exactly rule, threshold and report")
+    if raw["rule"] not in TRUST_RULES:
+        raise RegistryError(f"model {alias!r}: trust rule {raw['rule']!r} is not one of {', '.join(TRUST_RULES)}")
+    try:
+        threshold = float(raw["threshold"])
+    except (TypeError, ValueError):
+        raise RegistryError(f"model {alias!r}: trust threshold must be a number") from None
+    if not 0.0 < threshold <= 1.0:
+        raise RegistryError(f"model {alias!r}: trust threshold {threshold} is not a probability in (0, 1]")
+    return ModelTrust(rule=str(raw["rule"]), threshold=threshold, report=str(raw["report"]))
 
 
 def load_registry(path: Path | None = None) -> Registry:

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from inference.backends.base import Generation
+from inference.registry import ModelTrust
 from routing.heads.base import Ballot, Generate, Head, HeadContext
 from routing.vote import VoteResult, vote
 
@@ -147,15 +148,18 @@ def run_council(
     stream_generate: Generate | None = None,
     on_token: Callable[[str], bool] | None = None,
     adapter: str | None = None,
+    trust: ModelTrust | None = None,
 ) -> Decision:
     """`stream_generate` + `on_token`: the model's streaming call and where its tokens go;
-    `adapter`: the LoRA adapter the model serves this request with (None: the base model)."""
+    `adapter`: the LoRA adapter the model serves this request with (None: the base model);
+    `trust`: the model's calibrated trust rule (config/models.yaml), if it has one."""
     started = time.perf_counter()
     metered = MeteredGenerate(generate) if generate else None
     stream = None
     if metered and stream_generate and on_token:
         stream = partial(metered.run, partial(stream_generate, on_piece=on_token))
-    ctx = HeadContext(generate=metered, max_tokens=max_tokens, temperature=temperature, stream=stream, adapter=adapter)
+    ctx = HeadContext(generate=metered, max_tokens=max_tokens, temperature=temperature, stream=stream, adapter=adapter,
+                      trust=trust)  # fmt: skip
 
     ballots = run_concurrently([h for h in fast_heads if h.applies(prompt)], prompt, ctx)
     early = vote(ballots, min_confidence=max(min_confidence, VERIFIED))

@@ -127,6 +127,7 @@ def council_answer(
             stream_generate=backend.stream_generate if stream else None,
             on_token=sink.emit if stream else None,
             adapter=None if served == BASE_VERSION else served,
+            trust=backend.spec.trust,
         )
         log.info("request %s answered by %s (%s)", request_id, decision.skill_type, decision.route)
         result = {**decision.as_dict(), "model": backend.spec.alias, "streamed_tokens": sink.sent,

@@ -1,4 +1,8 @@
-"""agent0: the local LLM as a generalist. Trusted for chat; unverified elsewhere."""
+"""agent0: the local LLM as a generalist. Trusted for chat; elsewhere only on measured evidence.
+
+Its factual answers are unverified (below the vote's floor) unless the model was sure of every token
+under a rule calibrated for that model (`calibrated_trust`, bench/trust.py), or a distilled adapter
+answers what it learned (`distilled_trust`)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ UNVERIFIED_CONFIDENCE = 0.45  # a 135M model's unchecked claim: below the floor 
 # with an adapter (trained on verified and paid answers) and greedy decoding; the base model's
 # confidence is not trusted (bench/distill.py measures how often either rule trusts a wrong answer).
 DISTILLED_CONFIDENCE = 0.8
+# The base model's own answer, under its calibrated trust rule (config/models.yaml `trust`): a rule
+# bench/trust.py fitted on the tuning part with no wrong answer trusted, and checked on the held-out part.
+CALIBRATED_CONFIDENCE = 0.8
 
 
 def distilled_trust(gen, *, adapter: str | None, enabled: bool | None = None) -> bool:
@@ -42,6 +49,17 @@ def distilled_trust(gen, *, adapter: str | None, enabled: bool | None = None) ->
         and gen.min_token_prob >= settings.SWARM_DISTILLED_MIN_TOKEN_PROB
         and gen.finish_reason == "stop"
     )
+
+
+def calibrated_trust(gen, *, trust, adapter: str | None) -> bool:
+    """True when the base model's greedy answer meets its calibrated rule (`trust`: inference.registry.ModelTrust).
+
+    Only the base model (an adapter changes what the model is sure of: see `distilled_trust`), only
+    greedy decoding (the evidence is the probability of each chosen token), only a finished answer."""
+    if trust is None or adapter or gen.finish_reason != "stop" or not gen.text.strip():
+        return False
+    evidence = gen.min_token_prob if trust.rule == "min_token_prob" else gen.token_confidence
+    return evidence is not None and evidence >= trust.threshold
 
 
 def is_chat(prompt: str) -> bool:
@@ -70,8 +88,11 @@ class Agent0Head(Head):
         )
         confidence = CHAT_CONFIDENCE if chat else UNVERIFIED_CONFIDENCE
         distilled = not chat and distilled_trust(gen, adapter=ctx.adapter)
+        calibrated = not chat and not distilled and calibrated_trust(gen, trust=ctx.trust, adapter=ctx.adapter)
         if distilled:
             confidence = DISTILLED_CONFIDENCE
+        elif calibrated:
+            confidence = CALIBRATED_CONFIDENCE
         if not gen.text or stub_marker(gen.text):
             confidence = 0.0
         elif gen.finish_reason == "length" and not chat:
@@ -88,4 +109,6 @@ class Agent0Head(Head):
             token_confidence=gen.token_confidence,
             adapter=ctx.adapter,
             distilled=distilled,
+            calibrated=calibrated,
+            min_token_prob=gen.min_token_prob,
         )

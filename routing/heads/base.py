@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference.backends.base import Generation
+from inference.registry import ModelTrust
 
 # The local model, supplied by the worker: generate(messages, max_tokens=, temperature=) -> Generation.
 Generate = Callable[..., Generation]
@@ -44,7 +45,8 @@ class HeadContext:
 
     `stream`, when set, generates like `generate` while relaying each token to the client as it
     is produced; a head uses it only when its answer is going to be the reply (agent0 on chat).
-    `adapter` names the LoRA adapter the model serves this request with, if any.
+    `adapter` names the LoRA adapter the model serves this request with, if any. `trust` is the rule
+    under which the base model's own answers are trusted (calibrated per model; see agent0).
     """
 
     generate: Generate | None = None
@@ -52,6 +54,8 @@ class HeadContext:
     temperature: float = 0.0
     stream: Generate | None = None
     adapter: str | None = None  # the distilled LoRA adapter on the model (None: the base model)
+    # The base model's calibrated trust rule (config/models.yaml `trust`, fitted by bench/trust.py); None: none.
+    trust: ModelTrust | None = None
 
 
 class Head(ABC):

@@ -106,3 +106,31 @@ def test_vram_guard_refuses_a_load_past_the_limit():
 
 def test_vram_guard_is_silent_without_a_gpu():
     check_vram(needed_bytes=100 * GIB, limit_gb=10.5, gpus=[])
+
+
+_ENTRY = "models:\n- alias: a\n  sha256: " + "a" * 64 + "\n  size: 1\n  source: {path: x}\n"
+
+
+@pytest.mark.parametrize(
+    ("trust", "message"),
+    [
+        ("  trust: {rule: min_token_prob, threshold: 0.5}", "exactly rule, threshold and report"),
+        ("  trust: {rule: vibes, threshold: 0.5, report: r.json}", "not one of"),
+        ("  trust: {rule: min_token_prob, threshold: high, report: r.json}", "must be a number"),
+        ("  trust: {rule: min_token_prob, threshold: 1.5, report: r.json}", "not a probability"),
+    ],
+)
+def test_a_bad_trust_block_is_refused(tmp_path, trust, message):
+    path = tmp_path / "models.yaml"
+    path.write_text(_ENTRY + trust + "\n")
+    with pytest.raises(RegistryError, match=message):
+        load_registry(path)
+
+
+def test_a_trust_block_is_parsed_and_its_absence_means_none(tmp_path):
+    path = tmp_path / "models.yaml"
+    path.write_text(_ENTRY + "  trust: {rule: token_confidence, threshold: 0.9, report: reports/trust_x.json}\n")
+    trust = load_registry(path).get("a").trust
+    assert (trust.rule, trust.threshold, trust.report) == ("token_confidence", 0.9, "reports/trust_x.json")
+    path.write_text(_ENTRY)
+    assert load_registry(path).get("a").trust is None

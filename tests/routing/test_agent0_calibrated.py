@@ -1,0 +1,46 @@
+"""agent0 trusts the base model's own factual answer only under the model's calibrated rule (model stubbed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from inference.registry import ModelTrust
+from routing.cascade import run_council
+from routing.heads.agent0 import CALIBRATED_CONFIDENCE, UNVERIFIED_CONFIDENCE, Agent0Head
+from routing.heads.base import HeadContext
+from tests.routing.test_agent0_distilled import model
+
+RULE = ModelTrust(rule="min_token_prob", threshold=0.6, report="reports/trust_x.json")
+MEAN_RULE = ModelTrust(rule="token_confidence", threshold=0.9, report="reports/trust_x.json")
+
+
+@pytest.mark.parametrize(
+    ("trust", "adapter", "mean", "least", "finish", "text", "expected"),
+    [
+        (RULE, None, 0.95, 0.7, "stop", "Ottawa.", CALIBRATED_CONFIDENCE),  # every token sure enough
+        (RULE, None, 0.95, 0.6, "stop", "Ottawa.", CALIBRATED_CONFIDENCE),  # at the threshold
+        (RULE, None, 0.99, 0.59, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # one token below it
+        (MEAN_RULE, None, 0.91, 0.1, "stop", "Ottawa.", CALIBRATED_CONFIDENCE),  # the mean rule reads the mean
+        (MEAN_RULE, None, 0.89, 0.9, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),
+        (None, None, 0.99, 0.99, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # no calibrated rule: never
+        (RULE, "lora-v2", 0.99, 0.99, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # an adapter: not this rule
+        (RULE, None, 0.99, 0.99, "length", "Ottawa", UNVERIFIED_CONFIDENCE * 0.8),  # cut off
+        (RULE, None, None, None, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # sampled: no evidence
+    ],
+)
+def test_calibrated_trust(trust, adapter, mean, least, finish, text, expected):
+    ctx = HeadContext(generate=model(text, mean=mean, least=least, finish=finish), adapter=adapter, trust=trust)
+    ballot = Agent0Head().answer("What is the capital of Canada?", ctx)
+    assert ballot.confidence == pytest.approx(expected)
+    assert ballot.evidence["calibrated"] is (expected == CALIBRATED_CONFIDENCE)
+
+
+def test_small_talk_keeps_its_own_rule_and_a_calibrated_fact_clears_the_floor():
+    ctx = HeadContext(generate=model("Hello!", mean=0.99, least=0.9), trust=RULE)
+    assert Agent0Head().answer("hi", ctx).evidence["calibrated"] is False
+    common = {"fast_heads": [], "llm_heads": [Agent0Head()], "max_tokens": 16, "temperature": 0.0,
+              "min_confidence": 0.75}  # fmt: skip
+    sure, unsure = model("Ottawa.", mean=0.98, least=0.9), model("Ottawa.", mean=0.98, least=0.3)
+    assert run_council("Capital of Canada?", generate=sure, trust=RULE, **common).route == "council"
+    assert run_council("Capital of Canada?", generate=unsure, trust=RULE, **common).route == "unsure"
+    assert run_council("Capital of Canada?", generate=sure, trust=None, **common).route == "unsure"
