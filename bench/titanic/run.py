@@ -345,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             live.stop()
 
     result = aggregate(outcomes, n_suite=len(suite.items), floor=args.min_confidence)
+    goals = targets(result, gpu=gpu.available, n_suite=len(suite.items))
     refusal = next((o for o in outcomes if refused_by_cap(o)), None) if args.strict_cost else None
     aborted = None
     if refusal is not None:
@@ -378,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
                     "note": "shared 2-core machine: other work ran alongside; latencies include that noise"},
         "wall_s": {"suite_run": round(run_s, 1), "total_including_stack_start_stop": round(
             time.perf_counter() - began, 1)},
-        "targets": targets(result, gpu=gpu.available, n_suite=len(suite.items)),
+        "targets": goals,
         "items": [asdict(o) for o in outcomes],
     }  # fmt: skip
     suffix = ("_micro" if limit else "") + ("" if args.part == "all" else f"_{args.part}")
