@@ -54,7 +54,7 @@ import requests
 from bench.reporting import ROOT, write_report
 from bench.titanic.live import LiveStack, machine_load, summary
 from routing.heads.code import SYSTEM_PROMPT as CODE_SYSTEM_PROMPT
-from routing.heads.code import defined_functions, extract_code
+from routing.heads.code import defined_functions, derive_tests, extract_code
 from routing.sandbox import SandboxResult, run_python, sandbox_status
 
 NAME = "humaneval"
@@ -78,6 +78,9 @@ DEFINITIONS = {
     "unsure_rate": "answers UNSURE (route unsure), over all problems",
     "error_rate": "HTTP errors, timeouts and refusals, over all problems",
     "raw_pass_at_1": "the model alone, in-process, greedy, same prompt: problems whose code passes, over all",
+    "with_derived_tests": "problems from whose prompt the code head derives at least one test "
+    "(routing/heads/code.py derive_tests): the only ones it can trust (0.9); untested code scores 0.5, "
+    "under the 0.75 floor",
     "latency": "client-side wall time of each POST /orchestrate on loopback (ms), one request at a time",
     "program": "the problem's prompt, the extracted code, the problem's test, check(<entry_point>); "
     "run as a script with python -I -S in the bubblewrap sandbox; passed = exit status 0",
@@ -175,6 +178,7 @@ def classify(status: int | None, body: dict[str, Any]) -> str:
 @dataclass
 class Record:
     task_id: str
+    derived_tests: int = 0  # asserts the code head reads off the wrapped prompt (none: it cannot verify)
     outcome: str = "error"  # trusted | unsure | error
     status: int | None = None
     route: str | None = None
@@ -212,6 +216,8 @@ def rates(records: list[Record]) -> dict[str, Any]:
         "raw_pass_at_1": share(sum(raw), len(raw)),
         # what caution cost: UNSURE where the model alone wrote passing code
         "unsure_but_raw_passed": sum(r.outcome == "unsure" and r.raw_passed is True for r in records),
+        # the code head trusts only code that passes tests it reads off the prompt; without any it is unsure
+        "with_derived_tests": sum(r.derived_tests > 0 for r in records),
     }
 
 
@@ -337,7 +343,9 @@ def run_profile(
     alias: str, problems: list[dict[str, Any]], *, max_tokens: int, deadline_s: float, raw: bool
 ) -> dict[str, Any]:
     began = datetime.now(UTC)
-    records = [Record(task_id=p["task_id"]) for p in problems]
+    records = [
+        Record(task_id=p["task_id"], derived_tests=len(derive_tests(wrap_prompt(p["prompt"])))) for p in problems
+    ]
     load = {"start": machine_load()}
     profile: dict[str, Any] = {"model": alias, "when": began.isoformat()}
     try:

@@ -98,7 +98,9 @@ def test_rates_are_over_all_problems() -> None:
     outcomes = [("trusted", True, True), ("trusted", True, False), ("trusted", False, False),
                 ("unsure", None, True), ("unsure", None, False), ("unsure", None, None),
                 ("error", None, False), ("trusted", True, True)]  # fmt: skip
-    figures = he.rates(records(*outcomes))
+    rows = records(*outcomes)
+    rows[0].derived_tests, rows[3].derived_tests = 2, 1
+    figures = he.rates(rows)
     assert figures["n"] == 8
     assert figures["counts"] == {"trusted_pass": 3, "trusted_fail": 1, "unsure": 3, "error": 1}
     assert figures["trusted_pass_rate"] == 0.375
@@ -109,6 +111,7 @@ def test_rates_are_over_all_problems() -> None:
     assert total == pytest.approx(1.0)
     assert figures["raw_n"] == 7 and figures["raw_pass_at_1"] == round(3 / 7, 4)
     assert figures["unsure_but_raw_passed"] == 1
+    assert figures["with_derived_tests"] == 2
 
 
 def test_rates_of_nothing_are_none() -> None:
