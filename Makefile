@@ -41,6 +41,7 @@ help:
 	@echo "make set-canary-weight PERCENT=5 / make promote-canary / make rollback-canary"
 	@echo "make budget-reset                clear today's spend (the ledger keeps its rows)"
 	@echo "make titanic [BUDGET=0.10] [MICRO=1]   the 380-prompt suite on a stack of its own -> reports/titanic_<date>.json"
+	@echo "make trust [MODELS=a,b] [LIMIT=N]      fit when each model's own factual answers may be trusted -> reports/trust_<date>.json"
 	@echo "make humaneval [MODELS=a,b] [LIMIT=N]  HumanEval via each model's stack (cloud off) and the model alone -> reports/humaneval_<date>.json"
 	@echo "make soak-live [QPS=120] [DURATION=5m] [URL=...]   Locust soak -> reports/soak_<date>.json; exit status by target"
 	@echo "make test-alerts-e2e / make clear-chaos   the alert drill on real Prometheus and Alertmanager; clear its metrics"

@@ -8,6 +8,7 @@
 #   make smoke-loader                                the default model loaded on the configured device: load time, RSS, VRAM on a GPU
 #   make smoke-live [URL=http://127.0.0.1:8000]      10 calls to /orchestrate and /vote on the RUNNING stack (SWARM_API_KEY if set)
 #   make micro [openai_cost=0.05] [STRICT_COST=on]   the 40-item micro Titanic slice on a stack of its own, cap CAP
+#   make trust [MODELS=a,b] [LIMIT=N]                when each model's own factual answer may be trusted: fitted on the tuning part -> reports/trust_<date>.json
 #   make humaneval [MODELS=a,b] [LIMIT=N]            HumanEval through a stack of its own per model, and the model alone -> reports/humaneval_<date>.json
 # Each of the three ends with one `PASS <name>: ...` or `FAIL <name>: ...` line and exits non-zero on FAIL.
 #
@@ -26,7 +27,7 @@ LITELLM_SPEC ?= litellm[proxy]==1.106.2
 
 SMOKE_URL ?= http://127.0.0.1:8000
 
-.PHONY: install-bench titanic soak-live peers gate titanic-data smoke-loader smoke-live micro humaneval
+.PHONY: install-bench titanic soak-live peers gate titanic-data smoke-loader smoke-live micro humaneval trust
 
 $(VENV)/.bench-installed: requirements/bench.txt $(VENV)/.test-installed
 	$(PYTHON) -m pip install -r requirements/bench.txt
@@ -68,5 +69,8 @@ micro: install-bench models
 
 # MODELS: registry aliases (default: every model whose file is prefetched); LIMIT: the first N of the 164 problems.
 # Model-written code runs only in the bubblewrap sandbox: sandbox-deps installs bwrap (as root), else the run refuses.
+trust: install-bench models
+	$(PYTHON) -m bench.trust$(if $(MODELS), --models $(MODELS))$(if $(LIMIT), --limit $(LIMIT))
+
 humaneval: install-bench models sandbox-deps
 	$(PYTHON) -m bench.humaneval$(if $(MODELS), --models $(MODELS))$(if $(LIMIT), --limit $(LIMIT))
