@@ -43,6 +43,7 @@ help:
 	@echo "make titanic [BUDGET=0.10] [MICRO=1]   the 380-prompt suite on a stack of its own -> reports/titanic_<date>.json"
 	@echo "make trust [MODELS=a,b] [LIMIT=N]      fit when each model's own factual answers may be trusted -> reports/trust_<date>.json"
 	@echo "make humaneval [MODELS=a,b] [LIMIT=N]  HumanEval via each model's stack (cloud off) and the model alone -> reports/humaneval_<date>.json"
+	@echo "make profiles [MODELS=a,b] [N=20]     each model's answer and first-token latency via its own stack and raw -> reports/profiles_<date>.json"
 	@echo "make soak-live [QPS=120] [DURATION=5m] [URL=...]   Locust soak -> reports/soak_<date>.json; exit status by target"
 	@echo "make test-alerts-e2e / make clear-chaos   the alert drill on real Prometheus and Alertmanager; clear its metrics"
 	@echo "make gate [GATE_STAGES=a,b]      the release gate: pytest loader live-smoke titanic soak alerts lora"
@@ -105,6 +106,10 @@ ps:
 docker-build-all:
 	@$(STACK_PY) docker-build-all
 
+# The model the test stacks serve: the tiny profile, so the suites stay within CI's time (the default
+# profile's own integration test, tests/integration/test_model_profiles.py, starts a stack of its own).
+TEST_MODEL ?= smollm2-135m
+
 # The budget race tests run again on PostgreSQL (the embedded default is SQLite).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
 
@@ -121,17 +126,17 @@ sandbox-deps:
 test: install-test install-bench redis install-prometheus system-deps
 	$(PYTHON) manage.py prefetch_models --no-progress
 	$(BIN)/ruff check .
-	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTHON) -m pytest -m concurrency --create-db $(PYTEST_ARGS)
+	SWARM_MODEL=$(TEST_MODEL) $(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+	SWARM_MODEL=$(TEST_MODEL) DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTHON) -m pytest -m concurrency --create-db $(PYTEST_ARGS)
 
 # The operators' run-book, command for command, on a stack of its own (about 10 minutes; also in test-slow).
 test-runbook: install-test install-bench redis install-prometheus system-deps
 	$(PYTHON) manage.py prefetch_models --no-progress
-	$(PYTHON) -m pytest -m runbook tests/test_runbook.py $(PYTEST_ARGS)
+	SWARM_MODEL=$(TEST_MODEL) $(PYTHON) -m pytest -m runbook tests/test_runbook.py $(PYTEST_ARGS)
 
 test-slow: install-test redis
 	$(PYTHON) manage.py prefetch_models --no-progress
-	$(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
+	SWARM_MODEL=$(TEST_MODEL) $(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: test test-slow
 

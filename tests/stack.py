@@ -104,6 +104,8 @@ class Stack:
             SWARM_ANON_RATE_PER_MINUTE="0",
             SWARM_ANON_CONCURRENCY="0",
         )
+        if os.environ.get("SWARM_MODEL"):  # the model the caller chose (`make test`: the tiny profile)
+            env["SWARM_MODEL"] = os.environ["SWARM_MODEL"]
         env.update(extra)
         return cls(env=env)
 
