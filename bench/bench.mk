@@ -10,6 +10,7 @@
 #   make micro [openai_cost=0.05] [STRICT_COST=on]   the 40-item micro Titanic slice on a stack of its own, cap CAP
 #   make trust [MODELS=a,b] [LIMIT=N]                when each model's own factual answer may be trusted: fitted on the tuning part -> reports/trust_<date>.json
 #   make humaneval [MODELS=a,b] [LIMIT=N]            HumanEval through a stack of its own per model, and the model alone -> reports/humaneval_<date>.json
+#   make profiles [MODELS=a,b] [N=20]                each model's 20-token answer and first SSE token via its own stack, and raw -> reports/profiles_<date>.json
 # Each of the three ends with one `PASS <name>: ...` or `FAIL <name>: ...` line and exits non-zero on FAIL.
 #
 # LiteLLM's proxy extras pin older gunicorn/rich than the gateway uses, so the proxy lives in a
@@ -27,7 +28,7 @@ LITELLM_SPEC ?= litellm[proxy]==1.106.2
 
 SMOKE_URL ?= http://127.0.0.1:8000
 
-.PHONY: install-bench titanic soak-live peers gate titanic-data smoke-loader smoke-live micro humaneval trust
+.PHONY: install-bench titanic soak-live peers gate titanic-data smoke-loader smoke-live micro humaneval trust profiles
 
 $(VENV)/.bench-installed: requirements/bench.txt $(VENV)/.test-installed
 	$(PYTHON) -m pip install -r requirements/bench.txt
@@ -74,3 +75,6 @@ trust: install-bench models
 
 humaneval: install-bench models sandbox-deps
 	$(PYTHON) -m bench.humaneval$(if $(MODELS), --models $(MODELS))$(if $(LIMIT), --limit $(LIMIT))
+
+profiles: install-bench models
+	$(PYTHON) -m bench.profiles$(if $(MODELS), --models $(MODELS))$(if $(N), --n $(N))
