@@ -319,11 +319,13 @@ def titanic_verdict(report: dict, thresholds: dict[str, float]) -> tuple[bool, l
         lines.append(f"gate check held-out {check['figure']} {check['op']} {check['target']}: "
                      f"{'pass' if check['met'] else 'FAIL'} ({check['value']})")  # fmt: skip
         if not check["met"]:
-            wanted = "not below" if check["op"] == ">=" else "not above"
-            misses.append(
-                f"held-out {check['figure']} {shown}, {wanted} {check['target']:.0%}"
-                + ("" if check["short_by"] is None else f" (short by {_points(check['short_by'])})")
+            below = check["op"] == ">="
+            gap = (
+                ""
+                if check["short_by"] is None
+                else f" ({'short' if below else 'over'} by {_points(check['short_by'])})"
             )
+            misses.append(f"held-out {check['figure']} {shown} {'<' if below else '>'} {check['target']:.0%}{gap}")
     success = report["effective_success"]
     if success < TARGETS["effective_success"]:
         misses.append(f"effective success {success:.1%} < {TARGETS['effective_success']:.0%}")
