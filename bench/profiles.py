@@ -16,15 +16,17 @@ prefetched, i.e. present in the model directory):
    Every request is a cache miss: the exact cache keys only the cascade (`swarm-auto`), never a model's
    alias, and each request's system message also carries a nonce of its own, so no two requests are
    the same (the report counts answers marked `cached`: 0 expected).
-2. raw: after the stack is gone, the same model in this process (the project's backend class,
-   inference/runtime.py `build_backend`, the registry's params), the same kind of messages (its own
-   nonces), `generate` for the whole answer and `stream_generate` for the first piece.
+2. raw: the same model in this process (the project's backend class, inference/runtime.py `build_backend`,
+   the registry's params), the same kind of messages (nonces of their own): `generate` for the whole
+   answer, `stream_generate` for the first piece.
+The two take turns, request by request (gateway answer, raw answer, gateway stream, raw stream), one at
+a time: on a shared machine whatever else runs weighs on both sides alike, so their ratio holds.
 
-One warm-up request per mode (answer, stream) before each run's measured ones is not counted.
+One warm-up request per mode and side before the measured ones is not counted.
 Figures per profile: answer_ms and first_token_ms (n, p50 = median, p95 = nearest rank, p99, max), the
 completion tokens of each answer, the same for raw, and ratios.gateway_over_raw_p50 (gateway answer p50
 over raw answer p50). Targets, for every profile: answer p50 <= 700 ms and first token p95 <= 300 ms.
-The machine is shared: its load is recorded before and after each part.
+The machine is shared: its load is recorded before and after each profile, and with each sample.
 
 The report is reports/profiles_<UTC date>.json (bench/reporting.py `write_report`); profiles an earlier
 run wrote to today's file are kept unless this run measures them again. The last line is
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -95,7 +98,8 @@ DEFINITIONS = {
     "stream_total_ms": "the same streamed request until its last chunk",
     "server_ms": "the gateway's own latency_ms for a non-streamed answer (the response's `swarm` object)",
     "completion_tokens": "usage.completion_tokens of each non-streamed answer (raw: the backend's count)",
-    "raw": "the same model in this process (inference/runtime.py build_backend), generate / stream_generate",
+    "raw": "the same model in this process (inference/runtime.py build_backend), generate / stream_generate, "
+    "taking turns with the gateway request by request",
     "gateway_over_raw_p50": "answer_ms p50 through the gateway over raw answer_ms p50",
     "first_token_gateway_over_raw_p50": "first_token_ms p50 through the gateway over raw first_token_ms p50",
     "percentiles": "p50 is the median; p95 and p99 the nearest rank (bench/reporting.py percentile)",
@@ -135,6 +139,7 @@ class Sample:
     raw_completion_tokens: int | None = None
     raw_first_token_ms: float | None = None
     raw_error: str | None = None
+    load1: float | None = None  # the machine's 1-minute load average when the sample began
 
 
 # --- figures, targets and the verdict ------------------------------------------------------------
@@ -272,35 +277,6 @@ def ask_stream(client: Any, alias: str, text: str, *, max_tokens: int) -> dict[s
             "stream_total_ms": round(total, 1), "stream_tokens": tokens}  # fmt: skip
 
 
-def run_gateway(alias: str, samples: list[Sample], *, max_tokens: int) -> dict[str, Any]:
-    """Every sample through a stack of its own serving `alias` (non-streamed, then streamed); facts about it."""
-    import openai
-    from django.conf import settings
-
-    env = {"SWARM_MODEL": alias, "SWARM_MODEL_DIR": str(settings.SWARM_MODEL_DIR)}
-    with LiveStack.start(cloud=False, web_concurrency=1, **env) as live:
-        key = live.stack.create_key("bench-profiles")
-        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key=key, max_retries=0, timeout=REQUEST_TIMEOUT_S)
-        facts: dict[str, Any] = {"started_s": round(live.started_s, 1), "cloud": False, "env": env}
-        warm = time.perf_counter()
-        ask_answer(client, alias, WARMUP_QUESTION, max_tokens=max_tokens)
-        ask_stream(client, alias, WARMUP_QUESTION, max_tokens=max_tokens)
-        facts["warmup_ms"] = round((time.perf_counter() - warm) * 1000, 1)
-        for index, sample in enumerate(samples, 1):
-            try:
-                for name, value in ask_answer(client, alias, sample.question, max_tokens=max_tokens).items():
-                    setattr(sample, name, value)
-                for name, value in ask_stream(client, alias, sample.question, max_tokens=max_tokens).items():
-                    setattr(sample, name, value)
-            except openai.OpenAIError as exc:
-                sample.error = _error_text(exc)
-            print(f"[{alias}] gateway {index}/{len(samples)}: answer {_ms(sample.answer_ms)} "
-                  f"({sample.completion_tokens} tokens), first token {_ms(sample.first_token_ms)}"
-                  f"{f' error {sample.error}' if sample.error else ''}", file=sys.stderr, flush=True)  # fmt: skip
-        facts["memory"] = live.memory()
-    return facts
-
-
 def _first_piece_timer() -> tuple[Callable[[str], bool], Callable[[], float | None]]:
     """(on_piece for stream_generate, the seconds from its creation to the first non-empty piece)."""
     started, first = time.perf_counter(), []
@@ -313,37 +289,87 @@ def _first_piece_timer() -> tuple[Callable[[str], bool], Callable[[], float | No
     return on_piece, lambda: first[0] if first else None
 
 
-def run_raw(alias: str, samples: list[Sample], *, max_tokens: int) -> dict[str, Any]:
-    """The same model in this process: `generate` for the whole answer, `stream_generate` for the first piece."""
-    from inference.registry import load_registry
-    from inference.runtime import build_backend
+class RawModel:
+    """The same model in this process (the project's backend class, the registry's params)."""
 
-    backend = build_backend(load_registry().get(alias))
-    started = time.perf_counter()
-    backend.load()
-    facts: dict[str, Any] = {"load_s": round(time.perf_counter() - started, 1), "backend": backend.describe()}
+    def __init__(self, alias: str, *, max_tokens: int) -> None:
+        from inference.registry import load_registry
+        from inference.runtime import build_backend
 
-    def one(text: str) -> tuple[float, int, float | None]:
+        self.backend = build_backend(load_registry().get(alias))
+        self.max_tokens = max_tokens
+
+    def load(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        self.backend.load()
+        return {"load_s": round(time.perf_counter() - started, 1), "backend": self.backend.describe()}
+
+    def answer(self, text: str) -> dict[str, Any]:
+        """`generate`: the whole answer's latency and its tokens."""
         began = time.perf_counter()
-        gen = backend.generate(messages_for(text), max_tokens=max_tokens, temperature=0.0)
-        answer_ms = (time.perf_counter() - began) * 1000
-        on_piece, first = _first_piece_timer()
-        backend.stream_generate(messages_for(text), max_tokens=max_tokens, temperature=0.0, on_piece=on_piece)
-        seconds = first()
-        return round(answer_ms, 1), gen.completion_tokens, None if seconds is None else round(seconds * 1000, 1)
+        gen = self.backend.generate(messages_for(text), max_tokens=self.max_tokens, temperature=0.0)
+        return {"raw_answer_ms": round((time.perf_counter() - began) * 1000, 1),
+                "raw_completion_tokens": gen.completion_tokens}  # fmt: skip
 
+    def first_token(self, text: str) -> dict[str, Any]:
+        """`stream_generate`: the first non-empty piece's latency."""
+        on_piece, first = _first_piece_timer()
+        self.backend.stream_generate(messages_for(text), max_tokens=self.max_tokens, temperature=0.0,
+                                     on_piece=on_piece)  # fmt: skip
+        seconds = first()
+        return {"raw_first_token_ms": None if seconds is None else round(seconds * 1000, 1)}
+
+    def unload(self) -> None:
+        self.backend.unload()
+
+
+def measure(
+    sample: Sample, steps: list[tuple[str, Callable[[str], dict[str, Any]]]], errors: tuple[type[Exception], ...]
+) -> None:
+    """Run each (kind, step) on the sample's question, in order; a failed step's error lands on the sample."""
+    for kind, step in steps:
+        try:
+            for name, value in step(sample.question).items():
+                setattr(sample, name, value)
+        except errors as exc:
+            setattr(sample, "raw_error" if kind == "raw" else "error", _error_text(exc))
+
+
+def run_interleaved(alias: str, samples: list[Sample], *, max_tokens: int) -> dict[str, Any]:
+    """Each sample through a stack of its own serving `alias` and through the model in this process, turn
+    about (gateway answer, raw answer, gateway stream, raw stream), one request at a time: on a shared
+    machine whatever else runs weighs on both sides alike. Facts about the stack and the raw model."""
+    import openai
+    from django.conf import settings
+
+    raw = RawModel(alias, max_tokens=max_tokens)
+    facts: dict[str, Any] = {"raw_model": raw.load()}
+    env = {"SWARM_MODEL": alias, "SWARM_MODEL_DIR": str(settings.SWARM_MODEL_DIR)}
     try:
-        one(WARMUP_QUESTION)
-        for index, sample in enumerate(samples, 1):
-            try:
-                sample.raw_answer_ms, sample.raw_completion_tokens, sample.raw_first_token_ms = one(sample.question)
-            except (RuntimeError, ValueError) as exc:
-                sample.raw_error = _error_text(exc)
-            print(f"[{alias}] raw {index}/{len(samples)}: answer {_ms(sample.raw_answer_ms)} "
-                  f"({sample.raw_completion_tokens} tokens), first token {_ms(sample.raw_first_token_ms)}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+        with LiveStack.start(cloud=False, web_concurrency=1, **env) as live:
+            key = live.stack.create_key("bench-profiles")
+            client = openai.OpenAI(base_url=f"{live.url}/v1", api_key=key, max_retries=0, timeout=REQUEST_TIMEOUT_S)
+            facts["stack"] = {"started_s": round(live.started_s, 1), "cloud": False, "env": env}
+            steps: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
+                ("gateway", lambda text: ask_answer(client, alias, text, max_tokens=max_tokens)),
+                ("raw", raw.answer),
+                ("gateway", lambda text: ask_stream(client, alias, text, max_tokens=max_tokens)),
+                ("raw", raw.first_token),
+            ]
+            warm = time.perf_counter()
+            for _, step in steps:
+                step(WARMUP_QUESTION)
+            facts["warmup_ms"] = round((time.perf_counter() - warm) * 1000, 1)
+            for index, sample in enumerate(samples, 1):
+                sample.load1 = round(os.getloadavg()[0], 2)
+                measure(sample, steps, (openai.OpenAIError, RuntimeError, ValueError))
+                print(f"[{alias}] {index}/{len(samples)}: answer {_ms(sample.answer_ms)} ({sample.completion_tokens} "
+                      f"tokens; raw {_ms(sample.raw_answer_ms)}), first token {_ms(sample.first_token_ms)} (raw "
+                      f"{_ms(sample.raw_first_token_ms)}), load {sample.load1}"
+                      f"{f' error {sample.error}' if sample.error else ''}", file=sys.stderr, flush=True)  # fmt: skip
+            facts["stack"]["memory"] = live.memory()
     finally:
-        backend.unload()
+        raw.unload()
     return facts
 
 
@@ -355,13 +381,11 @@ def run_profile(alias: str, n: int, *, max_tokens: int) -> dict[str, Any]:
     load = {"start": machine_load()}
     profile: dict[str, Any] = {"model": alias, "when": began.isoformat()}
     try:
-        profile["stack"] = run_gateway(alias, samples, max_tokens=max_tokens)
-        load["after_gateway"] = machine_load()
-        profile["raw_run"] = run_raw(alias, samples, max_tokens=max_tokens)
-        load["after_raw"] = machine_load()
+        profile.update(run_interleaved(alias, samples, max_tokens=max_tokens))
     except (OSError, RuntimeError, ValueError, requests.RequestException, subprocess.SubprocessError,
             openai.OpenAIError) as exc:  # fmt: skip
         profile["error_message"] = _error_text(exc)
+    load["end"] = machine_load()
     figs = figures(samples)
     profile.update(figs)
     profile.update({"targets_met": targets_met(figs), "machine_load": load,
@@ -415,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
         "endpoint": "POST /v1/chat/completions, model=<alias> (the local-model route), official openai client",
         "system_prompt": f"{SYSTEM_PROMPT} (probe <nonce>)",
         "questions": list(QUESTIONS),
-        "warmup": {"question": WARMUP_QUESTION, "requests": "one per mode (answer, stream), not counted"},
+        "warmup": {
+            "question": WARMUP_QUESTION,
+            "requests": "one per mode (answer, stream) and side (gateway, raw), not counted",
+        },
         "definitions": DEFINITIONS,
         "models_run": models,
         "machine": load,

@@ -109,3 +109,28 @@ def test_the_cli_defaults_and_refuses_a_non_positive_n() -> None:
     assert pr.parse_args(["--models", "a,b", "--n", "5"]).n == 5
     with pytest.raises(SystemExit):
         pr.parse_args(["--n", "0"])
+
+
+def test_gateway_and_raw_take_turns_and_a_failed_step_is_recorded_on_its_side() -> None:
+    calls: list[str] = []
+
+    def step(name: str, result: dict | None = None, fail: bool = False):
+        def run(text: str) -> dict:
+            calls.append(f"{name}:{text}")
+            if fail:
+                raise RuntimeError(f"{name} broke")
+            return result or {}
+
+        return run
+
+    sample = Sample(question="Q?")
+    steps = [
+        ("gateway", step("answer", {"answer_ms": 410.0})),
+        ("raw", step("raw-answer", fail=True)),
+        ("gateway", step("stream", fail=True)),
+        ("raw", step("raw-first", {"raw_first_token_ms": 90.0})),
+    ]
+    pr.measure(sample, steps, (RuntimeError,))
+    assert calls == ["answer:Q?", "raw-answer:Q?", "stream:Q?", "raw-first:Q?"]
+    assert (sample.answer_ms, sample.raw_first_token_ms) == (410.0, 90.0)
+    assert sample.raw_error == "RuntimeError: raw-answer broke" and sample.error == "RuntimeError: stream broke"
