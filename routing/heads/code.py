@@ -1,12 +1,27 @@
-"""code: the local LLM writes Python; examples in the request become asserts run in the sandbox.
+"""code: the local LLM writes Python; the request's examples and a second, independent solution check it.
 
-Confidence comes from the evidence: tests derived from the request pass -> 0.9, fail -> 0.05,
-no tests to run but the code compiles and defines the asked-for function -> 0.5 (unverified).
-Without a working sandbox (routing/sandbox.py) the head abstains: no code runs unsandboxed.
+Evidence, in order (each step runs in the bubblewrap sandbox, routing/sandbox.py):
 
-The ballot's `sandbox` evidence is a summary (tests passed/failed, the error type); the raw
-stdout/stderr of the run sits under its `output` key, which only staff get to see
-(`public_ballots` removes it for everyone else).
+1. Prompt tests: the request's asserts, its `f(x) -> y` examples and its doctest examples
+   (`>>> f(x)` followed by the expected value) become asserts, run against the model's code.
+   Fail -> FAILED_CONFIDENCE (0.05). None to run (the code parses and defines a function) ->
+   UNTESTED_CONFIDENCE (0.5).
+2. Differential testing, only once the prompt tests pass: the model writes a second solution
+   (another system prompt, sampled with a fixed temperature and seed), and one sandbox run calls both
+   on probe inputs the request did not give: type-preserving mutations of the examples' arguments
+   (`derive_probes`: at most MAX_PROBES, deduplicated, each call under a time guard). The second
+   solution must pass the prompt tests too. Both agree on every probe that ran (equal results, or the
+   same exception type), with at least MIN_PROBES probes run -> PASSED_CONFIDENCE (0.9). Any
+   disagreement -> DISAGREED_CONFIDENCE; too few probes, or a second solution that fails the prompt
+   tests or does not parse -> UNCORROBORATED_CONFIDENCE. Both are below the council's 0.75 floor:
+   passing the request's own one or two examples is not enough to be trusted.
+
+Without a working sandbox the head abstains: no code runs unsandboxed.
+
+The ballot's evidence summarises the runs (tests passed/failed, error types, probes run/agreed, a
+disagreeing probe's input and the kinds of the two outcomes); the raw stdout/stderr of a run and the
+values the solutions returned sit under RAW_OUTPUT_KEY, which only staff get to see (`public_ballots`
+removes it for everyone else).
 """
 
 from __future__ import annotations
@@ -18,16 +33,31 @@ import secrets
 import time
 from typing import Any
 
-from routing.heads.base import Ballot, Head, HeadContext
+from routing.heads.base import Ballot, Generate, Head, HeadContext
 from routing.sandbox import SandboxResult, SandboxUnavailable, run_python, sandbox_status
 
 SYSTEM_PROMPT = (
     "You are an expert Python programmer. Reply with one complete Python code block that solves the task. "
     "No explanations."
 )
-PASSED_CONFIDENCE = 0.9
+# The second, independent solution: another instruction, sampled (fixed temperature and seed: repeatable).
+SECOND_SYSTEM_PROMPT = (
+    "You are an expert Python programmer. Solve the task in your own way, writing the function from scratch. "
+    "Reply with one complete Python code block. No explanations."
+)
+SECOND_TEMPERATURE = 0.7
+SECOND_SEED = 20261203
+PASSED_CONFIDENCE = 0.9  # prompt tests pass and the two solutions agree on at least MIN_PROBES probes
+UNCORROBORATED_CONFIDENCE = 0.6  # prompt tests pass, but too few probes or no working second solution
+DISAGREED_CONFIDENCE = 0.3  # prompt tests pass, but the two solutions disagree on a probe
 UNTESTED_CONFIDENCE = 0.5
 FAILED_CONFIDENCE = 0.05
+MIN_PROBES = 4  # probes that must actually run (neither call timed out) for agreement to count
+MAX_PROBES = 24
+PROBE_CALL_S = 0.25  # the time guard on one call inside the sandbox
+PROBE_BUDGET_S = 3.0  # all probes together; the rest are not run
+DIFF_WALL_S = 8.0
+DIFF_CPU_S = 6
 
 _CODE_REQUEST = re.compile(
     r"(\bdef\s+\w+\s*\(|\bwrite (a |an )?(python )?(function|program|script|class)\b|\bimplement\b|"
@@ -81,14 +111,165 @@ def _is_literal(expr: str) -> bool:
     return True
 
 
+def _is_expression(source: str) -> bool:
+    try:
+        ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+_DOCTEST = re.compile(r"^(?P<indent>[ \t]*)>>>[ \t]?(?P<source>.*)$")
+_DOCTEST_MORE = re.compile(r"^[ \t]*\.\.\.[ \t]?(?P<source>.*)$")
+_DOCSTRING_END = re.compile(r"(\"\"\"|\'\'\'|```)\s*$")
+
+
+def doctest_examples(prompt: str) -> list[tuple[str, str]]:
+    """(source, expected) of each `>>> expression` followed by its expected value's line(s).
+
+    The expected value ends at a blank line, the next `>>>`, a line less indented than the `>>>`, or
+    the docstring's closing quotes. Statements, `print(...)` calls and non-literal values are left out."""
+    lines = prompt.splitlines()
+    examples: list[tuple[str, str]] = []
+    index = 0
+    while index < len(lines):
+        match = _DOCTEST.match(lines[index])
+        index += 1
+        if not match:
+            continue
+        indent, source = len(match.group("indent").expandtabs()), [match.group("source")]
+        while index < len(lines) and (more := _DOCTEST_MORE.match(lines[index])):
+            source.append(more.group("source"))
+            index += 1
+        expected: list[str] = []
+        while index < len(lines):
+            line = lines[index]
+            stripped = line.strip()
+            width = len(line.expandtabs()) - len(line.expandtabs().lstrip())
+            if not stripped or stripped.startswith(">>>") or width < indent:
+                break
+            end = _DOCSTRING_END.search(stripped)
+            if end:
+                if stripped[: end.start()].strip():
+                    expected.append(stripped[: end.start()].strip())
+                index += 1
+                break
+            expected.append(stripped)
+            index += 1
+        call, value = "\n".join(source).strip(), " ".join(expected).strip()
+        if not value or not _is_expression(call) or not _is_literal(value):
+            continue
+        if re.match(r"print\s*\(", call):
+            continue
+        examples.append((call, value))
+    return examples
+
+
 def derive_tests(prompt: str) -> list[str]:
-    """Asserts stated in the request, plus `f(args) -> value` examples whose value is a literal."""
+    """Asserts stated in the request, `f(args) -> value` examples and doctest examples whose value is a literal."""
     tests = [line.strip() for line in _ASSERT_LINE.findall(prompt)]
     for match in _EXAMPLE.finditer(prompt):
         call, expected = match.group("call"), match.group("expected").strip().rstrip(".")
         if _is_literal(expected):
             tests.append(f"assert {call} == {expected}, {call!r}")
+    for call, expected in doctest_examples(prompt):
+        tests.append(f"assert ({call}) == ({expected}), {call!r}")
     return list(dict.fromkeys(tests))
+
+
+# --------------------------------------------------------------------------- probes
+def example_calls(tests: list[str], functions: set[str]) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    """(function, args, kwargs) of each call in `tests` to one of `functions` whose arguments are all literals."""
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+    for test in tests:
+        try:
+            tree = ast.parse(test)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions):
+                continue
+            if any(isinstance(arg, ast.Starred) for arg in node.args) or any(k.arg is None for k in node.keywords):
+                continue
+            try:
+                args = tuple(ast.literal_eval(arg) for arg in node.args)
+                kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg is not None}
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            calls.append((node.func.id, args, kwargs))
+    return calls
+
+
+_LARGE = 10**6
+
+
+def mutations(value: Any) -> list[Any]:
+    """Values of the same type near `value`: the edge cases a second opinion is most likely to differ on."""
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, int):
+        return [value + 1, value - 1, 0, -value, min(abs(value) * 10 + 3, _LARGE)]
+    if isinstance(value, float):
+        return [value + 0.5, -value, 0.0, value * 2.5, round(value) + 0.25]
+    if isinstance(value, str):
+        return [value[::-1], "", value.swapcase(), value[:1], value + value[:1], value[1:]]
+    if isinstance(value, (list, tuple)):
+        kind = type(value)
+        changed = [kind(value[::-1]), kind(), kind(value[:1]), kind(list(value) + list(value[-1:])), kind(value[1:])]
+        if value:  # the first element moved, type kept
+            changed += [kind([first, *value[1:]]) for first in mutations(value[0])[:2]]
+        return changed
+    if isinstance(value, dict):
+        items = list(value.items())
+        changed = [{}, dict(items[:1]), dict(items[::-1])]
+        if items:
+            changed += [{**value, items[0][0]: other} for other in mutations(items[0][1])[:2]]
+        return changed
+    if isinstance(value, (set, frozenset)):
+        kind = type(value)
+        ordered = sorted(value, key=repr)
+        return [kind(), kind(ordered[:1]), kind(ordered[1:])]
+    return []
+
+
+def _key(value: Any) -> str:
+    """A repr that tells 1, 1.0 and True apart, inside containers too."""
+    if isinstance(value, (list, tuple)):
+        return type(value).__name__ + "(" + ",".join(_key(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "dict(" + ",".join(_key(k) + ":" + _key(v) for k, v in value.items()) + ")"
+    return type(value).__name__ + ":" + repr(value)
+
+
+def derive_probes(
+    tests: list[str], functions: set[str], *, limit: int = MAX_PROBES, max_chars: int = 2_000
+) -> list[tuple[str, str]]:
+    """(function, repr of (args, kwargs)) probe calls the request did not give.
+
+    Each example call's arguments are changed one at a time by `mutations` (types kept); probes equal to an
+    example or to another probe are dropped; they are taken round-robin across the examples, at most `limit`."""
+    examples = example_calls(tests, functions)
+    seen = {(name, _key((args, kwargs))) for name, args, kwargs in examples}
+    per_example: list[list[tuple[str, str]]] = []
+    for name, args, kwargs in examples:
+        slots = [(i, None) for i in range(len(args))] + [(None, k) for k in kwargs]
+        found: list[tuple[str, str]] = []
+        for position, keyword in slots:
+            original = args[position] if position is not None else kwargs[keyword]
+            for other in mutations(original):
+                new_args = (*args[:position], other, *args[position + 1 :]) if position is not None else args
+                new_kwargs = {**kwargs, keyword: other} if keyword is not None else kwargs
+                key = (name, _key((new_args, new_kwargs)))
+                text = repr((new_args, new_kwargs))
+                if key in seen or len(text) > max_chars:
+                    continue
+                seen.add(key)
+                found.append((name, text))
+        per_example.append(found)
+    probes: list[tuple[str, str]] = []
+    for rank in range(max((len(found) for found in per_example), default=0)):
+        probes += [found[rank] for found in per_example if rank < len(found)]
+    return probes[:limit]
 
 
 # Appended to the model's code: runs each test on its own and reports which failed, on stdout's last line.
@@ -164,12 +345,191 @@ def public_ballots(ballots: list[dict[str, Any]]) -> list[dict[str, Any]]:
     shown = []
     for ballot in ballots:
         evidence = ballot.get("evidence") or {}
-        run = evidence.get("sandbox")
-        if isinstance(run, dict) and RAW_OUTPUT_KEY in run:
-            run = {k: v for k, v in run.items() if k != RAW_OUTPUT_KEY}
-            ballot = {**ballot, "evidence": {**evidence, "sandbox": run}}
+        runs = {key: run for key, run in evidence.items() if isinstance(run, dict) and RAW_OUTPUT_KEY in run}
+        if runs:
+            cleaned = {key: {k: v for k, v in run.items() if k != RAW_OUTPUT_KEY} for key, run in runs.items()}
+            ballot = {**ballot, "evidence": {**evidence, **cleaned}}
         shown.append(ballot)
     return shown
+
+
+# --------------------------------------------------------------------------- differential testing
+# One sandbox run: both solutions defined in namespaces of their own, the second one's prompt tests, then
+# every probe called on both under a per-call time guard (SIGALRM); what each call gave is compared in
+# here and reported as JSON after `marker` on stdout's last line. What the solutions print is discarded.
+_DIFFERENTIAL = r"""
+import ast, json, math, signal, sys, time
+
+
+class _SwarmTimeout(BaseException):
+    pass
+
+
+def _swarm_alarm(signum, frame):
+    raise _SwarmTimeout()
+
+
+class _SwarmSink:
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def _swarm_guard(fn, limit):
+    real = sys.stdout
+    sys.stdout = _SwarmSink()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            return ["ok", fn()]
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _SwarmTimeout:
+        return ["timeout", None]
+    except BaseException as exc:
+        return ["raised", type(exc).__name__]
+    finally:
+        sys.stdout = real
+
+
+def _swarm_same(x, y):
+    if x[0] != y[0]:
+        return False
+    if x[0] == "raised":
+        return x[1] == y[1]
+    a, b = x[1], y[1]
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (a != a and b != b) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return bool(a == b)
+
+
+def _swarm_shown(outcome):
+    if outcome[0] != "ok":
+        return [outcome[0], outcome[1], None]
+    value = _swarm_guard(lambda: repr(outcome[1])[:160], 0.2)
+    return ["returned", type(outcome[1]).__name__, value[1] if value[0] == "ok" else None]
+
+
+def _swarm_main(p):
+    signal.signal(signal.SIGALRM, _swarm_alarm)
+    report = {"defined": [], "tests": None, "probes": []}
+    spaces = []
+    for index, code in enumerate(p["solutions"]):
+        space = {"__name__": "__swarm_solution_%d__" % (index + 1), "__builtins__": __builtins__}
+        done = _swarm_guard(lambda: exec(compile(code, "<solution %d>" % (index + 1), "exec"), space), p["define_s"])
+        report["defined"].append(None if done[0] == "ok" else (done[1] if done[0] == "raised" else "timeout"))
+        spaces.append(space)
+    if all(d is None for d in report["defined"]):
+        results = []
+        for test in p["tests"]:
+            done = _swarm_guard(lambda: exec(compile(test, "<test>", "exec"), spaces[1]), p["define_s"])
+            results.append(None if done[0] == "ok" else (done[1] if done[0] == "raised" else "timeout"))
+        report["tests"] = results
+        started = time.monotonic()
+        for name, call in p["probes"]:
+            if time.monotonic() - started > p["budget_s"]:
+                break
+            outcomes = []
+            for space in spaces:
+                args, kwargs = ast.literal_eval(call)
+                fn = space.get(name)
+                outcomes.append(_swarm_guard(lambda: fn(*args, **kwargs), p["call_s"]) if callable(fn)
+                                else ["raised", "NameError"])
+            if "timeout" in (outcomes[0][0], outcomes[1][0]):
+                same = None
+            else:
+                same = _swarm_guard(lambda: _swarm_same(outcomes[0], outcomes[1]), p["call_s"])
+                same = same[1] is True if same[0] == "ok" else False
+            report["probes"].append([same, _swarm_shown(outcomes[0]), _swarm_shown(outcomes[1])])
+    sys.stdout.flush()
+    print("\n" + p["marker"] + json.dumps(report), flush=True)
+
+
+_swarm_main({payload!r})
+"""
+
+
+def differential_script(first: str, second: str, tests: list[str], probes: list[tuple[str, str]], marker: str) -> str:
+    """A script that runs `second`'s prompt tests and calls both solutions on every probe (see _DIFFERENTIAL)."""
+    payload = {"solutions": [first, second], "tests": tests, "probes": [list(p) for p in probes],
+               "marker": marker, "call_s": PROBE_CALL_S, "define_s": 2 * PROBE_CALL_S + 1.0,
+               "budget_s": PROBE_BUDGET_S}  # fmt: skip
+    return _DIFFERENTIAL.replace("{payload!r}", repr(payload))
+
+
+def _reported(stdout: str, marker: str) -> Any:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(marker):
+            try:
+                return json.loads(line[len(marker) :])
+            except ValueError:
+                return None
+    return None
+
+
+def _outcome_kind(shown: Any) -> str:
+    """'returned int', 'raised KeyError', 'timeout': what a call gave, without the value itself."""
+    if not isinstance(shown, list) or len(shown) != 3:
+        return "unknown"
+    kind, name = shown[0], shown[1]
+    if kind == "timeout":
+        return "timeout"
+    return f"{kind if kind in ('returned', 'raised') else 'unknown'} {_error_name(name)}"
+
+
+def differential_summary(
+    result: SandboxResult, probes: list[tuple[str, str]], tests: list[str], marker: str
+) -> dict[str, Any]:
+    """What the differential run says, without anything the solutions returned or printed (kinds only);
+    those are kept under RAW_OUTPUT_KEY for staff."""
+    summary: dict[str, Any] = {
+        "probes_derived": len(probes), "probes_run": 0, "probes_agreed": 0, "probes_timed_out": 0,
+        "agree": False, "second_tests_failed": None, "second_error": None, "disagreement": None,
+        "exit_code": result.exit_code, "timed_out": result.timed_out, "killed_reason": result.killed_reason,
+        "duration_ms": round(result.duration_s * 1000, 1),
+    }  # fmt: skip
+    raw: dict[str, Any] = {"stdout": result.stdout[-500:], "stderr": result.stderr[-500:], "disagreement": None}
+    report = _reported(result.stdout, marker)
+    valid = (
+        isinstance(report, dict)
+        and isinstance(report.get("defined"), list)
+        and len(report["defined"]) == 2
+        and isinstance(report.get("probes"), list)
+        and len(report["probes"]) <= len(probes)
+    )
+    if not valid:
+        summary["second_error"] = f"killed ({result.killed_reason})" if result.killed_reason else "did not report"
+        summary[RAW_OUTPUT_KEY] = raw
+        return summary
+    defined = report["defined"]
+    if any(d is not None for d in defined):
+        summary["second_error"] = "defining: " + ", ".join(_error_name(d) for d in defined if d is not None)
+        summary[RAW_OUTPUT_KEY] = raw
+        return summary
+    results = report.get("tests")
+    failed = [r for r in results if r is not None] if isinstance(results, list) else list(tests)
+    summary["second_tests_failed"] = len(failed)
+    if failed:
+        summary["second_error"] = _error_name(failed[0])
+    for index, row in enumerate(report["probes"]):
+        same = row[0] if isinstance(row, list) and len(row) == 3 else False
+        if same is None:
+            summary["probes_timed_out"] += 1
+            continue
+        summary["probes_run"] += 1
+        if same is True:
+            summary["probes_agreed"] += 1
+        elif summary["disagreement"] is None:
+            name, call = probes[index]
+            shown = row if isinstance(row, list) and len(row) == 3 else [None, None, None]
+            summary["disagreement"] = {"probe": f"{name}{call[:200]}", "first": _outcome_kind(shown[1]),
+                                       "second": _outcome_kind(shown[2])}  # fmt: skip
+            raw["disagreement"] = {"first": shown[1], "second": shown[2]}
+    summary["agree"] = not failed and summary["probes_run"] == summary["probes_agreed"]
+    summary[RAW_OUTPUT_KEY] = raw
+    return summary
 
 
 def defined_functions(code: str) -> set[str]:
@@ -183,7 +543,7 @@ def defined_functions(code: str) -> set[str]:
 class CodeHead(Head):
     name = "code"
     skill_type = "code"
-    timeout_s = 40.0
+    timeout_s = 100.0  # two generations of a few hundred tokens on a small CPU, and two sandbox runs
     sandbox_wall_s = 5.0
 
     def applies(self, prompt: str) -> bool:
@@ -216,12 +576,48 @@ class CodeHead(Head):
         summary = sandbox_summary(result, tests, marker)
         passed = result.ok and summary["tests_failed"] == 0
         summary[RAW_OUTPUT_KEY] = {"stdout": result.stdout[-500:], "stderr": result.stderr[-500:]}
-        return self.ballot(
-            code,
-            PASSED_CONFIDENCE if passed else FAILED_CONFIDENCE,
-            started,
-            functions=sorted(functions),
-            tests=tests,
-            passed=passed,
-            sandbox=summary,
+        evidence: dict[str, Any] = {"functions": sorted(functions), "tests": tests, "passed": passed,
+                                    "sandbox": summary}  # fmt: skip
+        if not passed:
+            return self.ballot(code, FAILED_CONFIDENCE, started, **evidence)
+        try:
+            differential = self.differential(prompt, ctx.generate, ctx.max_tokens, code, functions, tests)
+        except SandboxUnavailable as exc:
+            return self.abstain(started, f"sandbox unavailable: {exc}")
+        return self.ballot(code, differential_confidence(differential), started, **evidence,
+                           differential=differential)  # fmt: skip
+
+    def differential(
+        self, prompt: str, generate: Generate, max_tokens: int, code: str, functions: set[str], tests: list[str]
+    ) -> dict[str, Any]:
+        """A second solution, and the evidence of one sandbox run comparing it with `code` on new probes."""
+        probes = derive_probes(tests, functions)
+        if not probes:
+            return {"probes_derived": 0, "probes_run": 0, "probes_agreed": 0, "agree": False,
+                    "second_error": "no probes"}  # fmt: skip
+        gen = generate(
+            [{"role": "system", "content": SECOND_SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
+            max_tokens=max(max_tokens, 256),
+            temperature=SECOND_TEMPERATURE,
+            seed=SECOND_SEED,
         )
+        second = extract_code(gen.text)
+        missing = sorted({name for name, _ in probes} - defined_functions(second))
+        if missing:
+            return {"probes_derived": len(probes), "probes_run": 0, "probes_agreed": 0, "agree": False,
+                    "second_error": f"no {missing[0]}() that parses"}  # fmt: skip
+        marker = f"__swarm_diff_{secrets.token_hex(8)}__:"
+        result = run_python(code=differential_script(code, second, tests, probes, marker), wall_s=DIFF_WALL_S,
+                            cpu_s=DIFF_CPU_S)  # fmt: skip
+        return differential_summary(result, probes, tests, marker)
+
+
+def differential_confidence(evidence: dict[str, Any]) -> float:
+    """The confidence for code that passed the prompt tests, from the differential evidence."""
+    if evidence.get("second_error"):  # no witness: it failed the prompt tests, or never ran
+        return UNCORROBORATED_CONFIDENCE
+    if evidence.get("disagreement"):
+        return DISAGREED_CONFIDENCE
+    if evidence.get("agree") and evidence.get("probes_run", 0) >= MIN_PROBES:
+        return PASSED_CONFIDENCE
+    return UNCORROBORATED_CONFIDENCE

@@ -1,0 +1,245 @@
+"""The code head's evidence beyond the prompt: doctest examples, probes, and a second solution compared with
+the first in the real sandbox (the model is stubbed with fixed replies: it is an external boundary)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from inference.backends.base import Generation
+from routing.heads import code as code_head
+from routing.heads.base import HeadContext
+from routing.heads.code import (
+    MAX_PROBES,
+    MIN_PROBES,
+    CodeHead,
+    derive_probes,
+    derive_tests,
+    doctest_examples,
+    mutations,
+    public_ballots,
+)
+from routing.vote import DEFAULT_MIN_CONFIDENCE
+
+HUMANEVAL_STYLE = '''from typing import List
+
+
+def below_zero(operations: List[int]) -> bool:
+    """ Detect whether the balance falls below zero.
+    >>> below_zero([1, 2, 3])
+    False
+    >>> below_zero([1, 2, -4,
+    ...             5])
+    True
+    >>> print(below_zero([]))
+    False
+    >>> x = below_zero([1])
+    >>> below_zero([1, -1])
+    False"""
+'''
+
+
+# --------------------------------------------------------------------------- doctest examples
+def test_doctest_examples_in_a_docstring_become_asserts() -> None:
+    assert doctest_examples(HUMANEVAL_STYLE) == [
+        ("below_zero([1, 2, 3])", "False"),
+        ("below_zero([1, 2, -4,\n            5])", "True"),
+        ("below_zero([1, -1])", "False"),  # the closing quotes end the value; print(...) and statements are skipped
+    ]
+    tests = derive_tests(HUMANEVAL_STYLE)
+    assert tests[0] == "assert (below_zero([1, 2, 3])) == (False), 'below_zero([1, 2, 3])'"
+    assert len(tests) == 3 and all(ast.parse(test) for test in tests)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        (">>> add(2, 3)\n5\n", [("add(2, 3)", "5")]),
+        ("    >>> split('a b')\n    ['a',\n     'b']\n\n", [("split('a b')", "['a', 'b']")]),
+        ("    >>> f(1)\n    3\n>>> f(2)\n4\n", [("f(1)", "3"), ("f(2)", "4")]),
+        (">>> f(1)\nsome text, not a value\n", []),
+        (">>> f(1)\n\n3\n", []),  # a blank line: no expected value
+        (">>> f(1\n2\n", []),  # the call does not parse
+        (">>> f(1)\n__import__('os').system('x')\n", []),  # only literal values
+    ],
+    ids=["bare", "indented-multiline", "two", "not-a-literal", "blank", "broken-call", "not-literal-call"],
+)
+def test_doctest_parsing(prompt: str, expected: list[tuple[str, str]]) -> None:
+    assert doctest_examples(prompt) == expected
+
+
+# --------------------------------------------------------------------------- probes
+def _calls(probes: list[tuple[str, str]]) -> list[tuple[tuple, dict]]:
+    return [ast.literal_eval(call) for _, call in probes]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [(7, int), (2.5, float), ("Abc", str), ([1, 2], list), ((1, "a"), tuple), ({"a": 1}, dict), (True, bool)],
+)
+def test_mutations_keep_the_type(value: object, kind: type) -> None:
+    changed = mutations(value)
+    assert changed and all(type(v) is kind for v in changed)
+    assert any(v != value for v in changed)
+
+
+def test_probes_vary_the_examples_arguments_keep_types_and_skip_the_examples() -> None:
+    tests = ["assert f(3, 'ab') == 5", "assert f(3, 'ab') == 5, 'again'", "assert other(1) == 2"]
+    probes = derive_probes(tests, {"f"})
+    calls = _calls(probes)
+    assert {name for name, _ in probes} == {"f"}  # only the asked-for function
+    assert ((3, "ab"), {}) not in calls  # the example itself is not a probe
+    assert len(calls) == len({repr(c) for c in calls})  # deduplicated
+    assert all(type(a) is int and type(b) is str and kw == {} for (a, b), kw in calls)
+    assert ((4, "ab"), {}) in calls and ((3, ""), {}) in calls and ((3, "ba"), {}) in calls
+
+
+def test_probes_are_capped_and_shared_out_across_examples() -> None:
+    tests = [f"assert f([{i}, {i + 1}, {i + 2}], {i}, 'xyz') == 0" for i in range(5)]
+    probes = derive_probes(tests, {"f"})
+    assert len(probes) == MAX_PROBES
+    firsts = {ast.literal_eval(call)[0][1] for _, call in probes[:5]}
+    assert firsts == {0, 1, 2, 3, 4}  # round-robin: every example contributes before any gives a second
+
+
+def test_no_probes_without_literal_arguments() -> None:
+    assert derive_probes(["assert f(x) == 1", "assert f(*[1]) == 1", "assert g(1) == 2"], {"f"}) == []
+
+
+def test_dedup_tells_int_float_and_bool_apart() -> None:
+    probes = derive_probes(["assert f(1) == 1", "assert f(1.0) == 1", "assert f(True) == 1"], {"f"})
+    kinds = {type(args[0]) for args, _ in _calls(probes)}
+    assert kinds == {int, float, bool}
+
+
+# --------------------------------------------------------------------------- the confidence
+def model(*texts: str, seen: list[dict] | None = None):
+    replies = list(texts)
+
+    def generate(messages, **params) -> Generation:
+        if seen is not None:
+            seen.append({"system": messages[0]["content"], **params})
+        return Generation(text=replies.pop(0), prompt_tokens=1, completion_tokens=1, finish_reason="stop",
+                          latency_ms=1.0)  # fmt: skip
+
+    return generate
+
+
+PROMPT = (
+    "Write a python function clamp_sum(xs, cap) returning min(sum(xs), cap). For example clamp_sum([1, 2], 10) -> 3."
+)
+FIRST = "```python\ndef clamp_sum(xs, cap):\n    return min(sum(xs), cap)\n```"
+SAME = "```python\ndef clamp_sum(xs, cap):\n    total = 0\n    for x in xs:\n        total += x\n    return total if total < cap else cap\n```"  # noqa: E501
+# Passes the example (3 < 10) but differs once the sum reaches the cap.
+WRONG = "```python\ndef clamp_sum(xs, cap):\n    return sum(xs)\n```"
+
+
+def ask(*texts: str, prompt: str = PROMPT, seen: list[dict] | None = None):
+    return CodeHead().answer(prompt, HeadContext(generate=model(*texts, seen=seen)))
+
+
+def test_agreeing_solutions_are_trusted_and_the_second_is_sampled_differently() -> None:
+    seen: list[dict] = []
+    ballot = ask(FIRST, SAME, seen=seen)
+    diff = ballot.evidence["differential"]
+    assert ballot.confidence == 0.9 > DEFAULT_MIN_CONFIDENCE
+    assert diff["agree"] is True and diff["probes_run"] == diff["probes_agreed"] >= MIN_PROBES
+    assert diff["disagreement"] is None and diff["second_tests_failed"] == 0
+    assert len(seen) == 2 and seen[0]["system"] != seen[1]["system"]
+    assert seen[1]["temperature"] > 0 and seen[1]["seed"] == code_head.SECOND_SEED
+
+
+def test_a_disagreement_is_below_the_floor_and_shown_without_values() -> None:
+    ballot = ask(FIRST, WRONG).as_dict()
+    diff = ballot["evidence"]["differential"]
+    assert ballot["confidence"] == code_head.DISAGREED_CONFIDENCE < DEFAULT_MIN_CONFIDENCE
+    assert diff["agree"] is False and diff["probes_agreed"] < diff["probes_run"]
+    shown = diff["disagreement"]
+    assert shown["probe"].startswith("clamp_sum(") and shown["first"] == shown["second"] == "returned int"
+    assert diff["output"]["disagreement"]["first"][2] != diff["output"]["disagreement"]["second"][2]  # staff: values
+    public = public_ballots([ballot])[0]["evidence"]
+    assert "output" not in public["differential"] and "output" not in public["sandbox"]
+
+
+def test_failing_the_prompt_tests_skips_the_second_solution() -> None:
+    seen: list[dict] = []
+    ballot = ask("```python\ndef clamp_sum(xs, cap):\n    return 0\n```", seen=seen)
+    assert ballot.confidence == 0.05 and "differential" not in ballot.evidence and len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("second", "error"),
+    [
+        ("```python\ndef clamp_sum(xs, cap):\n    return 4\n```", "AssertionError"),
+        ("no code here", "no clamp_sum() that parses"),
+        (
+            "```python\ndef clamp_sum(xs, cap):\n    return min(sum(xs), cap)\nraise KeyError('x')\n```",
+            "defining: KeyError",
+        ),
+    ],
+    ids=["fails-the-prompt-tests", "no-function", "raises-when-defined"],
+)
+def test_a_second_solution_that_is_no_witness_leaves_the_answer_unsure(second: str, error: str) -> None:
+    ballot = ask(FIRST, second)
+    assert ballot.confidence == code_head.UNCORROBORATED_CONFIDENCE < DEFAULT_MIN_CONFIDENCE
+    assert ballot.evidence["differential"]["second_error"] == error
+
+
+def test_no_probes_means_no_trust() -> None:
+    prompt = "Write a python function now_ms().\nassert now_ms() > 0\n"
+    seen: list[dict] = []
+    ballot = CodeHead().answer(prompt, HeadContext(generate=model("def now_ms():\n    return 1", seen=seen)))
+    assert ballot.confidence == code_head.UNCORROBORATED_CONFIDENCE  # no arguments: nothing to vary
+    assert ballot.evidence["differential"]["probes_derived"] == 0 and len(seen) == 1  # no second generation
+
+
+def test_too_few_probes_run_is_not_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(code_head, "MIN_PROBES", 1000)
+    ballot = ask(FIRST, SAME)
+    assert ballot.evidence["differential"]["agree"] is True
+    assert ballot.confidence == code_head.UNCORROBORATED_CONFIDENCE
+
+
+def test_same_exception_type_is_agreement() -> None:
+    prompt = "Write a python function head(xs) returning the first item. For example head([4, 5]) -> 4."
+    first = "def head(xs):\n    return xs[0]"
+    second = "def head(xs):\n    for x in xs:\n        return x\n    raise IndexError('empty')"
+    ballot = CodeHead().answer(prompt, HeadContext(generate=model(first, second)))
+    assert ballot.evidence["differential"]["agree"] is True and ballot.confidence == 0.9
+
+
+# --------------------------------------------------------------------------- a hostile second solution
+HOSTILE = {
+    "loops": "def clamp_sum(xs, cap):\n    while True: pass",
+    "sleeps-at-import": "import time\ntime.sleep(100)\ndef clamp_sum(xs, cap):\n    return min(sum(xs), cap)",
+    "floods-output": "import os\ndef clamp_sum(xs, cap):\n    os.write(1, b'x' * 10_000_000)\n"
+    "    return min(sum(xs), cap)",
+    "reads-files": "def clamp_sum(xs, cap):\n    if sum(xs) == 3:\n        return min(sum(xs), cap)\n"
+    "    return open('/etc/passwd').read() + open('/work/main/README.md').read()",
+    "ignores-the-alarm": "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+    "def clamp_sum(xs, cap):\n    if sum(xs) == 3:\n        return min(sum(xs), cap)\n    while True: pass",
+}
+
+
+@pytest.mark.parametrize("second", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_a_hostile_second_solution_cannot_hang_leak_or_win(second: str) -> None:
+    started = time.perf_counter()
+    ballot = ask(FIRST, second).as_dict()
+    assert time.perf_counter() - started < code_head.DIFF_WALL_S + 5
+    assert ballot["confidence"] < DEFAULT_MIN_CONFIDENCE
+    text = json.dumps(ballot)
+    assert Path("/etc/passwd").read_text().splitlines()[0] not in text
+    assert "xxxxxxxxxx" not in json.dumps(public_ballots([ballot]))
+
+
+def test_probes_where_one_side_times_out_are_not_counted_as_run() -> None:
+    second = "def clamp_sum(xs, cap):\n    if sum(xs) > 3:\n        while True: pass\n    return min(sum(xs), cap)"
+    started = time.perf_counter()
+    diff = ask(FIRST, second).evidence["differential"]
+    assert time.perf_counter() - started < code_head.DIFF_WALL_S + 5
+    assert diff["probes_timed_out"] > 0 and diff["probes_run"] + diff["probes_timed_out"] <= diff["probes_derived"]
+    assert diff["probes_agreed"] == diff["probes_run"]
