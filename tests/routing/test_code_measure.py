@@ -1,9 +1,10 @@
 """The code head's trust measured on the Titanic suite's code items with the real local model.
 
-`python -m tests.routing.test_code_measure tuning|heldout [--model ALIAS] [--cache FILE]` runs the head
-in this process (the real model, the real sandbox) over one part's code items (bench/split.py) and
-scores every answer it would trust (confidence >= the council's floor) on the item's hidden tests:
-trusted-and-passes vs trusted-and-fails. Constants are tuned on the tuning part only; the held-out
+`python -m tests.routing.test_code_measure tuning|heldout|humaneval [--model ALIAS] [--cache FILE]` runs
+the head in this process (the real model, the real sandbox) over one part's code items (bench/split.py),
+or the first --limit HumanEval problems wrapped as bench/humaneval.py wraps them, and scores every
+answer it would trust (confidence >= the council's floor) on the hidden tests: trusted-and-passes vs
+trusted-and-fails. Constants are tuned on the tuning part only; the held-out
 part is only measured. `--cache` keeps the model's replies (keyed by the request) so that the
 confidence rules can be re-scored without generating again.
 
@@ -46,25 +47,38 @@ def caching(generate: Generate, path: Path | None) -> Generate:
     return call
 
 
-def measure(part: str, *, model: str = MODEL, cache: Path | None = None) -> dict[str, Any]:
+def measure(part: str, *, model: str = MODEL, cache: Path | None = None, limit: int = 20) -> dict[str, Any]:
     from bench.titanic.scorers import score_code_tests
     from bench.titanic.suite import load_suite
     from inference.registry import load_registry
     from inference.runtime import build_backend
 
-    items = [item for item in load_suite().part(part) if item.category == "code"]
+    if part == "humaneval":  # an outside benchmark: never tuned on
+        from bench.humaneval import MAX_TOKENS, grade, load_problems, wrap_prompt
+
+        problems = load_problems()[:limit]
+        cases = [
+            (p["task_id"], wrap_prompt(p["prompt"]), lambda answer, p=p: grade(p, answer).passed) for p in problems
+        ]
+        max_tokens = MAX_TOKENS
+    else:
+        items = [item for item in load_suite().part(part) if item.category == "code"]
+        cases = [
+            (i.id, i.prompt, lambda answer, i=i: score_code_tests(answer, i.reference, i.args).passed) for i in items
+        ]
+        max_tokens = 256
     backend = build_backend(load_registry().get(model))
     backend.load()
     generate = caching(backend.generate, cache)
     rows = []
     try:
-        for item in items:
+        for case_id, prompt, passes in cases:
             began = time.perf_counter()
-            ballot = CodeHead().answer(item.prompt, HeadContext(generate=generate, max_tokens=256))
+            ballot = CodeHead().answer(prompt, HeadContext(generate=generate, max_tokens=max_tokens))
             trusted = ballot.confidence >= DEFAULT_MIN_CONFIDENCE
-            hidden = score_code_tests(ballot.answer, item.reference, item.args).passed if ballot.answer else False
+            hidden = bool(ballot.answer) and passes(ballot.answer)
             diff = ballot.evidence.get("differential") or {}
-            rows.append({"id": item.id, "confidence": ballot.confidence, "trusted": trusted, "hidden_pass": hidden,
+            rows.append({"id": case_id, "confidence": ballot.confidence, "trusted": trusted, "hidden_pass": hidden,
                          "prompt_tests": len(ballot.evidence.get("tests") or []),
                          "probes_run": diff.get("probes_run"), "probes_agreed": diff.get("probes_agreed"),
                          "second_error": diff.get("second_error"), "disagreement": diff.get("disagreement"),
@@ -90,7 +104,8 @@ def test_no_trusted_code_fails_its_hidden_tests() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=("tuning", "heldout"))
+    parser.add_argument("part", choices=("tuning", "heldout", "humaneval"))
+    parser.add_argument("--limit", type=int, default=20, help="humaneval: the first N problems")
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--cache", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -98,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    result = measure(args.part, model=args.model, cache=args.cache)
+    result = measure(args.part, model=args.model, cache=args.cache, limit=args.limit)
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}))
     return 0
 
