@@ -27,7 +27,10 @@ def run(*argv: str, env: dict[str, str] | None = None, timeout: float = 300) -> 
 def test_smoke_loader_prints_its_pass_line_on_the_real_model():
     code, lines = run("-m", "bench.gate", "--stage-impl", "loader")
     assert code == 0, lines
-    assert lines[-1].startswith("PASS smoke-loader: smollm2-135m on "), lines[-1]
+    from inference.registry import load_registry
+
+    served = os.environ.get("SWARM_MODEL") or load_registry().default  # the model the loader loads
+    assert lines[-1].startswith(f"PASS smoke-loader: {served} on "), lines[-1]
     assert " load " in lines[-1] and " RSS " in lines[-1]
     if " on cpu," in lines[-1]:
         assert lines[-1].endswith("(VRAM limit n/a (no GPU))")

