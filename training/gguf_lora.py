@@ -11,11 +11,18 @@ time (inference/backends/llama.py::use_adapter). What is written:
   (out, r) -> ggml ne [r, out]; float32 (or float16 with `dtype="f16"`). Each pair is checked
   against the base tensor's shape before anything is written.
 
-Rope layout. llama.cpp's convert_hf_to_gguf permutes the output rows of q_proj and k_proj for the
-llama architecture (`reshape(n_head, 2, head_dim/2, in).swapaxes(1, 2)`, n_head_kv heads for k), and
-transformers' GGUF loader undoes it, so the HF model PEFT trained sees un-permuted rows. A LoRA
-delta B @ A for q/k must therefore get its rows permuted the same way before llama.cpp adds it:
-B's rows are permuted (A is untouched), as convert_lora_to_gguf.py does.
+Rope layout, decided per architecture in one place (PERMUTES_QK). For llama, llama.cpp's
+convert_hf_to_gguf permutes the output rows of q_proj and k_proj (LlamaModel.permute:
+`reshape(n_head, 2, head_dim/2, in).swapaxes(1, 2)`, n_head_kv heads for k) because llama.cpp runs
+llama's rope on interleaved pairs, and transformers' GGUF loader undoes it (LlamaTensorProcessor), so
+the HF model PEFT trained sees un-permuted rows. A LoRA delta B @ A for q/k must therefore get its rows
+permuted the same way before llama.cpp adds it: B's rows are permuted (A is untouched), as
+convert_lora_to_gguf.py does. For qwen2, convert_hf_to_gguf writes q/k as they are (Qwen2Model keeps
+the base modify_tensors; llama.cpp runs qwen2's rope in the NEOX, rotate-half layout HF uses) and
+transformers loads them as they are (no tensor processor for qwen2), so its LoRA is written unpermuted.
+qwen2's q/k/v biases belong to the base model and are not touched: LoRA wraps the Linear's weight
+(`blk.<i>.attn_q.weight.lora_a` / `.lora_b`), and llama.cpp adds the bias after the LoRA'd product,
+as PEFT does.
 
 Scale. llama.cpp computes a LoRA layer as `W x + s * B (A x)` with
 `s = adapter_scale * alpha / rank` when `adapter.lora.alpha` is non-zero (rank = B's inner size),
@@ -26,7 +33,7 @@ the ratio is folded into that layer's B, so llama.cpp applies the same delta.
 Refused (ValueError naming the reason) rather than exported wrong: DoRA and other LoRA variants,
 LoRA biases, modules_to_save, trainable tokens, target_parameters, embedding / conv LoRA, fan-in-fan-out
 layers, targets other than q/k/v/o/gate/up/down projections (lm_head, embed_tokens), architectures
-other than llama, and shapes that do not match the base GGUF.
+other than llama and qwen2, and shapes that do not match the base GGUF.
 """
 
 from __future__ import annotations
@@ -46,7 +53,11 @@ from inference.integrity import sha256_file
 if TYPE_CHECKING:
     from peft import PeftModel
 
-SUPPORTED_ARCHS = {"llama"}
+# The architectures the export supports, and whether llama.cpp's convert_hf_to_gguf permuted their
+# q/k rows (what transformers' GGUF loader undoes: its TENSOR_PROCESSORS maps "llama" to
+# LlamaTensorProcessor, which reverses the permutation, and has no processor for "qwen2").
+PERMUTES_QK: dict[str, bool] = {"llama": True, "qwen2": False}
+SUPPORTED_ARCHS = frozenset(PERMUTES_QK)
 SUPPORTED_TENSORS = {
     gguf.MODEL_TENSOR.ATTN_Q: "q_proj",
     gguf.MODEL_TENSOR.ATTN_K: "k_proj",
@@ -133,6 +144,7 @@ def export_gguf_lora(
     base = read_base(Path(base_path))
     if base.arch not in SUPPORTED_ARCHS:
         raise ValueError(f"base model architecture {base.arch!r} is not supported (only {sorted(SUPPORTED_ARCHS)})")
+    permute_qk = PERMUTES_QK[base.arch]
     name_map = gguf.get_tensor_name_map(_arch_enum(base.arch), base.n_blocks)
     np_dtype = np.float32 if dtype == "f32" else np.float16
 
@@ -173,9 +185,9 @@ def export_gguf_lora(
         if expected != (a.shape[1], b.shape[0]) or b.shape[1] != rank:
             raise ValueError(f"{module_name}: LoRA shapes A{a.shape} B{b.shape} do not fit {target} "
                              f"(ggml ne {expected}); wrong base model?")  # fmt: skip
-        if kind is gguf.MODEL_TENSOR.ATTN_Q:
+        if permute_qk and kind is gguf.MODEL_TENSOR.ATTN_Q:
             b = permute_rope_rows(b, base.n_head)
-        elif kind is gguf.MODEL_TENSOR.ATTN_K:
+        elif permute_qk and kind is gguf.MODEL_TENSOR.ATTN_K:
             b = permute_rope_rows(b, base.n_head_kv)
         tensors.append((f"{target}.lora_a", np.ascontiguousarray(a, dtype=np_dtype)))
         tensors.append((f"{target}.lora_b", np.ascontiguousarray(b, dtype=np_dtype)))

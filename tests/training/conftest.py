@@ -1,12 +1,20 @@
 """Shared fixtures for the LoRA export / serving tests: the real base model in both engines.
 
-- `hf_base`: transformers' copy of the registry's default model (training.hf.load_base).
-- `q4_backend`: the served model, the registry's Q4_1 GGUF in LlamaCppBackend.
+- `base_spec`: the active model (SWARM_MODEL, else the registry's default), or the model a test names
+  with `@pytest.mark.parametrize("base_spec", BASE_MODELS, indirect=True)`: one base per architecture
+  the export supports, SmolLM2-135M (llama) and Qwen2.5-Coder-0.5B (qwen2, marked slow). A named
+  model whose file is not prefetched is skipped, saying so.
+- `hf_base`: transformers' copy of that model (training.hf.load_base).
+- `q4_backend`: the served model, the registry's quantized GGUF in LlamaCppBackend (SmolLM2: Q4_1;
+  Qwen: Q5_0/Q8_0 with Q4_K/Q6_K tensors).
 - `f32_backend`: the same GGUF with every tensor dequantized to float32 (the exact values transformers
-  loads), also in LlamaCppBackend. llama.cpp multiplies Q4_1/Q8_0 weights against activations it
-  quantizes to 8 bits, so the served model differs from transformers' float copy by up to ~1.3
-  logits; on the float32 copy both engines compute the same function (~0.01-0.03), which is what lets
-  a test demand token-for-token equality. The copy is built once and kept in pytest's cache dir.
+  loads), also in LlamaCppBackend, with a float32 KV cache. llama.cpp multiplies quantized weights
+  against activations it quantizes to 8 bits, so the served model differs from transformers' float
+  copy by up to ~1.3 logits; on the float32 copy with a float32 cache both engines compute the same
+  function (first-step logits within ~0.002), which is what lets a test demand token-for-token
+  equality. (llama.cpp's default f16 KV cache rounds K and V to 11 bits: harmless on the base models,
+  ~0.015, but with a strong random LoRA on Qwen, whose K are large, it moved logits by up to 3.)
+  The copy is built once and kept in pytest's cache dir.
 - `lora_cases`: PEFT LoRAs with non-zero B on a copy of `hf_base`, exported to GGUF, with
   transformers' reference outputs on the probe prompts.
 
@@ -26,6 +34,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import gguf
 import numpy as np
@@ -34,7 +43,7 @@ import pytest
 from inference.backends.base import AdapterRef
 from inference.backends.llama import LlamaCppBackend
 from inference.integrity import sha256_file
-from inference.registry import ModelSource, ModelSpec, active_model
+from inference.registry import ModelSource, ModelSpec, active_model, load_registry
 
 PROBES = (
     "What is the capital of France?",
@@ -47,10 +56,19 @@ PROBES = (
     "Translate 'good morning' to Spanish.",
 )
 NEW_TOKENS = 16
-EOS = 2
 ALL_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 FIGURES: list[str] = []
+
+SMOLLM2, QWEN = "smollm2-135m", "qwen2.5-coder-0.5b"
+# One base model per architecture the GGUF LoRA export supports (training/gguf_lora.py PERMUTES_QK).
+# Qwen's variants are slow (a 0.5B model in float32 in both engines on two cores: minutes) and get
+# a longer timeout (their first test also builds the float32 copy, and converts the GGUF when the
+# converted checkpoint is not cached yet).
+BASE_MODELS = [
+    pytest.param(SMOLLM2, id=SMOLLM2),
+    pytest.param(QWEN, id=QWEN, marks=[pytest.mark.slow, pytest.mark.timeout(1800)]),
+]
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -62,10 +80,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 @dataclass
 class Outputs:
-    """First-step logits (one row per probe) and greedy continuations (token ids, EOS included)."""
+    """First-step logits (one row per probe) and greedy continuations (token ids, EOS included);
+    transformers' outputs also hold, per probe and step, the two best tokens and their logit margin."""
 
     logits: np.ndarray
     tokens: list[list[int]]
+    top2: list[list[tuple[int, int, float]]] = field(default_factory=list)
 
 
 @dataclass
@@ -81,18 +101,34 @@ class LoraCase:
 
 
 @pytest.fixture(scope="session")
-def base_spec() -> ModelSpec:
-    return active_model()
+def base_spec(request) -> ModelSpec:
+    """The model a test names (indirect parametrization with an alias), else the active model."""
+    alias = getattr(request, "param", None)
+    if alias is None:
+        return active_model()
+    spec = load_registry().get(alias)
+    path = spec.local_path()
+    if not path.is_file():
+        pytest.skip(f"{alias} is not prefetched: {path} is missing (python manage.py prefetch_models {alias})")
+    return spec
 
 
 @pytest.fixture(scope="session")
 def hf_base(base_spec):
-    from training.hf import load_base
+    from training.hf import cache_dir_for, load_base
 
+    cached = cache_dir_for(base_spec).is_dir()
     started = time.perf_counter()
     model, tokenizer = load_base(base_spec)
-    FIGURES.append(f"load_base (converted checkpoint cached): {time.perf_counter() - started:.1f}s")
+    FIGURES.append(f"{base_spec.alias}: load_base ({'cached checkpoint' if cached else 'converted from the GGUF'}) "
+                   f"{time.perf_counter() - started:.1f}s")  # fmt: skip
     return model, tokenizer
+
+
+@pytest.fixture(scope="session")
+def eos_id(hf_base) -> int:
+    """The end-of-turn token both engines stop at (SmolLM2 and Qwen: `<|im_end|>`)."""
+    return int(hf_base[1].eos_token_id)
 
 
 @pytest.fixture(scope="session")
@@ -142,15 +178,23 @@ def f32_spec(base_spec, request) -> ModelSpec:
         dequantized_copy(base_spec.local_path(), partial)
         digest_file.write_text(sha256_file(partial))
         partial.replace(path)
-        FIGURES.append(f"float32 copy of the base GGUF built in {time.perf_counter() - started:.1f}s")
+        built_s = time.perf_counter() - started
+        FIGURES.append(f"{base_spec.alias}: float32 copy of the base GGUF built in {built_s:.1f}s")
     return replace(base_spec, alias=f"{base_spec.alias}-f32", source=ModelSource("path", str(path)),
                    filename=path.name, sha256=digest_file.read_text().strip(), size=path.stat().st_size)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def f32_backend(f32_spec):
+    import llama_cpp
+
+    class Float32Cache(llama_cpp.Llama):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32, **kwargs)
+
     backend = LlamaCppBackend(f32_spec)
-    backend.load()  # verifies the copy's hash like any model file
+    with mock.patch.object(llama_cpp, "Llama", Float32Cache):
+        backend.load()  # verifies the copy's hash like any model file
     yield backend
     backend.unload()
 
@@ -158,25 +202,29 @@ def f32_backend(f32_spec):
 # --- running both engines ------------------------------------------------------------------------
 
 
-def hf_outputs(model, probe_ids: list[list[int]]) -> Outputs:
+def hf_outputs(model, probe_ids: list[list[int]], eos: int) -> Outputs:
     """transformers' greedy outputs, all probes in one left-padded batch (same tokens as one by one,
     logits within 1e-4 of it; four times faster on two cores)."""
     import torch
 
     width = max(len(ids) for ids in probe_ids)
-    prompt = torch.full((len(probe_ids), width), EOS, dtype=torch.long)
+    prompt = torch.full((len(probe_ids), width), eos, dtype=torch.long)
     mask = torch.zeros_like(prompt)
     for row, ids in enumerate(probe_ids):
         prompt[row, width - len(ids) :] = torch.tensor(ids)
         mask[row, width - len(ids) :] = 1
     with torch.no_grad():
         out = model.generate(input_ids=prompt.to(model.device), attention_mask=mask.to(model.device),
-                             max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=EOS, pad_token_id=EOS,
+                             max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=eos, pad_token_id=eos,
                              output_logits=True, return_dict_in_generate=True)  # fmt: skip
     tokens = []
     for row in out.sequences[:, width:].tolist():
-        tokens.append(row[: row.index(EOS) + 1] if EOS in row else row)
-    return Outputs(out.logits[0].float().cpu().numpy(), tokens)
+        tokens.append(row[: row.index(eos) + 1] if eos in row else row)
+    values, indices = torch.stack(out.logits, dim=1).float().topk(2, dim=-1)  # (probe, step, 2)
+    margins = (values[..., 0] - values[..., 1]).tolist()
+    top2 = [[(first, second, margin) for (first, second), margin in zip(ids, row, strict=True)]
+            for ids, row in zip(indices.tolist(), margins, strict=True)]  # fmt: skip
+    return Outputs(out.logits[0].float().cpu().numpy(), tokens, top2)
 
 
 def first_logits(backend: LlamaCppBackend, ids: list[int]) -> np.ndarray:
@@ -187,7 +235,7 @@ def first_logits(backend: LlamaCppBackend, ids: list[int]) -> np.ndarray:
     return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),)).copy()
 
 
-def llama_outputs(backend: LlamaCppBackend, probe_ids: list[list[int]]) -> Outputs:
+def llama_outputs(backend: LlamaCppBackend, probe_ids: list[list[int]], eos: int) -> Outputs:
     """Greedy outputs of the backend with whatever adapter `use_adapter` put on it."""
     logits, tokens = [], []
     llm = backend._llm
@@ -196,24 +244,24 @@ def llama_outputs(backend: LlamaCppBackend, probe_ids: list[list[int]]) -> Outpu
         out: list[int] = []
         for token in llm.generate(ids, temp=0.0, reset=True):
             out.append(token)
-            if token == EOS or len(out) == NEW_TOKENS:
+            if token == eos or len(out) == NEW_TOKENS:
                 break
         tokens.append(out)
     return Outputs(np.stack(logits), tokens)
 
 
-def outputs_with_adapter(backend: LlamaCppBackend, ref, probe_ids: list[list[int]]) -> Outputs:
+def outputs_with_adapter(backend: LlamaCppBackend, ref, probe_ids: list[list[int]], eos: int) -> Outputs:
     """`llama_outputs` with the adapter `ref` applied; the backend is left on the base model."""
     backend.use_adapter(ref)
     try:
-        return llama_outputs(backend, probe_ids)
+        return llama_outputs(backend, probe_ids, eos)
     finally:
         backend.use_adapter(None)
 
 
 @pytest.fixture(scope="session")
-def hf_base_outputs(hf_base, probe_ids) -> Outputs:
-    return hf_outputs(hf_base[0], probe_ids)
+def hf_base_outputs(hf_base, probe_ids, eos_id) -> Outputs:
+    return hf_outputs(hf_base[0], probe_ids, eos_id)
 
 
 # --- LoRA cases ----------------------------------------------------------------------------------
@@ -237,10 +285,10 @@ def make_peft(base_model, *, seed: int = 0, **config: Any):
 
 
 @pytest.fixture(scope="session")
-def lora_cases(hf_base, probe_ids, base_spec, tmp_path_factory) -> dict[str, LoraCase]:
+def lora_cases(hf_base, probe_ids, eos_id, base_spec, tmp_path_factory) -> dict[str, LoraCase]:
     from training.gguf_lora import export_gguf_lora
 
-    folder = tmp_path_factory.mktemp("adapters")
+    folder = tmp_path_factory.mktemp(f"adapters-{base_spec.alias}")
     cases = {}
     for name, config in CASES.items():
         model = make_peft(hf_base[0], **config)
@@ -249,8 +297,8 @@ def lora_cases(hf_base, probe_ids, base_spec, tmp_path_factory) -> dict[str, Lor
         digest = export_gguf_lora(model, path, base_path=base_spec.local_path())
         export_s = time.perf_counter() - started
         cases[name] = LoraCase(name=name, ref=AdapterRef(version=name, path=path, sha256=digest),
-                               hf=hf_outputs(model, probe_ids), export_s=export_s, config=config)  # fmt: skip
-        FIGURES.append(f"{name}: export {export_s:.2f}s, {path.stat().st_size / 1e6:.1f} MB")
+                               hf=hf_outputs(model, probe_ids, eos_id), export_s=export_s, config=config)  # fmt: skip
+        FIGURES.append(f"{base_spec.alias} {name}: export {export_s:.2f}s, {path.stat().st_size / 1e6:.1f} MB")
         del model
     return cases
 
