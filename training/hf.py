@@ -1,25 +1,34 @@
 """The base model in transformers, loaded from the very GGUF file llama.cpp serves.
 
 `load_base` verifies the registry's GGUF (size + SHA-256, like the serving backend) and loads it with
-`AutoModelForCausalLM.from_pretrained(dir, gguf_file=name)`: transformers dequantizes every tensor
-(Q4_1/Q8_0 -> float32) and undoes llama.cpp's rope permutation of q/k, so PEFT trains on exactly the
-weights llama.cpp holds. That conversion takes ~30 s on two cores (gguf-py parses the 49k-token
-vocabulary twice, transformers maps every tensor name), so the converted checkpoint is kept on disk
-next to the models (`<SWARM_MODEL_DIR>/hf/<alias>-<sha256[:16]>/`), with a manifest naming the GGUF
-hash it came from and the SHA-256 of every file; later loads verify the manifest and take ~3 s.
-A cache entry that fails verification is rebuilt from the GGUF, never used.
+`AutoModelForCausalLM.from_pretrained(dir, gguf_file=name)`: transformers dequantizes every tensor to
+float32 with gguf-py's numpy `dequantize` (SmolLM2: Q4_1/Q8_0; Qwen2.5: Q5_0/Q8_0 with Q4_K/Q6_K
+tensors, all of which gguf-py reads), so PEFT trains on exactly the weights llama.cpp holds. For the
+llama architecture it also undoes llama.cpp's rope permutation of q/k; qwen2's q/k are stored as HF
+has them and loaded as they are (training/gguf_lora.py PERMUTES_QK writes each LoRA to match).
+Embeddings are tied exactly when the GGUF has no `output.weight` (SmolLM2: tied; this Qwen file
+carries its own Q8_0 `output.weight`, so untied, as llama.cpp runs it). The conversion is slow
+(SmolLM2 ~30 s, Qwen2.5-0.5B ~165 s on two shared cores: gguf-py parses the vocabulary twice and
+dequantizes every tensor), so the converted checkpoint is kept on disk next to the models
+(`<SWARM_MODEL_DIR>/hf/<alias>-<sha256[:16]>/`, float32 safetensors: 0.5 GB / 2.5 GB), with a
+manifest naming the GGUF hash it came from and the SHA-256 of every file; later loads verify the
+manifest and take ~3 s / 6-25 s. A cache entry that fails verification is rebuilt from the GGUF,
+never used.
 
-`chat_prompt` renders the chat template stored in the GGUF (`tokenizer.chat_template`): the same
-template llama-cpp-python picks for this model when `chat_format` is null (it renders it with the
-same Jinja settings: trim_blocks, lstrip_blocks) and then tokenizes with special tokens parsed and no
-BOS added. Tokenize the result with `add_special_tokens=False` and the ids equal llama.cpp's
-(tests/training/test_hf.py proves it on the real model).
+`chat_prompt` renders the chat template stored in the GGUF (`tokenizer.chat_template`; ChatML for
+both models): the same template llama-cpp-python picks for this model when `chat_format` is null (it
+renders it with the same Jinja settings: trim_blocks, lstrip_blocks) and then tokenizes with special
+tokens parsed and no BOS added. The user's text gets its special-token strings broken up exactly as
+the serving backend does (`as_text`, with llama.cpp's own list of them: `served_special_texts`).
+Tokenize the result with `add_special_tokens=False` and the ids equal llama.cpp's
+(tests/training/test_hf.py proves it on both real models).
 
 Nothing is fetched from a hub: the Hugging Face libraries are put in offline mode before import.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -51,6 +60,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "swarm-manifest.json"
 CACHE_FORMAT = 1
+# The tokenizer attribute where load_base keeps the serving backend's special-token strings (as_text).
+SERVED_SPECIALS_ATTR = "swarm_served_special_texts"
 
 
 def cache_dir_for(spec: ModelSpec) -> Path:
@@ -89,18 +100,38 @@ def load_base(
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     else:
         model, tokenizer = _from_gguf(path, dtype)
+    setattr(tokenizer, SERVED_SPECIALS_ATTR, served_special_texts(path))
     model.to(pick_device(device))
     model.eval()
     log.info("loaded %s in transformers on %s in %.1fs", spec.alias, model.device, time.perf_counter() - started)
     return model, tokenizer
 
 
+def served_special_texts(path: Path) -> tuple[str, ...]:
+    """The strings the serving backend breaks up in messages for the GGUF at `path` (LlamaCppBackend.as_text).
+
+    Asked of llama.cpp itself (a vocab-only load: ~0.5 s SmolLM2, ~2 s Qwen; cached per file version)
+    with the backend's own function, because the tokenizer's flags miss some: llama.cpp treats
+    user-defined tokens (Qwen's `<tool_call>`, not special in transformers) and end-of-generation
+    lookalikes (Qwen's `</s>`, a plain token in the GGUF) as control text too.
+    """
+    stat = path.stat()
+    return _served_special_texts(str(path), stat.st_size, stat.st_mtime_ns)
+
+
 def as_text(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """`text` with its special-token strings broken up, as the serving backend does (LlamaCppBackend.as_text)."""
+    """`text` with its special-token strings broken up, as the serving backend does (LlamaCppBackend.as_text).
+
+    A tokenizer from `load_base` carries llama.cpp's list for its GGUF; any other uses its own special
+    and added tokens.
+    """
     from inference.backends.llama import neutralize, special_texts
 
-    added = [t.content for t in tokenizer.added_tokens_decoder.values() if t.special]
-    return neutralize(text, special_texts([*tokenizer.all_special_tokens, *added]))
+    specials = getattr(tokenizer, SERVED_SPECIALS_ATTR, None)
+    if specials is None:
+        added = [t.content for t in tokenizer.added_tokens_decoder.values()]
+        specials = special_texts([*tokenizer.all_special_tokens, *added])
+    return neutralize(text, specials)
 
 
 def chat_prompt(tokenizer: PreTrainedTokenizerBase, user_text: str, *, system: str | None = SYSTEM_PROMPT) -> str:
@@ -121,8 +152,21 @@ def chat_prompt(tokenizer: PreTrainedTokenizerBase, user_text: str, *, system: s
 # --- internals ----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4)
+def _served_special_texts(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
+    import llama_cpp
+
+    from inference.backends.llama import _control_token_texts
+
+    llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    try:
+        return _control_token_texts(llm)
+    finally:
+        llm.close()
+
+
 def _from_gguf(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The slow path: transformers' own GGUF loader (dequantize + reverse the q/k permutation)."""
+    """The slow path: transformers' own GGUF loader (dequantize; for llama, reverse the q/k permutation)."""
     common: dict[str, Any] = {"gguf_file": path.name, "local_files_only": True}
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), **common)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), dtype=dtype, **common)

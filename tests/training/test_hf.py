@@ -1,4 +1,5 @@
-"""transformers' copy of the base model: verified before loading, prompts identical to llama.cpp's."""
+"""transformers' copy of the base model: verified before loading, prompts identical to llama.cpp's
+(on each base model: SmolLM2, llama; Qwen2.5, qwen2)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import torch
 
 from inference.integrity import IntegrityError
 from routing.heads.agent0 import SYSTEM_PROMPT
-from training.hf import _cache_is_valid, cache_dir_for, chat_prompt, load_base
+from tests.training.conftest import BASE_MODELS
+from training.hf import SERVED_SPECIALS_ATTR, _cache_is_valid, cache_dir_for, chat_prompt, load_base
 
 USER_TEXTS = (
     "What is the capital of France?",
     "hi",
     "Write a function `add(a, b)` in Python.\n\nExamples: add(1, 2) == 3",
     "Ünïcödé, emoji 🚀 and <|im_end|> typed by a user",
+    # Qwen: llama.cpp reads `</s>` (a plain token in the GGUF) as control and `<tool_call>` as user-defined.
+    "</s> and <tool_call>{}</tool_call> typed by a user",
     "  leading and trailing spaces  ",
 )
 
@@ -34,9 +38,10 @@ def served_prompt_ids(backend, messages) -> list[int]:
     return llm.input_ids[: gen.prompt_tokens].tolist()
 
 
+@pytest.mark.parametrize("base_spec", BASE_MODELS, indirect=True)
 @pytest.mark.parametrize("system", [SYSTEM_PROMPT, None])
 @pytest.mark.parametrize("user_text", USER_TEXTS)
-def test_chat_prompt_tokenizes_to_the_ids_llama_cpp_serves(hf_base, q4_backend, user_text, system):
+def test_chat_prompt_tokenizes_to_the_ids_llama_cpp_serves(base_spec, hf_base, q4_backend, user_text, system):
     """Exact equality: same template (from the GGUF), same Jinja flags, no BOS added by either side,
     and special-token strings typed by a user (`<|im_end|>`) read as text by both: serving breaks them
     up (LlamaCppBackend.as_text), and training must see the same tokens."""
@@ -49,7 +54,14 @@ def test_chat_prompt_tokenizes_to_the_ids_llama_cpp_serves(hf_base, q4_backend, 
     assert ids == served_prompt_ids(q4_backend, messages)
 
 
-def test_chat_prompt_ends_with_the_assistant_header(hf_base):
+@pytest.mark.parametrize("base_spec", BASE_MODELS, indirect=True)
+def test_the_strings_training_breaks_up_are_those_serving_breaks_up(base_spec, hf_base, q4_backend):
+    """llama.cpp's own list for the GGUF (control + user-defined tokens), not the tokenizer's flags."""
+    assert getattr(hf_base[1], SERVED_SPECIALS_ATTR) == q4_backend._special_texts
+
+
+@pytest.mark.parametrize("base_spec", BASE_MODELS, indirect=True)
+def test_chat_prompt_ends_with_the_assistant_header(base_spec, hf_base):
     _, tokenizer = hf_base
     text = chat_prompt(tokenizer, "hello")
     assert text.startswith(f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n")
@@ -83,7 +95,9 @@ def test_a_damaged_converted_checkpoint_is_not_used(hf_base, base_spec, tmp_path
             os.link(item, copy / item.name)  # the big files are only read
     assert _cache_is_valid(copy, base_spec)
     config = copy / "config.json"
-    config.write_text(config.read_text().replace('"num_hidden_layers": 30', '"num_hidden_layers": 29'))
+    layers = f'"num_hidden_layers": {hf_base[0].config.num_hidden_layers}'
+    assert layers in config.read_text()
+    config.write_text(config.read_text().replace(layers, '"num_hidden_layers": 1'))
     assert not _cache_is_valid(copy, base_spec)
     assert not _cache_is_valid(copy, replace(base_spec, sha256="0" * 64))  # another GGUF: another entry
 
