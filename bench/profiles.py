@@ -54,7 +54,7 @@ from typing import Any
 import requests
 
 from bench.humaneval import Refused, check_models, prefetched_models, setup_django
-from bench.reporting import ROOT, write_report
+from bench.reporting import ROOT, shown_path, write_report
 from bench.titanic.live import LiveStack, machine_load, summary
 
 NAME = "profiles"
@@ -448,14 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": load,
         "profiles": {**{k: v for k, v in earlier.items() if k not in profiles}, **profiles},
     }
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"benchmark": NAME, "when": datetime.now(UTC).isoformat(), **report},
-                                       indent=2, default=str) + "\n")  # fmt: skip
-        where = args.out
-    else:
-        where = write_report(NAME, report)
-    print(f"{line} -> {where.relative_to(ROOT) if where.is_relative_to(ROOT) else where}", flush=True)
+    where = write_report(NAME, report, args.out, echo=not args.out)
+    print(f"{line} -> {shown_path(where)}", flush=True)
     return OK if passed else FAIL_EXIT
 
 

@@ -35,12 +35,19 @@ def latency_summary(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def write_report(name: str, report: dict[str, Any]) -> Path:
-    """reports/<name>_<UTC date>.json, with `benchmark` and `when` filled in; prints it too."""
+def write_report(name: str, report: dict[str, Any], out: Path | None = None, *, echo: bool = True) -> Path:
+    """reports/<name>_<UTC date>.json (or `out`), with `benchmark` and `when` filled in; prints it too
+    unless `echo` is off."""
     now = datetime.now(UTC)
     body = {"benchmark": name, "when": now.isoformat(), **report}
-    path = ROOT / "reports" / f"{name}_{now:%Y%m%d}.json"
-    path.parent.mkdir(exist_ok=True)
+    path = out or ROOT / "reports" / f"{name}_{now:%Y%m%d}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(body, indent=2, default=str) + "\n")
-    print(json.dumps(body, indent=2, default=str))
+    if echo:
+        print(json.dumps(body, indent=2, default=str))
     return path
+
+
+def shown_path(path: Path) -> str:
+    """`path` relative to the project root when it is inside it."""
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
