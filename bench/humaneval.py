@@ -51,7 +51,7 @@ from typing import Any
 
 import requests
 
-from bench.reporting import ROOT, shown_path, write_report
+from bench.reporting import shown_path, with_earlier_profiles, write_report
 from bench.titanic.live import LiveStack, machine_load, summary
 from routing.heads.code import SYSTEM_PROMPT as CODE_SYSTEM_PROMPT
 from routing.heads.code import defined_functions, derive_tests, extract_code
@@ -397,11 +397,6 @@ def check_models(names: list[str]) -> list[str]:
     return names
 
 
-def today_report() -> Path:
-    """Where write_report puts today's report (profiles of an earlier run today are kept from it)."""
-    return ROOT / "reports" / f"{NAME}_{datetime.now(UTC):%Y%m%d}.json"
-
-
 def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarm_site.settings")
     import django
@@ -443,9 +438,6 @@ def main(argv: list[str] | None = None) -> int:
         for alias in models
     }
     passed, line = verdict_line(profiles)
-    earlier: dict[str, Any] = {}
-    if args.out is None and today_report().is_file():
-        earlier = json.loads(today_report().read_text()).get("profiles", {})
     report = {
         "verdict": line,
         "passed": passed,
@@ -460,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         "definitions": DEFINITIONS,
         "models_run": models,
         "machine": machine_load(),
-        "profiles": {**{k: v for k, v in earlier.items() if k not in profiles}, **profiles},
+        "profiles": with_earlier_profiles(NAME, profiles, args.out),
     }
     where = write_report(NAME, report, args.out, echo=not args.out)
     print(f"{line} -> {shown_path(where)}", flush=True)

@@ -37,7 +37,6 @@ run wrote to today's file are kept unless this run measures them again. The last
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -54,7 +53,7 @@ from typing import Any
 import requests
 
 from bench.humaneval import Refused, check_models, prefetched_models, setup_django
-from bench.reporting import ROOT, shown_path, write_report
+from bench.reporting import shown_path, with_earlier_profiles, write_report
 from bench.titanic.live import LiveStack, machine_load, summary
 
 NAME = "profiles"
@@ -397,10 +396,6 @@ def run_profile(alias: str, n: int, *, max_tokens: int) -> dict[str, Any]:
 # --- report, main --------------------------------------------------------------------------------
 
 
-def today_report() -> Path:
-    return ROOT / "reports" / f"{NAME}_{datetime.now(UTC):%Y%m%d}.json"
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.profiles", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="", help="comma-separated registry aliases (default: every prefetched)")
@@ -426,9 +421,6 @@ def main(argv: list[str] | None = None) -> int:
     profiles = {alias: run_profile(alias, args.n, max_tokens=args.max_tokens) for alias in models}
     load["end"] = machine_load()
     passed, line = verdict_line(profiles, load)
-    earlier: dict[str, Any] = {}
-    if args.out is None and today_report().is_file():
-        earlier = json.loads(today_report().read_text()).get("profiles", {})
     report = {
         "verdict": line,
         "passed": passed,
@@ -446,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         "definitions": DEFINITIONS,
         "models_run": models,
         "machine": load,
-        "profiles": {**{k: v for k, v in earlier.items() if k not in profiles}, **profiles},
+        "profiles": with_earlier_profiles(NAME, profiles, args.out),
     }
     where = write_report(NAME, report, args.out, echo=not args.out)
     print(f"{line} -> {shown_path(where)}", flush=True)

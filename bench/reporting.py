@@ -40,12 +40,24 @@ def write_report(name: str, report: dict[str, Any], out: Path | None = None, *, 
     unless `echo` is off."""
     now = datetime.now(UTC)
     body = {"benchmark": name, "when": now.isoformat(), **report}
-    path = out or ROOT / "reports" / f"{name}_{now:%Y%m%d}.json"
+    path = out or report_path(name, now)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(body, indent=2, default=str) + "\n")
     if echo:
         print(json.dumps(body, indent=2, default=str))
     return path
+
+
+def report_path(name: str, when: datetime | None = None) -> Path:
+    """reports/<name>_<UTC date>.json: where `write_report` puts the day's report."""
+    return ROOT / "reports" / f"{name}_{(when or datetime.now(UTC)):%Y%m%d}.json"
+
+
+def with_earlier_profiles(name: str, profiles: dict[str, Any], out: Path | None) -> dict[str, Any]:
+    """`profiles`, plus those of an earlier run today that this run did not measure (default path only)."""
+    path = out or report_path(name)
+    earlier = json.loads(path.read_text()).get("profiles", {}) if out is None and path.is_file() else {}
+    return {**{k: v for k, v in earlier.items() if k not in profiles}, **profiles}
 
 
 def shown_path(path: Path) -> str:
