@@ -98,7 +98,8 @@ HEAVY_PATHS = (
     "swarm_site/test_settings.py", "swarm_site/test_schema.py", "observability/test_metrics.py", "bench/test_data.py",
     "bench/test_gate.py", "bench/test_replay_provider.py", "bench/test_scorers.py", "budget/test_admin.py",
     "observability/test_alert_drill.py", "observability/test_rules_and_dashboard.py", "test_stack_cli_fast.py",
-    "arbiter/",
+    "arbiter/", "routing/test_code_differential.py", "routing/test_code_measure.py", "training/test_worker_preload.py",
+    "inference/test_fetch_parts.py", "bench/test_titanic_report.py", "bench/test_humaneval_sandbox.py",
 )  # fmt: skip
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
