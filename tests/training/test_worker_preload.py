@@ -30,8 +30,16 @@ def test_only_the_train_worker_preloads(monkeypatch, queues, preloads):
 def test_the_preload_imports_what_a_job_needs():
     import sys
 
+    from inference.registry import active_model
+    from training.gguf_lora import _read_base, read_base
+
+    _read_base.cache_clear()
     signals.preload_training_stack()
     assert {"torch", "transformers", "peft", "gguf", "training.trainer"} <= set(sys.modules)
+    if active_model().local_path().is_file():  # the base's layout is read once, before any job forks
+        assert _read_base.cache_info().currsize == 1
+        read_base(active_model().local_path())
+        assert _read_base.cache_info().hits == 1
 
 
 def test_a_missing_training_stack_is_logged_not_fatal(monkeypatch, caplog):
