@@ -40,6 +40,7 @@ import gzip
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -415,8 +416,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (an interrupted make, a timeout) unwinds like Ctrl-C does: the stack of its own is stopped
+    on the way out instead of being left running without its redis-server."""
+
+    def unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_on_sigterm()
     try:
         sandbox = sandbox_status()
         if not sandbox["ok"]:

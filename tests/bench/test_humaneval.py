@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
+import time
 
 import pytest
 
@@ -145,3 +148,15 @@ def test_the_verdict_line_passes_only_when_every_profile_meets_both_targets() ->
     ok, line = he.verdict_line({"a": {"error_message": "TimeoutError: stack not healthy"}})
     assert not ok and line == "FAIL humaneval: a: TimeoutError: stack not healthy"
     assert he.verdict_line({}) == (False, "FAIL humaneval: no profile ran")
+
+
+def test_sigterm_unwinds_so_the_stack_is_stopped() -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        he.stop_on_sigterm()
+        with pytest.raises(SystemExit) as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        assert stopped.value.code == 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
