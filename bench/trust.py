@@ -159,27 +159,32 @@ def answer_all(alias: str, items: list[Item], progress: Callable[[int], None] | 
 
 # --- rules and thresholds ---------------------------------------------------------------------------
 
-Rule = Callable[[Answer, float], bool]
-
-
-def _stat(name: str) -> Callable[[Answer], float]:
-    return lambda a: getattr(a, name) if getattr(a, name) is not None else -1.0
-
-
-RULES: dict[str, tuple[Callable[[Answer], float], bool]] = {
-    # name: (the evidence compared with the threshold, whether the other model must agree)
-    "min_token_prob": (_stat("min_token_prob"), False),
-    "token_confidence": (_stat("token_confidence"), False),
-    "min_token_prob+agreement": (_stat("min_token_prob"), True),
-    "token_confidence+agreement": (_stat("token_confidence"), True),
+RULES: dict[str, tuple[str, bool]] = {
+    # name: (the registry's rule whose evidence is compared with the threshold, whether the other model must agree)
+    "min_token_prob": ("min_token_prob", False),
+    "token_confidence": ("token_confidence", False),
+    "min_token_prob+agreement": ("min_token_prob", True),
+    "token_confidence+agreement": ("token_confidence", True),
 }
 
 
+def evidence(answer: Answer, rule: str) -> float:
+    """The answer's evidence under `rule`, as agent0 reads it (-1 when not measured)."""
+    from routing.heads.agent0 import trust_evidence
+
+    value = trust_evidence(answer, RULES[rule][0])
+    return -1.0 if value is None else value
+
+
 def trusted(answer: Answer, rule: str, threshold: float) -> bool:
-    evidence, needs_agreement = RULES[rule]
+    """Whether agent0 would trust `answer` under `rule` at `threshold` (its own check, routing.heads.agent0)."""
+    from inference.registry import ModelTrust
+    from routing.heads.agent0 import calibrated_trust
+
+    base_rule, needs_agreement = RULES[rule]
     if needs_agreement and not answer.agrees:
         return False
-    return answer.finish_reason == "stop" and bool(answer.text.strip()) and evidence(answer) >= threshold
+    return calibrated_trust(answer, trust=ModelTrust(base_rule, threshold, report=""), adapter=None)
 
 
 def outcome(answers: Iterable[Answer], rule: str, threshold: float) -> dict[str, Any]:
@@ -201,8 +206,7 @@ def outcome(answers: Iterable[Answer], rule: str, threshold: float) -> dict[str,
 
 def fit(answers: list[Answer], rule: str) -> float | None:
     """The lowest threshold under which no tuning answer the rule trusts is wrong (None: none exists)."""
-    evidence, _ = RULES[rule]
-    candidates = sorted({round(evidence(a), 6) for a in answers if a.part == "tuning"})
+    candidates = sorted({round(evidence(a, rule), 6) for a in answers if a.part == "tuning"})
     for threshold in candidates:
         if threshold < 0:
             continue

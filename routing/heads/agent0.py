@@ -58,8 +58,13 @@ def calibrated_trust(gen, *, trust, adapter: str | None) -> bool:
     greedy decoding (the evidence is the probability of each chosen token), only a finished answer."""
     if trust is None or adapter or gen.finish_reason != "stop" or not gen.text.strip():
         return False
-    evidence = gen.min_token_prob if trust.rule == "min_token_prob" else gen.token_confidence
+    evidence = trust_evidence(gen, trust.rule)
     return evidence is not None and evidence >= trust.threshold
+
+
+def trust_evidence(gen, rule: str) -> float | None:
+    """What a trust rule (inference.registry.TRUST_RULES) compares with its threshold; None: not measured."""
+    return gen.min_token_prob if rule == "min_token_prob" else gen.token_confidence
 
 
 def is_chat(prompt: str) -> bool:
