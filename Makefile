@@ -109,6 +109,7 @@ docker-build-all:
 # The model the test stacks serve: the tiny profile, so the suites stay within CI's time (the default
 # profile's own integration test, tests/integration/test_model_profiles.py, starts a stack of its own).
 TEST_MODEL ?= smollm2-135m
+test test-runbook test-slow: export SWARM_MODEL = $(TEST_MODEL)
 
 # The budget race tests run again on PostgreSQL (the embedded default is SQLite).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
@@ -126,17 +127,17 @@ sandbox-deps:
 test: install-test install-bench redis install-prometheus system-deps
 	$(PYTHON) manage.py prefetch_models --no-progress
 	$(BIN)/ruff check .
-	SWARM_MODEL=$(TEST_MODEL) $(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
-	SWARM_MODEL=$(TEST_MODEL) DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTHON) -m pytest -m concurrency --create-db $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTHON) -m pytest -m concurrency --create-db $(PYTEST_ARGS)
 
 # The operators' run-book, command for command, on a stack of its own (about 10 minutes; also in test-slow).
 test-runbook: install-test install-bench redis install-prometheus system-deps
 	$(PYTHON) manage.py prefetch_models --no-progress
-	SWARM_MODEL=$(TEST_MODEL) $(PYTHON) -m pytest -m runbook tests/test_runbook.py $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m runbook tests/test_runbook.py $(PYTEST_ARGS)
 
 test-slow: install-test redis
 	$(PYTHON) manage.py prefetch_models --no-progress
-	SWARM_MODEL=$(TEST_MODEL) $(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: test test-slow
 
