@@ -212,8 +212,28 @@ def _parse_trust(alias: str, raw: Any) -> ModelTrust | None:
     return ModelTrust(rule=str(raw["rule"]), threshold=threshold, report=str(raw["report"]))
 
 
+# Parsed registries by (path, inode, mtime, size): the request path asks for the active model on
+# every request, and parsing the YAML each time cost more than the rest of a cache hit. An edited
+# file is read again on the next call (no restart), so the cache never serves a stale registry.
+_PARSED: dict[str, tuple[tuple[int, int, int], Registry]] = {}
+
+
 def load_registry(path: Path | None = None) -> Registry:
     path = Path(path or settings.SWARM_MODELS_FILE)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise RegistryError(f"model registry {path} does not exist") from None
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    cached = _PARSED.get(str(path))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    registry = _parse_registry(path)
+    _PARSED[str(path)] = (stamp, registry)
+    return registry
+
+
+def _parse_registry(path: Path) -> Registry:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:

@@ -141,3 +141,16 @@ def test_a_trust_block_is_parsed_and_its_absence_means_none(tmp_path):
     assert (trust.rule, trust.threshold, trust.report) == ("token_confidence", 0.9, "reports/trust_x.json")
     path.write_text(_ENTRY)
     assert load_registry(path).get("a").trust is None
+
+
+def test_the_registry_is_parsed_once_and_read_again_when_the_file_changes(tmp_path):
+    entry = "models:\n- alias: {alias}\n  sha256: " + "a" * 64 + "\n  size: 1\n  source: {{path: x}}\n"
+    path = tmp_path / "models.yaml"
+    path.write_text(entry.format(alias="first"))
+    registry = load_registry(path)
+    assert load_registry(path) is registry  # the request path asks on every request: no second parse
+    path.write_text(entry.format(alias="second-model"))  # an operator edits it: no restart needed
+    assert load_registry(path).default == "second-model"
+    path.unlink()
+    with pytest.raises(RegistryError, match="does not exist"):
+        load_registry(path)
