@@ -6,6 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.utils import timezone
 
@@ -63,7 +64,7 @@ def rate_check(*, identity: str, limit: int, now: float | None = None) -> float 
         return None
     now = now or time.time()
     counter = f"ratelimit:{identity}:{int(now // 60)}"
-    pipe = get_redis().pipeline()
+    pipe = get_redis().pipeline(transaction=False)  # one round trip; INCR alone decides, EXPIRE only tidies
     pipe.incr(counter)
     pipe.expire(counter, 120)
     count, _ = pipe.execute()
@@ -84,6 +85,14 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(ARGV[3]) - tonumber(ARGV[2])) * 1000))
 return {1, ARGV[3]}
 """
+
+
+def _acquire_script(client: Any) -> Any:
+    """_ACQUIRE registered on `client` (EVALSHA: the script's text is sent once, not per request)."""
+    script = getattr(client, "_swarm_acquire", None)
+    if script is None:
+        script = client._swarm_acquire = client.register_script(_ACQUIRE)
+    return script
 
 
 @dataclass
@@ -116,7 +125,7 @@ def slot_acquire(*, identity: str, limit: int, hold_s: float, now: float | None 
         return None
     now = now or time.time()
     key, member = f"slots:{identity}", uuid.uuid4().hex
-    ok, score = get_redis().eval(_ACQUIRE, 1, key, limit, now, now + hold_s, member)
+    ok, score = _acquire_script(get_redis())(keys=[key], args=[limit, now, now + hold_s, member])
     if not int(ok):
         # A slot frees when its request ends, usually long before its expiry: retry within a few seconds.
         raise SlotsFull(min(max(float(score) - now, 1.0), 5.0))
