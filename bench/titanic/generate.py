@@ -84,7 +84,7 @@ def poly_sympy(coeffs: dict[int, int]) -> str:
 
 GREET = r"\b(hello|hi|hey|greetings|good (morning|afternoon|evening|day)|howdy|welcome|how can i (help|assist))\b"
 WELL = r"\b(fine|well|good|great|doing|thanks|thank you|help)\b"
-SELF = r"\b(assistant|swarm|ai|help|i am|i'm|model|name)\b"
+SELF = r"\b(swarm|assistant|ai|language model|chatbot)\b"  # names itself as what it is: "I'm Dr. Elena Zephyra" fails
 BYE = r"\b(bye|goodbye|see you|take care|farewell|later|have a (great|nice|good))\b"
 THANKS = r"\b(welcome|no problem|my pleasure|anytime|glad)\b"
 SUBSTANTIAL = r"^(?!\s*UNSURE\s*$)[\s\S]{10,}"

@@ -1,4 +1,4 @@
-"""agent0: the local LLM as a generalist. Trusted for chat; elsewhere only on measured evidence.
+"""agent0: the local LLM as a generalist. Trusted for small talk (routing/chat.py); elsewhere only on measured evidence.
 
 Its factual answers are unverified (below the vote's floor) unless the model was sure of every token
 under a rule calibrated for that model (`calibrated_trust`, bench/trust.py), or a distilled adapter
@@ -6,24 +6,21 @@ answers what it learned (`distilled_trust`)."""
 
 from __future__ import annotations
 
-import re
+import logging
 import time
 
+from routing.chat import ChatVerdict, classify, load_classifier, reply_problem
 from routing.heads.base import Ballot, Head, HeadContext
 from routing.heads.code import is_code_request
 from routing.stubguard import stub_marker
 
+log = logging.getLogger(__name__)
+
 SYSTEM_PROMPT = "You are Swarm, a concise and helpful assistant. Answer in a few sentences."
 
-_CHAT = re.compile(
-    r"^\s*(hi|hii+|hello|hey|howdy|yo|greetings|good (morning|afternoon|evening|night)|"
-    r"how are you( doing)?|how's it going|what's up|sup|who are you|what are you|what is your name|"
-    r"what's your name|nice to meet you|tell me a joke|tell me about yourself|bye|goodbye|see you)"
-    r"(\s+(there|swarm|friend|everyone|all))?\s*[!?.]*\s*$",
-    re.I,
-)
-
-CHAT_CONFIDENCE = 0.8  # small talk has no wrong answer, only a rude or empty one
+# Small talk (routing/chat.py's classifier) is trusted at the classifier's held-out precision
+# (config/chat_classifier.json), when the reply passes routing.chat.reply_problem; otherwise at this:
+UNTRUSTED_CHAT_CONFIDENCE = 0.3
 UNVERIFIED_CONFIDENCE = 0.45  # a 135M model's unchecked claim: below the floor unless others agree
 # A distilled adapter answering what it learned: every token chosen with high probability. Only
 # with an adapter (trained on verified and paid answers) and greedy decoding; the base model's
@@ -67,8 +64,19 @@ def trust_evidence(gen, rule: str) -> float | None:
     return gen.min_token_prob if rule == "min_token_prob" else gen.token_confidence
 
 
-def is_chat(prompt: str) -> bool:
-    return bool(_CHAT.match(prompt))
+def is_chat(prompt: str) -> ChatVerdict:
+    """Small talk or not, by the classifier; not small talk when it cannot run (logged)."""
+    try:
+        return classify(prompt)
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:  # no embedding model or classifier file
+        log.warning("the small-talk classifier is unavailable: %s: %s", type(exc).__name__, exc)
+        return ChatVerdict(chat=False, probability=None)
+
+
+def chat_confidence(reply: str) -> tuple[float, str | None]:
+    """(confidence, why not trusted) of a small-talk reply."""
+    problem = reply_problem(reply)
+    return (UNTRUSTED_CHAT_CONFIDENCE, problem) if problem else (load_classifier().confidence, None)
 
 
 class Agent0Head(Head):
@@ -83,7 +91,8 @@ class Agent0Head(Head):
         started = time.perf_counter()
         if ctx.generate is None:
             return self.abstain(started, "no local model")
-        chat = is_chat(prompt)
+        verdict = is_chat(prompt)
+        chat = verdict.chat
         # Small talk is agent0's to answer, so its tokens can go to the client as they come.
         generate = ctx.stream if chat and ctx.stream else ctx.generate
         gen = generate(
@@ -91,7 +100,7 @@ class Agent0Head(Head):
             max_tokens=ctx.max_tokens,
             temperature=ctx.temperature,
         )
-        confidence = CHAT_CONFIDENCE if chat else UNVERIFIED_CONFIDENCE
+        confidence, problem = chat_confidence(gen.text) if chat else (UNVERIFIED_CONFIDENCE, None)
         distilled = not chat and distilled_trust(gen, adapter=ctx.adapter)
         calibrated = not chat and not distilled and calibrated_trust(gen, trust=ctx.trust, adapter=ctx.adapter)
         if distilled:
@@ -107,6 +116,8 @@ class Agent0Head(Head):
             confidence,
             started,
             chat=chat,
+            chat_probability=verdict.probability,
+            chat_problem=problem,
             streamed=generate is ctx.stream,
             finish_reason=gen.finish_reason,
             prompt_tokens=gen.prompt_tokens,

@@ -37,7 +37,7 @@ def test_calibrated_trust(trust, adapter, mean, least, finish, text, expected):
 
 def test_small_talk_keeps_its_own_rule_and_a_calibrated_fact_clears_the_floor():
     ctx = HeadContext(generate=model("Hello!", mean=0.99, least=0.9), trust=RULE)
-    assert Agent0Head().answer("hi", ctx).evidence["calibrated"] is False
+    assert Agent0Head().answer("how are you?", ctx).evidence["calibrated"] is False
     common = {"fast_heads": [], "llm_heads": [Agent0Head()], "max_tokens": 16, "temperature": 0.0,
               "min_confidence": 0.75}  # fmt: skip
     sure, unsure = model("Ottawa.", mean=0.98, least=0.9), model("Ottawa.", mean=0.98, least=0.3)

@@ -45,7 +45,7 @@ def test_trust_is_off_by_default():
 def test_small_talk_is_not_distilled_and_a_distilled_fact_clears_the_floor(settings):
     settings.SWARM_DISTILLED_TRUST = True
     ctx = HeadContext(generate=model("Hello!", mean=0.99, least=0.9), adapter="lora-v2")
-    assert Agent0Head().answer("hi", ctx).evidence["distilled"] is False
+    assert Agent0Head().answer("how are you?", ctx).evidence["distilled"] is False
     common = {"fast_heads": [], "llm_heads": [Agent0Head()], "max_tokens": 16, "temperature": 0.0,
               "min_confidence": 0.75}  # fmt: skip
     sure = model("Canberra.", mean=0.98, least=0.9)

@@ -1,0 +1,92 @@
+"""Small talk, told apart by a classifier on the MiniLM embeddings, not by a list of phrasings.
+
+The classifier (config/chat_classifier.json) is a logistic regression over the sentence embeddings
+the project already runs (mining/embeddings.py), trained by `python -m bench.chat_classifier` on the
+dialogue corpus of the pinned `chatterbot-corpus` package: the user turns of its small-talk
+categories against those of its question categories, split into a tuning and a held-out part by the
+project's one rule (bench/split.py). Its threshold is fitted on the tuning part (cross-validated, so
+no prompt is judged by a model that saw it) for precision; the held-out precision it then measured
+is the confidence a chat reply gets (`ChatClassifier.confidence`), if the reply itself passes
+`reply_problem`: a reply that invents a persona, or is empty, is not trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+MAX_CHAT_WORDS = 16  # longer prompts are requests, not small talk: no embedding spent on them
+
+# "I'm Dr. Elena Zephyra", "My name is Max": a name the assistant gave itself. Swarm is its name; the
+# other capitalised words that may follow "I'm" mid-sentence are not names.
+_PERSONA = re.compile(r"\b(?:I'm|I am|[Mm]y name is|[Cc]all me)\s+(?:(?:Dr|Mr|Mrs|Ms|Prof)\.?\s+)?([A-Z][a-z]+)")
+_NOT_NAMES = frozenset({"Swarm", "AI", "A", "An", "The", "Here", "Not", "Just", "So", "Sorry", "Happy", "Glad", "Fine",
+                        "Good", "Doing", "Well", "Great", "Always", "Also", "Really", "Very", "Still", "Only", "Your",
+                        "Afraid", "Sure", "Ready", "Excited", "Delighted", "Thrilled", "Pleased", "Okay", "OK",
+                        "Alright", "Going", "Feeling", "Designed", "Built", "Made", "Trained", "Programmed",
+                        "Swarm's", "Swarmbot"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ChatClassifier:
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float  # probability at or above which a prompt is small talk
+    confidence: float  # held-out precision at that threshold: what a chat reply is trusted at
+    source: str
+
+    def probability(self, vector: Any) -> float:
+        z = self.intercept + sum(c * float(v) for c, v in zip(self.coef, vector, strict=True))
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+def classifier_path() -> Path:
+    return Path(settings.BASE_DIR) / "config" / "chat_classifier.json"
+
+
+@lru_cache(maxsize=1)
+def load_classifier(path: Path | None = None) -> ChatClassifier:
+    data = json.loads((path or classifier_path()).read_text())
+    return ChatClassifier(coef=tuple(float(c) for c in data["coef"]), intercept=float(data["intercept"]),
+                          threshold=float(data["threshold"]), confidence=float(data["heldout"]["precision"]),
+                          source=str(data["source"]))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ChatVerdict:
+    chat: bool
+    probability: float | None  # None: not measured (too long to be small talk)
+
+
+def classify(prompt: str) -> ChatVerdict:
+    """Whether `prompt` is small talk, by the classifier (one embedding, ~3 ms)."""
+    if len(prompt.split()) > MAX_CHAT_WORDS or not prompt.strip():
+        return ChatVerdict(chat=False, probability=None)
+    from mining.embeddings import embed
+
+    model = load_classifier()
+    probability = model.probability(embed([prompt])[0])
+    return ChatVerdict(chat=probability >= model.threshold, probability=round(probability, 4))
+
+
+def reply_problem(reply: str) -> str | None:
+    """Why a small-talk reply must not be trusted (None: nothing found): empty, or a persona invented."""
+    if not reply.strip():
+        return "empty reply"
+    for match in _PERSONA.finditer(reply):
+        if match.group(1) not in _NOT_NAMES:
+            return f"the reply invents a persona ({match.group(0)!r})"
+    return None
+
+
+def warm_up() -> None:
+    """Load the classifier and the embedding model before the first request."""
+    load_classifier()
+    classify("hello there")
