@@ -175,6 +175,8 @@ def test_the_run_book_command_for_command(book):
              what="trained in the trainer's log")  # fmt: skip
     trained_s = time.monotonic() - written
     book.transcript.append(f"# queue file line -> 'trained lora-v1' in the trainer's log: {trained_s:.1f} s")
+    # the run-book's 30 s, on the profile this test serves (the tiny one; Qwen on a CPU: README run-book)
+    assert trained_s <= 30, f"'trained' {trained_s:.1f} s after the queue file line (run-book: within 30 s)"
     reload = f'curl -s -X POST -H "Authorization: Bearer $(cat {book.var}/arbiter_token)" {book.url}/admin/reload'
     code, out = book.sh(f"{reload}?lora=latest")
     answer = json.loads(out)
