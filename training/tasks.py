@@ -24,7 +24,7 @@ def train(self, job_id: int) -> dict[str, Any]:
 
 @shared_task(name="training.tasks.poll_queue_file", ignore_result=True)
 def poll_queue_file() -> list[int]:
-    """Jobs written to tasks/lora_queue.json become queued jobs (celery-beat, every 10 s)."""
+    """Jobs written to tasks/lora_queue.json become queued jobs (celery-beat, every 2 s)."""
     return [job.pk for job in services.take_queue_file()]
 
 
