@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,10 +40,19 @@ def api_key_create(
     return NewKey(key=key, raw=raw)
 
 
+# `last_used_at` is kept to the minute: writing it on every request would be a database write (a
+# lock and a sync on SQLite) per API call, cache hits included.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 def api_key_authenticate(*, raw: str) -> ApiKey | None:
+    """The live key with this secret (one indexed read: a revoked or rotated secret stops at once)."""
     key = ApiKey.objects.filter(digest=hash_key(raw), revoked=False).first()
     if key is not None:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
     return key
 
 

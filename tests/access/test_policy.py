@@ -181,3 +181,20 @@ def test_a_staff_session_is_a_caller_a_plain_session_is_not(api_redis):
             self.user = user
 
     assert is_staff(Req(staff)) and not is_staff(Req(plain))
+
+
+def test_last_used_is_written_once_a_minute_not_on_every_request(django_assert_num_queries):
+    from datetime import timedelta
+
+    from access.models import ApiKey
+    from access.services import api_key_authenticate
+
+    new = api_key_create(name="busy")
+    with django_assert_num_queries(2):  # the read, and the first use written
+        assert api_key_authenticate(raw=new.raw).pk == new.key.pk
+    with django_assert_num_queries(1):  # the read only: a second request within the minute writes nothing
+        assert api_key_authenticate(raw=new.raw).pk == new.key.pk
+    ApiKey.objects.filter(pk=new.key.pk).update(last_used_at=ApiKey.objects.get(pk=new.key.pk).last_used_at
+                                                - timedelta(minutes=2))  # fmt: skip
+    with django_assert_num_queries(2):
+        api_key_authenticate(raw=new.raw)
