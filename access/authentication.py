@@ -27,7 +27,7 @@ from django.db import DatabaseError
 from rest_framework import authentication, exceptions, throttling
 from rest_framework.request import Request
 
-from access.services import SlotsFull, api_key_authenticate, rate_check, slot_acquire
+from access.services import RateExceeded, SlotsFull, api_key_authenticate, caller_admit
 from swarm_site.errors import ServiceUnavailable
 from swarm_site.redis_client import REDIS_ERRORS
 
@@ -181,39 +181,28 @@ def _limits(request) -> tuple[int, int]:
     return settings.SWARM_ANON_RATE_PER_MINUTE, settings.SWARM_ANON_CONCURRENCY
 
 
-class CallerRateThrottle(throttling.BaseThrottle):
-    """Requests per minute, per key or (anonymous) per address."""
+class CallerLimitsThrottle(throttling.BaseThrottle):
+    """Requests per minute per key or (anonymous) per address and, on views that set `generates = True`,
+    concurrent generations per caller: both in one Redis round trip (access.services.caller_admit).
+
+    A generation's slot is released when the response is closed (after the last byte of a stream),
+    or at the deadline at the latest if the process dies holding it.
+    """
 
     def allow_request(self, request: Request, view) -> bool:
         if request.user is None:
             return True  # an open endpoint (/health)
         identity, who = caller_identity(request)
-        limit, _ = _limits(request)
+        rate, concurrency = _limits(request)
+        generates = getattr(view, "generates", False) and request.method == "POST"
         try:
-            wait = rate_check(identity=identity, limit=limit)
-        except REDIS_ERRORS:
-            raise ServiceUnavailable("Redis is unavailable for rate limiting.") from None
-        if wait is not None:
-            raise RateLimited(f"Rate limit reached for {who}: {limit} requests per minute.", wait)
-        return True
-
-
-class GenerationSlotThrottle(throttling.BaseThrottle):
-    """Concurrent generations per caller, on views that set `generates = True`.
-
-    The slot is released when the response is closed (after the last byte of a stream), or at the
-    deadline at the latest if the process dies holding it.
-    """
-
-    def allow_request(self, request: Request, view) -> bool:
-        if request.user is None or not getattr(view, "generates", False) or request.method != "POST":
-            return True
-        identity, who = caller_identity(request)
-        _, limit = _limits(request)
-        try:
-            slot = slot_acquire(identity=identity, limit=limit, hold_s=settings.SWARM_DEADLINE_S + 30)
+            slot = caller_admit(identity=identity, rate_limit=rate, slot_limit=concurrency if generates else 0,
+                                hold_s=settings.SWARM_DEADLINE_S + 30)  # fmt: skip
+        except RateExceeded as over:
+            raise RateLimited(f"Rate limit reached for {who}: {rate} requests per minute.", over.wait) from None
         except SlotsFull as full:
-            raise RateLimited(f"Too many requests at once for {who}: at most {limit} in flight.", full.wait) from None
+            raise RateLimited(f"Too many requests at once for {who}: at most {concurrency} in flight.",
+                              full.wait) from None  # fmt: skip
         except REDIS_ERRORS:
             raise ServiceUnavailable("Redis is unavailable for rate limiting.") from None
         if slot is not None:

@@ -97,12 +97,65 @@ return {1, ARGV[3]}
 """
 
 
+# A caller's two limits in one round trip: count the request in its minute (KEYS[1]), then, when the
+# request may generate, take one of its concurrency slots (KEYS[2], as _ACQUIRE). Returns {0, 0}:
+# admitted without a slot; {0, 1}: admitted holding ARGV[6]; {1, 0}: over the rate; {2, expiry of the
+# oldest slot}: every slot held. ARGV: rate limit, now, slot limit (0: none), slot expiry, -, member.
+_CALLER_LIMITS = """
+local rate = tonumber(ARGV[1])
+if rate > 0 then
+  local count = redis.call('INCR', KEYS[1])
+  if count == 1 then redis.call('EXPIRE', KEYS[1], 120) end
+  if count > rate then return {1, 0} end
+end
+if tonumber(ARGV[3]) == 0 then return {0, 0} end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return {2, first[2]}
+end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], math.ceil((tonumber(ARGV[4]) - tonumber(ARGV[2])) * 1000))
+return {0, 1}
+"""
+
+
+def _script(client: Any, name: str, source: str) -> Any:
+    """`source` registered on `client` once (EVALSHA: the script's text is not sent per request)."""
+    scripts = client.__dict__.setdefault("_swarm_scripts", {})
+    if name not in scripts:
+        scripts[name] = client.register_script(source)
+    return scripts[name]
+
+
 def _acquire_script(client: Any) -> Any:
-    """_ACQUIRE registered on `client` (EVALSHA: the script's text is sent once, not per request)."""
-    script = getattr(client, "_swarm_acquire", None)
-    if script is None:
-        script = client._swarm_acquire = client.register_script(_ACQUIRE)
-    return script
+    return _script(client, "acquire", _ACQUIRE)
+
+
+class RateExceeded(Exception):
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"over the rate limit; the window ends in {wait:.0f} s")
+        self.wait = wait
+
+
+def caller_admit(*, identity: str, rate_limit: int, slot_limit: int, hold_s: float,
+                 now: float | None = None) -> Slot | None:  # fmt: skip
+    """`rate_check` and (with `slot_limit`) `slot_acquire` for one request in one Redis round trip.
+
+    Raises RateExceeded or SlotsFull (each with its wait); returns the slot taken, if any."""
+    if not rate_limit and not slot_limit:
+        return None
+    now = now or time.time()
+    member = uuid.uuid4().hex
+    keys = [f"ratelimit:{identity}:{int(now // 60)}", f"slots:{identity}"]
+    status, value = _script(get_redis(), "caller", _CALLER_LIMITS)(
+        keys=keys, args=[rate_limit, now, slot_limit, now + hold_s, "", member]
+    )
+    if int(status) == 1:
+        raise RateExceeded(60 - (now % 60))
+    if int(status) == 2:
+        raise SlotsFull(min(max(float(value) - now, 1.0), 5.0))
+    return Slot(key=keys[1], member=member) if int(value) else None
 
 
 @dataclass

@@ -11,6 +11,9 @@ answering when the API is dead. Each scrape reads, at that moment:
 * the day's cloud budget (``budget.selectors.budget_status``), when that module exists;
 * GPU memory with nvidia-smi (``inference.gpu.visible_gpus``; nothing on a CPU-only machine);
 * the last successful LoRA run (Redis key ``swarm:lora:last_success``);
+* the interaction log's backlog (Redis stream ``swarm:interactions``, group ``interaction-writers``:
+  routing/interaction_log.py): ``swarm_interaction_log_lag`` (entries no writer has read: XINFO GROUPS
+  ``lag``) and ``swarm_interaction_log_pending`` (read, not yet written and acknowledged);
 * how many times each service of the stack has started, ``service_startups_total{service}``
   (Redis hash ``swarm:startups``, see observability/startups.py; the exporter counts its own
   starts there too);
@@ -44,6 +47,8 @@ from observability import startups
 log = logging.getLogger("swarm.exporter")
 
 HEARTBEAT_PREFIX = "swarm:worker:"  # inference.runtime.HEARTBEAT_PREFIX
+INTERACTION_STREAM = "swarm:interactions"  # routing.interaction_log.STREAM_KEY
+INTERACTION_GROUP = "interaction-writers"  # routing.interaction_log.GROUP
 SEEN_WORKERS_KEY = "swarm:observability:workers_seen"
 DEFAULT_PORT = 9091
 DEFAULT_FORGET_S = 3600.0
@@ -215,6 +220,31 @@ class SwarmExporterCollector(Collector):
         family.add_metric([], ts)
         return [family]
 
+    def _interaction_log(self) -> list[Metric]:
+        """The writers' backlog. Redis reports no lag while a deleted entry lies past the group's last read
+        one; then the stream's length less the pending entries stands in (acknowledged entries are deleted,
+        so the stream holds only the unwritten ones). No group yet: the whole stream waits."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xlen(INTERACTION_STREAM)
+        pipe.xinfo_groups(INTERACTION_STREAM)
+        length, groups = pipe.execute(raise_on_error=False)
+        if isinstance(length, Exception):
+            raise length
+        if isinstance(groups, redis.ResponseError):  # no such key: nothing was ever appended
+            groups = []
+        elif isinstance(groups, Exception):
+            raise groups
+        group = next((g for g in groups if g.get("name") == INTERACTION_GROUP), None)
+        pending = int(group.get("pending") or 0) if group else 0
+        lag = group.get("lag") if group else length
+        if lag is None:
+            lag = max(0, int(length) - pending)
+        lag_family = m.INTERACTION_LOG_LAG.family()
+        lag_family.add_metric([], float(lag))
+        pending_family = m.INTERACTION_LOG_PENDING.family()
+        pending_family.add_metric([], float(pending))
+        return [lag_family, pending_family]
+
     def _budget(self) -> tuple[list[Metric], bool | None]:
         status = self._budget_reader()
         if status is _BUDGET_UNAVAILABLE:
@@ -272,6 +302,7 @@ class SwarmExporterCollector(Collector):
             families, gpu_queues = self._workers(now)
             live.extend(families)
             live.extend(self._lora())
+            live.extend(self._interaction_log())
             live.append(startups.startups_family(startups.read_startups(self._redis)))
             sources.add_metric(["redis"], 1.0)
         except REDIS_ERRORS as exc:

@@ -31,8 +31,8 @@ Without ``PROMETHEUS_MULTIPROC_DIR`` (tests, ``runserver``) everything lives in 
 registry of the one process and :func:`metrics_view` serves that.
 
 Metrics computed by the exporter at scrape time (worker heartbeats, queue depths, budget, GPU
-memory, last LoRA success) are declared here as :class:`MetricSpec` too, so this module is the
-one catalogue of names (:func:`exported_metric_names`).
+memory, last LoRA success, the interaction log's backlog) are declared here as :class:`MetricSpec`
+too, so this module is the one catalogue of names (:func:`exported_metric_names`).
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ REQUEST_LATENCY = Histogram(
 )
 CACHE_HITS = Counter("swarm_cache_hits_total", "Exact-cache lookups that found an answer.")
 CACHE_LOOKUPS = Counter("swarm_cache_lookups_total", "Exact-cache lookups (hits + misses).")
+ADMISSION_REFUSED = Counter(
+    "swarm_model_admission_refused_total", "Requests for the model refused at once (503): its queue was full."
+)
 CLOUD_SPEND = Counter("swarm_cloud_spend_usd_total", "Money spent on cloud LLM calls, USD.", ["provider"])
 CLOUD_CALLS = Counter("swarm_cloud_calls_total", "Cloud LLM calls, by provider and outcome.", ["provider", "outcome"])
 CLOUD_RETRIES = Counter("swarm_cloud_retries_total", "Cloud LLM calls that needed a retry.")
@@ -146,12 +149,20 @@ TRAINING_JOBS = Counter("swarm_training_jobs_total", "LoRA training jobs finishe
 TRAINER_RUNNING = Gauge(
     "swarm_trainer_running", "1 while a LoRA training run is in progress.", multiprocess_mode="livemax"
 )
+INTERACTIONS_DROPPED = Counter(
+    "swarm_interactions_dropped",
+    "Answered requests missing from the interaction log, by reason: append (the API could not append to "
+    "the Redis stream), malformed (a writer could not read or store the entry), trimmed (the stream's "
+    "length cap removed it before a writer stored it).",
+    ["reason"],
+)
 
 SWARM_METRICS: tuple[MetricWrapperBase, ...] = (
     REQUESTS,
     REQUEST_LATENCY,
     CACHE_HITS,
     CACHE_LOOKUPS,
+    ADMISSION_REFUSED,
     CLOUD_SPEND,
     CLOUD_CALLS,
     CLOUD_RETRIES,
@@ -168,6 +179,7 @@ SWARM_METRICS: tuple[MetricWrapperBase, ...] = (
     GPU_VRAM_USED,
     GPU_VRAM_TOTAL,
     TRAINER_RUNNING,
+    INTERACTIONS_DROPPED,
 )
 
 
@@ -220,6 +232,15 @@ LORA_LAST_SUCCESS = MetricSpec(
 )
 LIVE_GPU_VRAM_USED = MetricSpec(GPU_VRAM_USED._name, "GPU memory in use, bytes (read by the exporter).", ("gpu",))
 LIVE_GPU_VRAM_TOTAL = MetricSpec(GPU_VRAM_TOTAL._name, "GPU memory size, bytes (read by the exporter).", ("gpu",))
+INTERACTION_LOG_LAG = MetricSpec(
+    "swarm_interaction_log_lag",
+    "Interactions in the Redis stream swarm:interactions that no writer has read yet (XINFO GROUPS lag; "
+    "the stream's length less the pending entries when Redis cannot say; the whole stream without a group).",
+)
+INTERACTION_LOG_PENDING = MetricSpec(
+    "swarm_interaction_log_pending",
+    "Interactions a writer has read and not yet stored and acknowledged (the group's pending entries).",
+)
 EXPORTER_SOURCE_UP = MetricSpec(
     "swarm_exporter_source_up", "1 when the exporter could read the source on this scrape.", ("source",)
 )
@@ -240,6 +261,8 @@ EXPORTER_METRICS: tuple[MetricSpec, ...] = (
     LORA_LAST_SUCCESS,
     LIVE_GPU_VRAM_USED,
     LIVE_GPU_VRAM_TOTAL,
+    INTERACTION_LOG_LAG,
+    INTERACTION_LOG_PENDING,
     EXPORTER_SOURCE_UP,
     SERVICE_STARTUPS,
 )
@@ -263,6 +286,11 @@ def record_cache_lookup(hit: bool) -> None:
         CACHE_HITS.inc()
 
 
+def record_admission_refused() -> None:
+    """A request for the model turned away at admission (SWARM_MODEL_ADMIT places all taken)."""
+    ADMISSION_REFUSED.inc()
+
+
 def record_cloud_call(provider: str, outcome: str, cost_usd: float | Decimal, retried: bool) -> None:
     """One cloud LLM call: its outcome ("ok", "error", "timeout", ...), what it cost, whether it was retried."""
     cost = float(cost_usd)
@@ -278,6 +306,12 @@ def record_fragmentation_event(count: int = 1) -> None:
     if count < 0:
         raise ValueError("count must be >= 0")
     FRAGMENTATION_EVENTS.inc(count)
+
+
+def record_interactions_dropped(reason: str, count: int = 1) -> None:
+    """`count` answered requests that will not reach the interaction log (reason: append, malformed, trimmed)."""
+    if count > 0:
+        INTERACTIONS_DROPPED.labels(reason=reason).inc(count)
 
 
 def set_lora_version(version: int) -> None:

@@ -45,7 +45,11 @@ def cache_key(
 
 
 def cache_get(key: str) -> dict[str, Any] | None:
-    raw = get_redis().get(key)
+    return cached_answer(get_redis().get(key))
+
+
+def cached_answer(raw: bytes | str | None) -> dict[str, Any] | None:
+    """A cache entry's stored value, parsed (None: no entry)."""
     return json.loads(raw) if raw else None
 
 

@@ -136,6 +136,26 @@ def _decision(result: VoteResult, ballots: list[Ballot], metered: MeteredGenerat
     )
 
 
+def _fast_stage(
+    prompt: str, fast_heads: list[Head], ctx: HeadContext, min_confidence: float
+) -> tuple[list[Ballot], VoteResult]:
+    """The exact heads that apply, concurrently, and their vote at the verified floor."""
+    ballots = run_concurrently([h for h in fast_heads if h.applies(prompt)], prompt, ctx)
+    return ballots, vote(ballots, min_confidence=max(min_confidence, VERIFIED))
+
+
+def fast_decision(
+    prompt: str, *, fast_heads: list[Head], max_tokens: int, temperature: float, min_confidence: float
+) -> Decision | None:
+    """The council's first stage alone, without a model: the decision it returns early with (a
+    verified exact answer), or None when the model would be needed. Runs where no model is loaded
+    (the API), so a deterministic answer never waits for, or holds, a model slot."""
+    started = time.perf_counter()
+    ctx = HeadContext(max_tokens=max_tokens, temperature=temperature)
+    ballots, early = _fast_stage(prompt, fast_heads, ctx, min_confidence)
+    return _decision(early, ballots, None, started) if early.winner is not None else None
+
+
 def run_council(
     prompt: str,
     *,
@@ -161,8 +181,7 @@ def run_council(
     ctx = HeadContext(generate=metered, max_tokens=max_tokens, temperature=temperature, stream=stream, adapter=adapter,
                       trust=trust)  # fmt: skip
 
-    ballots = run_concurrently([h for h in fast_heads if h.applies(prompt)], prompt, ctx)
-    early = vote(ballots, min_confidence=max(min_confidence, VERIFIED))
+    ballots, early = _fast_stage(prompt, fast_heads, ctx, min_confidence)
     if early.winner is not None:
         return _decision(early, ballots, metered, started)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,18 +25,20 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rest_framework.exceptions import APIException
 
+from access.services import Slot, SlotsFull, slot_acquire
 from inference.backends.base import ContextWindowExceeded, Generation, InvalidOption
 from inference.registry import active_model
 from observability import metrics
 from routing import streaming
-from routing.cache import cache_get, cache_key, cache_put
-from routing.cascade import Decision, run_council
+from routing.cache import cache_key, cache_put, cached_answer
+from routing.cascade import Decision, fast_decision, run_council
+from routing.interaction_log import interaction_append, interaction_fields, storable
 from routing.models import Interaction
-from swarm_site.errors import ContextLengthExceeded, GatewayTimeout, ServiceUnavailable, WorkerFailed
+from swarm_site.errors import ContextLengthExceeded, GatewayTimeout, ModelSaturated, ServiceUnavailable, WorkerFailed
 from swarm_site.logs import request_id_var
 from swarm_site.redis_client import REDIS_ERRORS
 from training.serving import BASE as BASE_VERSION
-from training.serving import Arm, Snapshot, adapter_ref, choose_arm, read_snapshot
+from training.serving import Arm, Snapshot, adapter_ref, choose_arm, read_snapshot_with
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +257,7 @@ class Ask:
     def __post_init__(self) -> None:
         request_id_var.set(self.request_id)  # every log line of this request names it
         self.arm: Arm = Arm()  # set by _lookup: the adapter this request is served with
+        self.exact = False  # answered by an exact head in this process (no model, no adapter)
 
     def remaining(self) -> float:
         return settings.SWARM_DEADLINE_S - (time.perf_counter() - self.started)
@@ -286,17 +289,19 @@ def client_identity(*, api_key_id: int | None, user: str | None, address: str | 
 def _lookup(ask: Ask) -> tuple[str | None, str, dict[str, Any] | None]:
     """(cache key, adapter version, cached answer). Picks the request's adapter arm (stable or
     canary) into `ask.arm`. Only the cascade is cached; the key names the adapter."""
-    try:
-        snapshot: Snapshot = read_snapshot()
+
+    def key_for(snapshot: Snapshot) -> str | None:
         ask.arm = choose_arm(snapshot, ask.client or ask.request_id)
-        adapter = ask.arm.version
         if ask.route != AUTO:
-            return None, adapter, None
-        key = cache_key(prompt=ask.prompt, model=active_model().alias, adapter_version=adapter,
-                        max_tokens=ask.max_tokens, temperature=ask.temperature, form=ask.form())  # fmt: skip
-        return key, adapter, cache_get(key)
+            return None
+        return cache_key(prompt=ask.prompt, model=active_model().alias, adapter_version=ask.arm.version,
+                         max_tokens=ask.max_tokens, temperature=ask.temperature, form=ask.form())  # fmt: skip
+
+    try:
+        _, key, raw = read_snapshot_with(key_for)  # one round trip: the serving state and the cached answer
     except REDIS_ERRORS as exc:
         raise ServiceUnavailable(f"Redis is unavailable: {exc}") from None
+    return key, ask.arm.version, cached_answer(raw)
 
 
 def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, cached: bool) -> dict[str, Any]:
@@ -318,7 +323,7 @@ def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, 
         result["detail"] = ask.detail
     metrics.record_request(result["route"], result.get("skill_type"), result["latency_ms"] / 1000, cached,
                            cache_lookup=key is not None)  # fmt: skip
-    if not cached and ask.route == AUTO and result["route"] != "pattern":  # the model (and its adapter) answered
+    if not cached and ask.route == AUTO and result["route"] != "pattern" and not ask.exact:  # the model answered
         outcome = "unsure" if result["route"] == "unsure" else "cloud" if result.get("provider") else "local"
         metrics.record_arm_request(ask.arm.name, outcome, result["latency_ms"] / 1000)
     _publish_log(_log_payload(result, ask=ask))
@@ -342,6 +347,39 @@ def _from_pattern(ask: Ask) -> dict[str, Any] | None:
             "pattern": hit.as_dict(), "cost_usd": 0.0}  # fmt: skip
 
 
+# At most this many requests of one web process run the exact heads at once. Each is bounded by its
+# heads' CPU deadlines (math: 0.5 s of its thread's CPU), but the threads share one interpreter: a
+# burst of hostile inputs must not take every thread's turn from cache hits. Past it, the request goes
+# to the worker's council, which runs the same heads.
+_EXACT_HERE = threading.BoundedSemaphore(4)
+
+
+def _from_fast_heads(ask: Ask) -> dict[str, Any] | None:
+    """The council's exact heads (math, units and dates, the facts table), run here in the API
+    under their own CPU deadlines: a verified answer is the council's early answer, without the
+    queue or a model slot. None: the worker's council (which asks the model) is needed."""
+    if ask.route != AUTO:
+        return None
+    from routing.heads import fast_heads
+
+    if not _EXACT_HERE.acquire(blocking=False):  # this process's share is busy: the worker's council does it
+        return None
+    try:
+        decision = fast_decision(ask.prompt, fast_heads=list(fast_heads()), max_tokens=ask.max_tokens,
+                                 temperature=ask.temperature, min_confidence=settings.SWARM_MIN_CONFIDENCE)  # fmt: skip
+    finally:
+        _EXACT_HERE.release()
+    if decision is None:
+        return None
+    ask.exact = True
+    return {**decision.as_dict(), "model": active_model().alias, "streamed_tokens": 0}
+
+
+def _answered_here(ask: Ask) -> dict[str, Any] | None:
+    """An answer this process can give without a worker: a mined pattern, else an exact head."""
+    return _from_pattern(ask) or _from_fast_heads(ask)
+
+
 def orchestrate_request(
     *, prompt: str, max_tokens: int, temperature: float, endpoint: str = "orchestrate", **extra: Any
 ) -> dict[str, Any]:
@@ -353,11 +391,15 @@ def orchestrate_request(
         return _finish(ask, _from_cache(hit), key=key, adapter=adapter, cached=True)
     if ask.route.startswith(CLOUD_PREFIX):
         return _finish(ask, _cloud(ask, {}), key=key, adapter=adapter, cached=False)
-    if (mined := _from_pattern(ask)) is not None:
-        return _finish(ask, mined, key=key, adapter=adapter, cached=False)
-    _publish(_worker_task(ask), kwargs=ask.worker_kwargs(stream=False), task_id=ask.request_id,
-             deadline_s=ask.remaining())  # fmt: skip
-    result = _worker_result(ask)
+    if (here := _answered_here(ask)) is not None:
+        return _finish(ask, here, key=key, adapter=adapter, cached=False)
+    slot = _admit(ask)
+    try:
+        _publish(_worker_task(ask), kwargs=ask.worker_kwargs(stream=False), task_id=ask.request_id,
+                 deadline_s=ask.remaining())  # fmt: skip
+        result = _worker_result(ask)
+    finally:
+        _release(slot)
     _forget(ask.request_id)
     result = _maybe_escalate(ask, result)
     return _finish(ask, result, key=key, adapter=adapter, cached=False)
@@ -374,12 +416,18 @@ def orchestrate_stream(
     if ask.route.startswith(CLOUD_PREFIX):
         paid = _finish(ask, _cloud(ask, {}), key=key, adapter=adapter, cached=False)  # not streamed by providers
         return ask, (event for event in [{"type": "final", "result": paid}])
-    if hit is None and (mined := _from_pattern(ask)) is not None:
-        return ask, (event for event in [{"type": "final", "result": _finish(ask, mined, key=key, adapter=adapter,
+    if hit is None and (here := _answered_here(ask)) is not None:
+        return ask, (event for event in [{"type": "final", "result": _finish(ask, here, key=key, adapter=adapter,
                                                                                  cached=False)}])  # fmt: skip
+    slot = None
     if hit is None:
-        _publish(_worker_task(ask), kwargs=ask.worker_kwargs(stream=True), task_id=ask.request_id,
-                 deadline_s=ask.remaining())  # fmt: skip
+        slot = _admit(ask)
+        try:
+            _publish(_worker_task(ask), kwargs=ask.worker_kwargs(stream=True), task_id=ask.request_id,
+                     deadline_s=ask.remaining())  # fmt: skip
+        except APIException:
+            _release(slot)
+            raise
 
     def events() -> Iterator[dict[str, Any]]:
         if hit is not None:
@@ -401,10 +449,37 @@ def orchestrate_stream(
             done = True  # the task ended (failed, refused) or cannot be reached: nothing to cancel
             raise
         finally:
+            _release(slot)
             if not done:  # the client went away mid-answer
                 _cancel(ask.request_id)
 
     return ask, events()
+
+
+MODEL_SLOTS_KEY = "model"  # access.services slot identity: requests for the model, running or queued
+
+
+def _admit(ask: Ask) -> Slot | None:
+    """Admission by queue depth: one of SWARM_MODEL_ADMIT places for a request that needs the model
+    (running or queued, across every web process), held until its answer is back. When all are taken
+    the queue is already too deep for the deadline: a 503 with Retry-After now, not a 504 in a minute."""
+    try:
+        return slot_acquire(identity=MODEL_SLOTS_KEY, limit=settings.SWARM_MODEL_ADMIT, hold_s=ask.remaining() + 5)
+    except SlotsFull as full:
+        metrics.record_admission_refused()
+        raise ModelSaturated(f"The local model is saturated: {settings.SWARM_MODEL_ADMIT} requests are already "
+                             f"running or queued for it. Try again shortly.", wait=full.wait) from None  # fmt: skip
+    except REDIS_ERRORS as exc:
+        raise ServiceUnavailable(f"Redis is unavailable: {exc}") from None
+
+
+def _release(slot: Slot | None) -> None:
+    if slot is None:
+        return
+    try:
+        slot.release()
+    except REDIS_ERRORS as exc:  # it expires by itself at the request's deadline
+        log.warning("could not release a model slot: %s", exc)
 
 
 def _worker_events(ask: Ask) -> Iterator[dict[str, Any]]:
@@ -577,12 +652,9 @@ def _cancel(request_id: str) -> None:
 
 
 def _publish_log(payload: dict[str, Any]) -> None:
-    from routing.tasks import log_interaction
-
-    try:
-        log_interaction.apply_async(args=[payload], task_id=f"{payload['request_id']}-log")
-    except _BROKER_ERRORS as exc:  # the answer is already computed; losing its log line is the lesser harm
-        log.error("could not queue interaction %s for the log: %s", payload.get("request_id"), exc)
+    """Append the interaction to the log stream, which the writers in worker-cpu drain into the database
+    (routing/interaction_log.py). Never raises: the answer is already computed; a failure is counted."""
+    interaction_append(payload=payload)
 
 
 def _log_payload(result: dict[str, Any], *, ask: Ask) -> dict[str, Any]:
@@ -609,27 +681,12 @@ def _log_payload(result: dict[str, Any], *, ask: Ask) -> dict[str, Any]:
     }
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable(value: Any) -> Any:
-    """`value` with every string made storable: NUL characters and unpaired surrogates (which neither
-    UTF-8 nor PostgreSQL text can hold; SQLite refuses the surrogates) replaced by U+FFFD, in nested
-    lists and dicts too. The API refuses them in prompts; answers (a provider's) may still carry them."""
-    if isinstance(value, str):
-        return _UNSTORABLE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    return value
-
-
 def interaction_record(*, payload: dict[str, Any]) -> Interaction:
-    """Store one interaction; a redelivered log task updates the same row instead of adding one. Text
-    that cannot be stored as it is (see `storable`) is stored with U+FFFD in its place, never lost."""
-    fields = {k: storable(v) for k, v in payload.items() if k != "request_id"}
-    fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+    """Store one interaction (the legacy Celery task `routing.tasks.log_interaction`, for messages queued
+    before the log moved to the Redis stream); a redelivered task updates the same row instead of adding
+    one. Text that cannot be stored as it is (see `storable`) is stored with U+FFFD in its place, never lost."""
+    fields = interaction_fields(payload=payload)
+    request_id = fields.pop("request_id")
     with transaction.atomic():
-        interaction, _ = Interaction.objects.update_or_create(request_id=payload["request_id"], defaults=fields)
+        interaction, _ = Interaction.objects.update_or_create(request_id=request_id, defaults=fields)
     return interaction

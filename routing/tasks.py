@@ -78,5 +78,7 @@ def complete_text(
     max_retries=5,
 )
 def log_interaction(payload: dict[str, Any]) -> None:
-    """Runs on the default queue: writes one interaction row (idempotent per request id)."""
+    """Runs on the default queue: writes one interaction row (idempotent per request id). Nothing publishes
+    it any more (the API appends to the Redis stream of routing/interaction_log.py); it stays registered so
+    that messages queued by an older version are still written."""
     services.interaction_record(payload=payload)

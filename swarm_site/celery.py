@@ -11,3 +11,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarm_site.settings")
 app = Celery("swarm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The interaction log's writer: a thread of every worker that consumes the `default` queue (worker-cpu).
+app.steps["worker"].add("routing.worker_steps:InteractionWriterStep")

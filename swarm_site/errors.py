@@ -29,6 +29,19 @@ class WorkerFailed(exceptions.APIException):
     default_code = "worker_failed"
 
 
+class ModelSaturated(exceptions.APIException):
+    """The local model's queue is already as deep as the deadline allows: answered at once, with
+    Retry-After, instead of holding a thread until the deadline (cheap routes keep answering)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The local model is saturated."
+    default_code = "model_saturated"
+
+    def __init__(self, detail: str, *, wait: float) -> None:
+        super().__init__(detail)
+        self.wait = max(1.0, wait)
+
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request is too large."

@@ -190,10 +190,7 @@ REST_FRAMEWORK = {
         "access.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "access.authentication.CallerRateThrottle",
-        "access.authentication.GenerationSlotThrottle",
-    ],
+    "DEFAULT_THROTTLE_CLASSES": ["access.authentication.CallerLimitsThrottle"],
     "EXCEPTION_HANDLER": "swarm_site.errors.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -223,6 +220,18 @@ REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
 SWARM_REDIS_TIMEOUT_S = env_float("SWARM_REDIS_TIMEOUT_S", 0.5, minimum=0.05)
 # How long the API waits for a worker's answer before a 504.
 SWARM_DEADLINE_S = env_float("SWARM_DEADLINE_S", 60.0, minimum=1.0)
+# The interaction log (routing/interaction_log.py): the API appends each answered request to the Redis
+# stream swarm:interactions, trimmed to about this many entries (the oldest unwritten ones go first);
+# the writers in worker-cpu read up to SWARM_INTERACTION_BATCH entries at a time and take over a dead
+# writer's unwritten entries once they have waited SWARM_INTERACTION_CLAIM_IDLE_S.
+SWARM_INTERACTION_STREAM_MAXLEN = env_int("SWARM_INTERACTION_STREAM_MAXLEN", 100_000, minimum=1000)
+SWARM_INTERACTION_BATCH = env_int("SWARM_INTERACTION_BATCH", 500, minimum=1)
+SWARM_INTERACTION_CLAIM_IDLE_S = env_float("SWARM_INTERACTION_CLAIM_IDLE_S", 30.0, minimum=0.1)
+# Serving processes per GPU worker (each loads the model: ~100-500 MB), and how many requests for the
+# model (running and queued, across the stack) are admitted at once; over it -> 503 + Retry-After at
+# once, while the cache, pattern and exact heads keep answering. 0: no admission limit.
+SWARM_MODEL_SLOTS = env_int("SWARM_MODEL_SLOTS", 1, minimum=1)
+SWARM_MODEL_ADMIT = env_int("SWARM_MODEL_ADMIT", 16, minimum=0)
 
 CELERY_BROKER_URL = env_redis_url("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env_redis_url("CELERY_RESULT_BACKEND", REDIS_URL)
@@ -267,8 +276,11 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
 # Reads of the result backend: the API waits in one-second slices (routing/services.py), so a Redis
 # that stops answering for this long ends a wait in flight with a 503, not when Redis comes back.
 CELERY_REDIS_SOCKET_TIMEOUT = 3.0
+# Flower's view of the stack comes from the workers' events (received, started, succeeded, failed).
+# The publisher's task-sent event is left off: it would be a second message from the API on every
+# request for the model, for a state ("sent") that "received" follows within milliseconds.
 CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A serving process verifies and loads its model before taking work; give it time to.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 300
@@ -312,9 +324,9 @@ SWARM_SWAP_WEBHOOK_TIMEOUT_S = env_float("SWARM_SWAP_WEBHOOK_TIMEOUT_S", 5.0, mi
 # --- LoRA distillation (training/) -----------------------------------------------------------
 # Trained adapters (GGUF LoRA) live here; workers on other hosts need the same path (a shared mount).
 SWARM_ADAPTER_DIR = Path(env_str("SWARM_ADAPTER_DIR", str(VAR_DIR / "adapters")))
-# Jobs written to this file ([{"name", "dataset": [prompts]}]) are picked up every SWARM_LORA_QUEUE_POLL_S.
+# Jobs written to this file ([{"name", "dataset": [prompts]}]) are picked up by beat every 2 s
+# (the "lora queue file every 2s" schedule, editable in admin).
 SWARM_LORA_QUEUE_FILE = Path(env_str("SWARM_LORA_QUEUE_FILE", str(BASE_DIR / "tasks" / "lora_queue.json")))
-SWARM_LORA_QUEUE_POLL_S = env_float("SWARM_LORA_QUEUE_POLL_S", 10.0, minimum=1.0)
 SWARM_LORA_RANK = env_int("SWARM_LORA_RANK", 64, minimum=1)
 SWARM_LORA_ALPHA = env_float("SWARM_LORA_ALPHA", 32.0, minimum=0.0)
 SWARM_LORA_LR = env_float("SWARM_LORA_LR", 1e-3, minimum=0.0)

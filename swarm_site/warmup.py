@@ -22,6 +22,9 @@ def warm_web() -> None:
     from mining.runtime import warm_up
 
     warm_up()  # the embedding model and the pattern index (~1 s once, instead of on a request)
+    from routing.heads import fast_heads
+
+    fast_heads()  # the exact heads answer here too (sympy's imports and first solve: ~1 s once)
     from arbiter.auth import arbiter_token
 
     arbiter_token()  # locally, the operators' token file (var/arbiter_token) exists once the API is up

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -116,16 +117,44 @@ def adapter_ref(adapter: dict[str, Any] | None):
 
 
 def read_snapshot() -> Snapshot:
-    """The serving state as the API sees it now (one Redis GET; raises Redis errors).
+    """The serving state as the API sees it now (one Redis GET; raises Redis errors)."""
+    return _seen(get_redis().get(SERVING_KEY))
 
-    A process that sees a new generation (at start, or after another process published) exports
-    it, so swarm_lora_version is right even after a restart that wiped the metrics directory."""
-    global _seen_generation
-    snapshot = Snapshot.from_json(get_redis().get(SERVING_KEY))
+
+# The snapshot this process read last, (raw, parsed): the guess `read_snapshot_with` starts from.
+_last: tuple[str | bytes | None, Snapshot] = (None, Snapshot())
+
+
+def _seen(raw: str | bytes | None) -> Snapshot:
+    """`raw` parsed (once per change). A process that sees a new generation (at start, or after another
+    process published) exports it, so swarm_lora_version is right even after a restart that wiped the
+    metrics directory."""
+    global _seen_generation, _last
+    last_raw, last = _last
+    snapshot = last if raw == last_raw else Snapshot.from_json(raw)
+    _last = (raw, snapshot)
     if snapshot.generation != _seen_generation:
         _seen_generation = snapshot.generation
         _export(snapshot)
     return snapshot
+
+
+def read_snapshot_with(key_for: Callable[[Snapshot], str | None]) -> tuple[Snapshot, str | None, str | None]:
+    """The serving state now, the key `key_for` derives from it, and that key's value: in one Redis
+    round trip when the state is the one this process saw last (the key is derived from that guess
+    and read in the same pipeline), in two when it changed since (the key is derived again)."""
+    guess = _last[1]
+    key = key_for(guess)
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.get(SERVING_KEY)
+    if key is not None:
+        pipe.get(key)
+    raw, *value = pipe.execute()
+    snapshot = _seen(raw)
+    if snapshot != guess:
+        key = key_for(snapshot)
+        value = [get_redis().get(key)] if key is not None else []
+    return snapshot, key, value[0] if value else None
 
 
 def write_snapshot(snapshot: Snapshot) -> None:

@@ -6,7 +6,17 @@ from functools import lru_cache
 
 from routing.heads.base import Ballot, Head, HeadContext
 
-__all__ = ["Ballot", "Head", "HeadContext", "council"]
+__all__ = ["Ballot", "Head", "HeadContext", "council", "fast_heads"]
+
+
+@lru_cache(maxsize=1)
+def fast_heads() -> tuple[Head, ...]:
+    """The exact heads (no model): run concurrently first, in the API and again on the worker."""
+    from routing.heads.knowledge import KnowledgeHead
+    from routing.heads.math import MathHead
+    from routing.heads.micro import MicroHead
+
+    return MathHead(), MicroHead(), KnowledgeHead()
 
 
 @lru_cache(maxsize=1)
@@ -14,10 +24,6 @@ def council() -> tuple[tuple[Head, ...], tuple[Head, ...]]:
     """(fast heads run concurrently first, LLM heads run in turn when those are not enough)."""
     from routing.heads.agent0 import Agent0Head
     from routing.heads.code import CodeHead
-    from routing.heads.knowledge import KnowledgeHead
-    from routing.heads.math import MathHead
-    from routing.heads.micro import MicroHead
 
-    fast: list[Head] = [MathHead(), MicroHead(), KnowledgeHead()]
     llm: list[Head] = [CodeHead(), Agent0Head()]
-    return tuple(fast), tuple(llm)
+    return fast_heads(), tuple(llm)

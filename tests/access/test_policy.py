@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import pytest
 from rest_framework.test import APIClient
@@ -198,3 +199,20 @@ def test_last_used_is_written_once_a_minute_not_on_every_request(django_assert_n
                                                 - timedelta(minutes=2))  # fmt: skip
     with django_assert_num_queries(2):
         api_key_authenticate(raw=new.raw)
+
+
+def test_the_rate_and_the_concurrency_are_checked_together(api_redis):
+    from access.services import RateExceeded, caller_admit
+
+    now = time.time() // 60 * 60 + 30  # the middle of a minute: all four in one window
+    admit = partial(caller_admit, identity="key:41", rate_limit=3, hold_s=60, now=now)
+    slot = admit(slot_limit=1)
+    assert slot is not None and api_redis.zcard("slots:key:41") == 1
+    with pytest.raises(SlotsFull):  # the one slot is held
+        admit(slot_limit=1)
+    assert admit(slot_limit=0) is None  # a read: counted, no slot
+    with pytest.raises(RateExceeded) as over:  # the fourth request of the minute
+        admit(slot_limit=0)
+    assert over.value.wait == 30
+    slot.release()
+    assert api_redis.zcard("slots:key:41") == 0 and int(api_redis.get(f"ratelimit:key:41:{int(now // 60)}")) == 4

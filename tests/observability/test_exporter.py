@@ -235,6 +235,30 @@ def test_live_gpu_reading_replaces_what_a_worker_stored(db12, tmp_path):
     assert got[("swarm_gpu_vram_used_bytes", L(gpu="0"))] == 1
 
 
+def test_the_interaction_log_backlog_is_exported(db12):
+    def backlog() -> tuple[float, float]:
+        got = collect(make(db12))
+        return got[("swarm_interaction_log_lag", L())], got[("swarm_interaction_log_pending", L())]
+
+    assert backlog() == (0, 0)  # nothing was ever appended
+    for n in range(5):
+        db12.xadd(ex.INTERACTION_STREAM, {"data": json.dumps({"request_id": str(n)})})
+    assert backlog() == (5, 0)  # no writer has made the group yet: the whole stream waits
+    db12.xgroup_create(ex.INTERACTION_STREAM, ex.INTERACTION_GROUP, id="0")
+    read = db12.xreadgroup(ex.INTERACTION_GROUP, "w1", {ex.INTERACTION_STREAM: ">"}, count=3)[0][1]
+    assert backlog() == (2, 3)  # three read, not acknowledged; two not read
+    ids = [entry_id for entry_id, _ in read]
+    db12.xack(ex.INTERACTION_STREAM, ex.INTERACTION_GROUP, *ids[1:])
+    db12.xdel(ex.INTERACTION_STREAM, *ids[1:])  # as the writers do
+    assert backlog() == (2, 1)
+
+
+def test_the_interaction_log_names_match_the_writers():
+    from routing import interaction_log
+
+    assert (ex.INTERACTION_STREAM, ex.INTERACTION_GROUP) == (interaction_log.STREAM_KEY, interaction_log.GROUP)
+
+
 def test_collected_names_are_declared(db12):
     heartbeat(db12, "w1", "gpu.0")
     db12.set(m.LORA_SUCCESS_KEY, json.dumps({"version": 1, "ts": 5.0}))

@@ -35,6 +35,7 @@ def test_ensure_redis_starts_a_loopback_redis_when_none_answers(tmp_path):
 def test_the_gpu_worker_is_pinned_single_and_late_acking():
     argv = gpu_worker_argv(gpu=1, loglevel="INFO", extra_queues=[])
     assert "--concurrency=1" in argv and "--prefetch-multiplier=1" in argv
+    assert "--concurrency=3" in gpu_worker_argv(gpu=1, loglevel="INFO", extra_queues=[], slots=3)  # SWARM_MODEL_SLOTS
     assert argv[argv.index("-Q") + 1] == "gpu.1,gpu"
     env = gpu_worker_env(gpu=1, queues="gpu.1,gpu", base={})
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"

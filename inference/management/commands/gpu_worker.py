@@ -1,6 +1,7 @@
 """python manage.py gpu_worker --gpu N: a serving worker pinned to one device.
 
-Consumes `gpu.<N>` and `gpu`, one task at a time (concurrency 1, prefetch 1, late acks). On a
+Consumes `gpu.<N>` and `gpu` with `--slots` serving processes (SWARM_MODEL_SLOTS, default 1), each
+holding its own copy of the model and taking one task at a time (prefetch 1, late acks). On a
 machine without a GPU the same worker runs the model on the CPU.
 """
 
@@ -10,16 +11,17 @@ import os
 import socket
 import sys
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from swarm_site.queues import CeleryQueue
 
 
-def gpu_worker_argv(*, gpu: int, loglevel: str, extra_queues: list[str]) -> list[str]:
+def gpu_worker_argv(*, gpu: int, loglevel: str, extra_queues: list[str], slots: int = 1) -> list[str]:
     queues = [CeleryQueue.gpu(gpu), CeleryQueue.GPU.value, *extra_queues]
     return [
         sys.executable, "-m", "celery", "-A", "swarm_site", "worker",
-        "--pool=prefork", "--concurrency=1", "--prefetch-multiplier=1",
+        "--pool=prefork", f"--concurrency={slots}", "--prefetch-multiplier=1",
         "-Q", ",".join(queues), "-n", f"gpu{gpu}@%h", f"--loglevel={loglevel}",
     ]  # fmt: skip
 
@@ -41,9 +43,13 @@ class Command(BaseCommand):
         parser.add_argument("--gpu", type=int, default=int(os.environ.get("SWARM_GPU", "0")))
         parser.add_argument("--loglevel", default="INFO")
         parser.add_argument("--extra-queue", action="append", default=[], help="also consume this queue")
+        parser.add_argument("--slots", type=int, default=settings.SWARM_MODEL_SLOTS,
+                            help="serving processes, each with its own model copy (SWARM_MODEL_SLOTS)")  # fmt: skip
 
-    def handle(self, *args, gpu: int, loglevel: str, extra_queue: list[str], **options):
-        argv = gpu_worker_argv(gpu=gpu, loglevel=loglevel, extra_queues=extra_queue)
+    def handle(self, *args, gpu: int, loglevel: str, extra_queue: list[str], slots: int, **options):
+        if slots < 1:
+            raise CommandError("--slots must be at least 1")
+        argv = gpu_worker_argv(gpu=gpu, loglevel=loglevel, extra_queues=extra_queue, slots=slots)
         env = gpu_worker_env(gpu=gpu, queues=argv[argv.index("-Q") + 1])
         self.stdout.write(f"starting {' '.join(argv[2:])} with CUDA_VISIBLE_DEVICES={gpu}")
         sys.stdout.flush()
