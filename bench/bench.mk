@@ -11,6 +11,7 @@
 #   make trust [MODELS=a,b] [LIMIT=N]                when each model's own factual answer may be trusted: fitted on the tuning part -> reports/trust_<date>.json
 #   make humaneval [MODELS=a,b] [LIMIT=N]            HumanEval through a stack of its own per model, and the model alone -> reports/humaneval_<date>.json
 #   make profiles [MODELS=a,b] [N=20]                each model's 20-token answer and first SSE token via its own stack, and raw -> reports/profiles_<date>.json
+#   make hotpath [QUICK=1] [MODEL=a] [HOTPATH_DURATION=10] [HOTPATH_CONNECTIONS=8]   the hot path under wrk: cache hit and head vs a bare Django + DRF anchor and LiteLLM, 1-token pass-through -> reports/hotpath_<date>.json
 # Each of the three ends with one `PASS <name>: ...` or `FAIL <name>: ...` line and exits non-zero on FAIL.
 #
 # LiteLLM's proxy extras pin older gunicorn/rich than the gateway uses, so the proxy lives in a
@@ -28,7 +29,8 @@ LITELLM_SPEC ?= litellm[proxy]==1.106.2
 
 SMOKE_URL ?= http://127.0.0.1:8000
 
-.PHONY: install-bench titanic soak-live peers gate titanic-data smoke-loader smoke-live micro humaneval trust profiles
+.PHONY: install-bench titanic soak-live peers gate titanic-data smoke-loader smoke-live micro humaneval trust profiles hotpath \
+	wrk-deps
 
 $(VENV)/.bench-installed: requirements/bench.txt $(VENV)/.test-installed
 	$(PYTHON) -m pip install -r requirements/bench.txt
@@ -78,3 +80,13 @@ humaneval: install-bench models sandbox-deps
 
 profiles: install-bench models
 	$(PYTHON) -m bench.profiles$(if $(MODELS), --models $(MODELS))$(if $(N), --n $(N))
+
+# wrk (Debian package `wrk`), the load generator of `make hotpath`: installed when root, else what to install.
+wrk-deps:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q wrk; } \
+		|| { echo "wrk is missing: install the Debian package wrk (apt-get install wrk, as root)" >&2; exit 1; }
+
+# QUICK=1: 2 s per case (a smoke run; noisy); MODEL: a registry alias (default smollm2-135m, the tiny profile).
+# A measurement, not a gate: it exits 0 whatever the figures (non-zero only when the benchmark itself broke).
+hotpath: install-bench models wrk-deps $(LITELLM_VENV)/bin/litellm
+	$(PYTHON) -m bench.hotpath --litellm $(LITELLM_VENV)/bin/litellm$(if $(filter 1 yes true,$(QUICK)), --quick)$(if $(MODEL), --model $(MODEL))$(if $(HOTPATH_DURATION), --duration $(HOTPATH_DURATION))$(if $(HOTPATH_CONNECTIONS), --connections $(HOTPATH_CONNECTIONS))

@@ -120,13 +120,13 @@ def _chat(http: Http, model: str, path: str = "/v1/chat/completions", **extra: A
 # --- the systems ---------------------------------------------------------------------------------
 
 
-def llama_params() -> dict[str, Any]:
+def llama_params(n_ctx: int = N_CTX) -> dict[str, Any]:
     import llama_cpp
 
     gpu = bool(llama_cpp.llama_supports_gpu_offload())
     # The gateway's worker passes threads=None, which llama-cpp-python turns into this:
     threads = max((os.cpu_count() or 2) // 2, 1)
-    return {"n_ctx": N_CTX, "n_threads": threads, "n_gpu_layers": -1 if gpu else 0, "gpu": gpu}
+    return {"n_ctx": n_ctx, "n_threads": threads, "n_gpu_layers": -1 if gpu else 0, "gpu": gpu}
 
 
 def raw_system(params: dict[str, Any]) -> tuple[Call, Any]:
@@ -162,9 +162,10 @@ def start_process(argv: list[str], *, env: dict[str, str], log: Path, ready_url:
     return proc
 
 
-def start_server(params: dict[str, Any], workdir: Path, name: str = "llama_server") -> tuple[subprocess.Popen, int]:
+def start_server(params: dict[str, Any], workdir: Path, name: str = "llama_server", *, model_file: Path = MODEL_FILE,
+                 alias: str = MODEL_ALIAS) -> tuple[subprocess.Popen, int]:  # fmt: skip
     port = free_port()
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(MODEL_FILE), "--model_alias", MODEL_ALIAS,
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_file), "--model_alias", alias,
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(params["n_ctx"]),
             "--n_threads", str(params["n_threads"]), "--n_gpu_layers", str(params["n_gpu_layers"]), "--seed", "0",
             "--verbose", "False"]  # fmt: skip
@@ -173,15 +174,18 @@ def start_server(params: dict[str, Any], workdir: Path, name: str = "llama_serve
     return proc, port
 
 
-def start_litellm(litellm: str, server_port: int, workdir: Path, *, cache: bool) -> tuple[subprocess.Popen, int]:
+def start_litellm(litellm: str, server_port: int, workdir: Path, *, cache: bool,
+                  alias: str = MODEL_ALIAS) -> tuple[subprocess.Popen, int]:  # fmt: skip
+    """A LiteLLM proxy serving `alias` from the llama_cpp.server on `server_port` (`cache`: with LiteLLM's
+    local in-memory cache)."""
     port = free_port()
     name = "litellm_cache" if cache else "litellm"
     config = {
         "model_list": [
             {
-                "model_name": MODEL_ALIAS,
+                "model_name": alias,
                 "litellm_params": {
-                    "model": f"openai/{MODEL_ALIAS}",
+                    "model": f"openai/{alias}",
                     "api_base": f"http://127.0.0.1:{server_port}/v1",
                     "api_key": "none",
                 },

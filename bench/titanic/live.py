@@ -161,9 +161,10 @@ class LiveStack:
     @classmethod
     def start(cls, *, cloud: bool = False, budget: str = "0.10", cap: str = "0.02", price_in: str = PRICE_IN,
               price_out: str = PRICE_OUT, data: Path = DATA_PATH, web_concurrency: int = 2,
-              **env: str) -> LiveStack:  # fmt: skip
+              redis_server: PrivateRedis | None = None, **env: str) -> LiveStack:  # fmt: skip
+        """`redis_server`: the Redis to use (started and stopped with the stack); default a private redis-server."""
         began = time.perf_counter()
-        redis_server = PrivateRedis()
+        redis_server = redis_server or PrivateRedis()
         redis_server.start()
         extra = {"SWARM_ENV": "local", "WEB_CONCURRENCY": str(web_concurrency),
                  "SWARM_CLOUD_ENABLED": "true" if cloud else "false", REPLAY_KEY_ENV: "replay-local-no-secret",
