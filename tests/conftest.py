@@ -101,7 +101,7 @@ HEAVY_PATHS = (
     "arbiter/", "routing/test_code_differential.py", "routing/test_code_measure.py", "training/test_worker_preload.py",
     "inference/test_fetch_parts.py", "bench/test_titanic_report.py", "bench/test_humaneval_sandbox.py",
     "routing/test_api_stage.py", "routing/test_agent0_calibrated.py", "routing/test_agent0_distilled.py",
-    "routing/test_chat.py",
+    "routing/test_chat.py", "swarm_site/test_deploy_files.py",
 )  # fmt: skip
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 

@@ -167,15 +167,29 @@ def test_docker_build_all_builds_every_dockerfile_of_docker_dir(tmp_path, monkey
     assert stack.main(["docker-build-all"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     builds = [c for c in (tmp_path / "calls").read_text().splitlines() if c.startswith("build")]
-    assert "build -f docker/app/Dockerfile -t swarm-app:latest ." in builds
-    assert len(builds) == len(stack.dockerfiles()) >= 1
-    assert out[-1].startswith("PASS docker-build-all: built swarm-app:latest")
+    assert "build -f docker/Dockerfile --build-arg VARIANT=cpu -t swarm-app-cpu:latest ." in builds
+    assert "build -f docker/Dockerfile --build-arg VARIANT=cuda -t swarm-app-cuda:latest ." in builds
+    assert len(builds) == sum(len(stack.image_variants(f)) for f in stack.dockerfiles()) >= 2
+    assert out[-1].startswith("PASS docker-build-all: built swarm-app-cpu:latest, swarm-app-cuda:latest")
+
+
+def test_docker_build_all_builds_the_variants_asked_for(tmp_path, monkeypatch, capsys):
+    _fake_engine(tmp_path / "bin", "podman", info_rc=0, log=tmp_path / "calls")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    monkeypatch.setenv("CONTAINER_ENGINE", "podman")
+    monkeypatch.setenv("SWARM_IMAGE_VARIANTS", "cpu")
+    assert stack.main(["docker-build-all"]) == 0
+    builds = [c for c in (tmp_path / "calls").read_text().splitlines() if c.startswith("build")]
+    assert [b for b in builds if "docker/Dockerfile" in b] == [
+        "build -f docker/Dockerfile --build-arg VARIANT=cpu -t swarm-app-cpu:latest ."
+    ]
 
 
 def test_the_app_image_leaves_models_and_local_state_out():
-    dockerfile = (ROOT / "docker" / "app" / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in dockerfile
-    assert "requirements/base.txt" in dockerfile and "requirements/ml.txt" in dockerfile
+    # The Dockerfile itself (stages, variants, user) is checked in tests/swarm_site/test_deploy_files.py.
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "python:3.11-slim" in dockerfile
+    assert "-r /src/requirements.txt" in dockerfile
     assert "prefetch_models" in dockerfile and "gunicorn" in dockerfile.split("\nCMD ")[1]
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", "var", "reports", ".git", ".env", ".env.*"} <= ignored
