@@ -3,6 +3,15 @@
 The head only ever answers when a prompt parses unambiguously into one math task; everything
 else abstains (confidence 0) so the generalist answers instead.
 
+Worded questions are read into the same machinery: number words ("seven times eight",
+"twenty-five plus seventeen", routing/heads/numwords.py), fractions of ("a third of 90", "3/4 of
+20"), "multiply 12 by 12" / "subtract 3 from 10" / "the square of 12", factorials ("5 factorial",
+"factorial of 6"), remainders ("the remainder when 17 is divided by 5"; negative operands abstain,
+the conventions differ), gcd/lcm of a list, primes ("is 97 prime", "the 10th prime", "the smallest
+prime greater than 100", "how many primes below 100", "the prime factors of 84"), the mean /
+median / mode / sum / product / range of a list, and equations asked in words ("if 2x + 3 = 11,
+what is x"). Arithmetic phrasings become an expression for the parser below, so its bounds apply.
+
 Safety
 ------
 User text is never handed to ``eval`` directly.  Each expression goes through four gates:
@@ -46,6 +55,8 @@ Answer formats
   ``"12 is what percent of 80"`` -> ``"15%"``;
 * algebra in sympy's ``str`` form: ``"(x - 3)*(x - 2)"``, ``"x**2 + 2*x + 1"``;
 * integer factorisation as ``"2**3 * 3**2 * 5"``;
+* gcd, lcm, remainders, primes and prime counts as integers; "is n prime" as ``"Yes"``/``"No"``;
+* mean, median, mode, sum, product and range of a list as a number (a decimal when not whole);
 * solve as ``"x = -2, x = 2"`` (complex roots included, written with ``I``), ``"no solution"``
   when there is none;
 * derivatives as the plain expression (``"3*x**2"``);
@@ -57,9 +68,10 @@ Confidence
 ----------
 1.0 when the prompt parsed into exactly one task; 0.8 when a derivative/integral had several
 symbols and no named variable (x is assumed); 0.7 -- below the council's 0.75 vote floor -- when
-an implicit product follows a ``/`` (``"6/2(1+2)"``, ``"1/2x"``), which people read two ways;
-0 (abstain) otherwise, with the reason in ``evidence["abstained"]``.  Evidence of an answer holds
-the working: ``{"task": "factor", "expr": "x**2 - 5*x + 6", "result": "(x - 3)*(x - 2)"}``.
+an implicit product follows a ``/`` (``"6/2(1+2)"``, ``"1/2x"``), which people read two ways,
+and when a prime count "between" two primes depends on whether the ends count; 0 (abstain)
+otherwise, with the reason in ``evidence["abstained"]``.  Evidence of an answer holds the working:
+``{"task": "factor", "expr": "x**2 - 5*x + 6", "result": "(x - 3)*(x - 2)"}``.
 """
 
 from __future__ import annotations
@@ -71,6 +83,7 @@ import re
 import sys
 import time
 import tokenize
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,6 +105,7 @@ from sympy.parsing.sympy_parser import (
 from sympy.polys.polyerrors import BasePolynomialError
 
 from routing.heads.base import Ballot, Head, HeadContext
+from routing.heads.numwords import parse_fraction_words, parse_ordinal, replace_number_words
 
 MAX_PROMPT_CHARS = 200
 MAX_PAREN_DEPTH = 20
@@ -102,6 +116,10 @@ MAX_DEGREE = 64
 MAX_TERMS = 400  # upper bound on the number of terms after full expansion
 MAX_FACTORIAL = 300
 MAX_FACTORINT = 10**15
+MAX_PRIME_TEST = 2**64  # sympy's isprime is proven correct below this
+MAX_NTH_PRIME = 10**5  # prime(10**5) takes about 10 ms
+MAX_PRIME_COUNT = 10**7  # primepi(10**7) takes a few ms
+MAX_LIST = 100  # numbers in a list (mean, median, gcd, ...)
 MAX_SOLVE_DEGREE = 4
 MAX_ANSWER_CHARS = 2000
 MAX_SOLUTION_CHARS = 160  # a root longer than this is a wall of nested radicals: abstain instead
@@ -169,6 +187,7 @@ _IDENT = re.compile(r"[a-z]+")
 _BAD_DOT = re.compile(r"\.(?!\d)")
 _LEADING_ZERO = re.compile(r"(?<![\d.])0\d")  # "2024-01-01" is a date, not 2022
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_ADJACENT_NUMBERS = re.compile(r"\d\.?\s+\.?\d")  # "12 34", "nineteen eighty four": not a product
 _SCIENTIFIC = re.compile(r"\de[-+]?(\d+)")  # "1e5"; sympy would build 1e999999 digit by digit
 MAX_SCIENTIFIC_EXPONENT = 300
 # "6/2(1+2)", "1/2x": is the implicit product inside the denominator or not?  sympy (like Python)
@@ -190,6 +209,8 @@ _UNICODE = {
     "∫": " integrate ",
 }
 _WORDS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b(\d+)\s+factorial\b"), r" \1! "),
+    (re.compile(r"\bfactorial\s+of\b"), " factorial "),
     (re.compile(r"\bsquare root of\b"), " sqrt "),
     (re.compile(r"\bcube root of\b"), " cbrt "),
     (re.compile(r"\bplus\b"), " + "),
@@ -204,7 +225,7 @@ _LEADING_FILLER = re.compile(
     r"^(?:please|pls|kindly|hey|ok|okay|so|now|just|quickly|can you|could you|would you|will you|"
     r"help me|i need to|i want to|let's|lets|tell me|what is|what's|whats|what are|calculate|compute|"
     r"evaluate|work out|figure out|determine|give me|find|show me|the value of|the result of|"
-    r"the answer to|value of|result of|how much is|the)\b[\s,:]*"
+    r"the answer to|value of|result of|how much is|what do you get (?:if|when) you|what do you get from|the)\b[\s,:]*"
 )
 # A trailing "!" is punctuation unless it is glued to a number or a bracket ("5!" is a factorial).
 _TRAILING_FILLER = re.compile(r"(?:[\s,]*\b(?:please|pls|thanks|thank you|for me)\b|[\s?.=]+|(?<![\d)!])!+|\s+!+)$")
@@ -213,7 +234,11 @@ _APPLIES = re.compile(
     r"\d\s*(?:[-+*/^%\u00d7÷!]|x\s*\d|percent)|[-+*/^\u00d7÷(]\s*\d|√|∫|π|d/d[a-z]|"
     r"\b(?:solve|factori[sz]e|factor|factori[sz]ation|expand|simplify|derivative|differentiate|"
     r"integrate|integral|antiderivative|sqrt|square root|cube root|percent|roots of|zeros of|plus|"
-    r"minus|times|divided by|squared|cubed|power of|mod)\b",
+    r"minus|times|divided by|squared|cubed|power of|mod|modulo|remainder|factorial|gcd|gcf|hcf|lcm|"
+    r"greatest common|highest common|least common|lowest common|primes?|mean|average|median|mode|sum|"
+    r"product|range|square of|cube of|multiply|divide|add|subtract|halves|half|thirds?|quarters?|"
+    r"fourths?|fifths?|sixths?|sevenths?|eighths?|ninths?|tenths?|hundredths?)\b|\d\s*/\s*\d+\s+of\b|"
+    r"\b(?:if|when|given)\b.*=",
     re.IGNORECASE,
 )
 
@@ -258,6 +283,70 @@ _INFINITY = {
     "-inf": -sympy.oo,
     "-infinity": -sympy.oo,
 }
+
+
+# -- phrasings read before the expression parser --------------------------------------------
+_LIST = r"[\[({]?\s*(?P<args>[-+]?[\d.]+(?:\s*(?:,|;|&|\band\b|\s)\s*(?:and\s+)?[-+]?[\d.]+)+)\s*[\])}]?"
+_GCD = re.compile(
+    r"^(?P<op>gcd|gcf|hcf|greatest\s+common\s+(?:divisor|factor)|highest\s+common\s+(?:factor|divisor)|"
+    r"lcm|least\s+common\s+(?:multiple|denominator)|lowest\s+common\s+(?:multiple|denominator)|"
+    rf"smallest\s+common\s+multiple)\s*(?:of|for|between)?\s*{_LIST}$"
+)
+_STATS = re.compile(
+    r"^(?:arithmetic\s+)?(?P<stat>mean|average|avg|median|mode|sum|total|product|range)\s*(?:value\s+)?"
+    rf"(?:of|for|:)\s*(?:the\s+)?(?:(?:numbers|values|list|set|data(?:\s+set)?)\s*:?\s*)?{_LIST}$"
+)
+_IS_PRIME = re.compile(r"^is\s+(?P<n>\d+)\s+(?:a\s+)?prime(?:\s+number)?$")
+_NTH_PRIME = re.compile(r"^(?P<ord>\d+(?:st|nd|rd|th)|[a-z]+(?:[\s-][a-z]+){0,3})\s+prime(?:\s+number)?$")
+_SMALLEST_PRIME = re.compile(r"^(?:smallest|least|lowest)\s+prime(?:\s+number)?$")
+_NEXT_PRIME = re.compile(
+    r"^(?:smallest|first|least|lowest|next)\s+prime(?:\s+number)?\s+"
+    r"(?:(?:greater|larger|bigger|more|higher)\s+than|after|above|over|following|exceeding)\s+(?P<n>\d+)$"
+)
+_PREVIOUS_PRIME = re.compile(
+    r"^(?:largest|biggest|greatest|highest|last)\s+prime(?:\s+number)?\s+"
+    r"(?:(?:less|smaller|lower|fewer)\s+than|below|under|before)\s+(?P<n>\d+)$"
+)
+_PRIME_COUNT = re.compile(
+    r"^how\s+many\s+primes?(?:\s+numbers)?\s+(?:are\s+there\s+)?(?:that\s+are\s+)?"
+    r"(?:(?P<below>less\s+than|below|under|smaller\s+than|<)|(?P<upto>up\s+to|less\s+than\s+or\s+equal\s+to|"
+    r"at\s+most|not\s+exceeding|<=|no\s+greater\s+than)|(?P<between>between|from))\s+(?P<a>\d+)"
+    r"(?:\s+(?:and|to)\s+(?P<b>\d+))?(?:\s+are\s+there)?$"
+)
+_REMAINDER = [
+    re.compile(
+        r"^remainder\s+(?:of|when|after|from|in|if|on)\s+(?:dividing\s+)?(?P<a>[-+]?\d+)\s+(?:is\s+)?"
+        r"(?:/|by|over)\s+(?P<b>[-+]?\d+)$"
+    ),
+    re.compile(r"^(?P<a>[-+]?\d+)\s*/\s*(?P<b>[-+]?\d+)\s*,?\s*(?:what\s+is\s+)?(?:the\s+)?remainder$"),
+]
+_FRACTION_OF = re.compile(
+    r"^(?P<frac>\d+\s*/\s*\d+|(?:(?:a|an|one|\d+)[\s-]+)?(?:halves|half|thirds?|quarters?|fourths?|fifths?|"
+    r"sixths?|sevenths?|eighths?|ninths?|tenths?|hundredths?|thousandths?))\s+of\s+(?:an?\s+)?(?P<base>.+)$"
+)
+_VERBAL = [
+    (re.compile(r"^multiply\s+(?P<a>.+?)\s+(?:by|and|with|times)\s+(?P<b>.+)$"), "({a}) * ({b})", "multiply"),
+    (re.compile(r"^divide\s+(?P<a>.+?)\s+by\s+(?P<b>.+)$"), "({a}) / ({b})", "divide"),
+    (re.compile(r"^add\s+(?P<a>.+?)\s+(?:and|to|plus|with)\s+(?P<b>.+)$"), "({a}) + ({b})", "add"),
+    (re.compile(r"^subtract\s+(?P<a>.+?)\s+from\s+(?P<b>.+)$"), "({b}) - ({a})", "subtract"),
+    (re.compile(r"^(?:sum|total)\s+of\s+(?P<a>.+?)\s+and\s+(?P<b>.+)$"), "({a}) + ({b})", "add"),
+    (re.compile(r"^product\s+of\s+(?P<a>.+?)\s+and\s+(?P<b>.+)$"), "({a}) * ({b})", "multiply"),
+    (re.compile(r"^quotient\s+of\s+(?P<a>.+?)\s+and\s+(?P<b>.+)$"), "({a}) / ({b})", "divide"),
+    (re.compile(r"^square\s+of\s+(?P<a>.+)$"), "({a})^2", "power"),
+    (re.compile(r"^cube\s+of\s+(?P<a>.+)$"), "({a})^3", "power"),
+]
+# "if 2x + 3 = 11, what is x", "x when 2x + 3 = 11" ("find" is polite wrapping)
+_SOLVE_IF = [
+    re.compile(
+        r"^(?:if|given(?:\s+that)?|when|suppose)\s+(?P<eq>[^,;]+=[^,;]+?)\s*[,;]?\s*(?:then\s+)?"
+        r"(?:what\s+is|what's|whats|find|solve\s+for|what\s+does|what\s+must|determine|calculate|compute)\s+"
+        r"(?:the\s+value\s+of\s+)?(?P<var>[a-z])(?:\s+(?:equal|be|equals))?$"
+    ),
+    re.compile(
+        r"^(?:solve\s+for\s+)?(?:the\s+value\s+of\s+)?(?P<var>[a-z])\s*[,:]?\s+(?:when|if|given(?:\s+that)?|such\s+that|"
+        r"where|so\s+that|provided)\s+(?P<eq>.+=.+)$"
+    ),
+]
 
 
 class _Refuse(Exception):
@@ -346,11 +435,12 @@ class Parsed:
 
 
 def normalize(prompt: str) -> str:
-    """Lower-case the prompt, map unicode math and number words to ASCII, strip polite wrappers."""
+    """Lower-case the prompt, map unicode math and number words to ASCII ("seven times eight" ->
+    "7 * 8"), strip polite wrappers."""
     text = prompt
     for src, dst in _UNICODE.items():
         text = text.replace(src, dst)
-    text = " ".join(text.lower().split())
+    text = replace_number_words(" ".join(text.lower().split()))
     for pattern, repl in _WORDS:
         text = pattern.sub(repl, text)
     text = " ".join(text.split())
@@ -551,6 +641,8 @@ def parse_math(text: str) -> Parsed:
         raise _Refuse("number too large")
     if "//" in text.replace(" ", ""):
         raise _Refuse("floor division is not supported")
+    if _ADJACENT_NUMBERS.search(text):
+        raise _Refuse("two numbers with nothing between them")
     for word in _IDENT.findall(text):
         if len(word) > 1 and word not in _ALLOWED_WORDS:
             raise _Refuse(f"unknown word: {word}")
@@ -682,6 +774,10 @@ class MathHead(Head):
     # -- dispatch ---------------------------------------------------------------------------
 
     def _dispatch(self, text: str, started: float) -> Ballot:
+        for pattern in _SOLVE_IF:
+            match = pattern.match(text)
+            if match:
+                return self._solve(f"{match.group('eq')} for {match.group('var')}", started)
         for pattern, handler in (
             (_SOLVE, self._solve),
             (_FACTOR, self._factor),
@@ -699,6 +795,9 @@ class MathHead(Head):
         match = _D_DX.match(text)
         if match:
             return self._derivative(text[match.end() :], started, int(match.group("ord") or 1), match.group("var"))
+        phrased = self._phrasings(text, started)
+        if phrased is not None:
+            return phrased
         match = _PERCENT_OF.match(text)
         if match:
             return self._percent_of(match, started)
@@ -725,9 +824,174 @@ class MathHead(Head):
             evidence["ambiguous"] = "implicit multiplication right after '/'"
         return self.ballot(answer, confidence, started, result=answer, **evidence)
 
+    # -- phrasings ---------------------------------------------------------------------------
+
+    def _phrasings(self, text: str, started: float) -> Ballot | None:
+        """The worded questions: gcd/lcm, primes, statistics of a list, remainders, "a third of 90",
+        "multiply 12 by 12". None when the text is none of them."""
+        match = _GCD.match(text)
+        if match:
+            return self._gcd(match, started)
+        match = _STATS.match(text)
+        if match:
+            return self._stats(match, started)
+        for pattern, handler in (
+            (_IS_PRIME, self._is_prime),
+            (_SMALLEST_PRIME, self._smallest_prime),
+            (_NEXT_PRIME, self._next_prime),
+            (_PREVIOUS_PRIME, self._previous_prime),
+            (_PRIME_COUNT, self._prime_count),
+            (_NTH_PRIME, self._nth_prime),
+        ):
+            match = pattern.match(text)
+            if match:
+                ballot = handler(match, started)
+                if ballot is not None:
+                    return ballot
+        for pattern in _REMAINDER:
+            match = pattern.match(text)
+            if match:
+                return self._remainder(match, started)
+        match = _FRACTION_OF.match(text)
+        if match:
+            fraction = parse_fraction_words(match.group("frac"))
+            if fraction is None:
+                raise _Refuse(f"not a fraction: {match.group('frac')}")
+            shown = f"{fraction.numerator}/{fraction.denominator}"
+            return self._evaluate(f"({shown}) * ({match.group('base')})", started, task="fraction_of", fraction=shown)
+        for pattern, template, task in _VERBAL:
+            match = pattern.match(text)
+            if match:
+                operands = {name: match.group(name) for name in pattern.groupindex}
+                return self._evaluate(template.format(**operands), started, task=task)
+        return None
+
+    @staticmethod
+    def _numbers(text: str, *, integers: bool) -> list[Any]:
+        """A list of numbers as exact sympy rationals: "3, 5 and 10", "[1, 2, 3]", "4 6 8"."""
+        if re.search(r"\d,\d", text):
+            raise _Refuse("ambiguous comma (a list, or a thousands separator?)")
+        pieces = [p for p in re.split(r"\s*(?:,|;|&|\band\b|\s)\s*", text) if p]
+        if len(pieces) > MAX_LIST:
+            raise _Refuse("list too long")
+        numbers = []
+        for piece in pieces:
+            if not re.fullmatch(r"[-+]?\d+(?:\.\d+)?", piece) or len(piece) > MAX_DIGITS:
+                raise _Refuse(f"not a number: {piece}")
+            value = sympy.Rational(piece)
+            if integers and not value.is_Integer:
+                raise _Refuse("integers only")
+            numbers.append(value)
+        return numbers
+
+    def _gcd(self, match: re.Match[str], started: float) -> Ballot:
+        numbers = [abs(int(n)) for n in self._numbers(match.group("args"), integers=True)]
+        op = match.group("op")
+        is_gcd = op in ("gcd", "gcf", "hcf") or op.startswith(("greatest", "highest"))
+        value = sympy.igcd(*numbers) if is_gcd else sympy.ilcm(*numbers)
+        task = "gcd" if is_gcd else "lcm"
+        return self._done(str(value), started, inputs=(), task=task, numbers=[str(n) for n in numbers])
+
+    def _stats(self, match: re.Match[str], started: float) -> Ballot:
+        numbers = self._numbers(match.group("args"), integers=False)
+        has_float = "." in match.group("args")
+        stat = {"average": "mean", "avg": "mean", "total": "sum"}.get(match.group("stat"), match.group("stat"))
+        if stat == "mean":
+            value = sympy.Add(*numbers) / len(numbers)
+        elif stat == "median":
+            ordered = sorted(numbers)
+            middle = len(ordered) // 2
+            value = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        elif stat == "mode":
+            counts = Counter(numbers)
+            top = max(counts.values())
+            modes = [n for n, c in counts.items() if c == top]
+            if top == 1 or len(modes) > 1:
+                raise _Refuse("no single mode")
+            value = modes[0]
+        elif stat == "sum":
+            value = sympy.Add(*numbers)
+        elif stat == "product":
+            if sum(_digits_of(n) for n in numbers) > MAX_DIGITS:
+                raise _Refuse("numbers too large")
+            value = sympy.Mul(*numbers)
+        else:  # range
+            value = max(numbers) - min(numbers)
+        answer = str(value) if value.is_Integer else _decimal(value)
+        evidence = {"task": stat, "numbers": [str(n) for n in numbers], "exact": str(value), "has_float": has_float}
+        return self._done(answer, started, inputs=(), **evidence)
+
+    def _is_prime(self, match: re.Match[str], started: float) -> Ballot:
+        n = int(match.group("n"))
+        if n >= MAX_PRIME_TEST:
+            raise _Refuse("number too large to test for certain")
+        prime = bool(sympy.isprime(n))
+        evidence: dict[str, Any] = {"task": "is_prime", "n": str(n), "prime": prime}
+        if not prime and n >= 4:
+            evidence["factors"] = {str(p): k for p, k in sympy.factorint(n).items()} if n < MAX_FACTORINT else None
+        return self._done("Yes" if prime else "No", started, inputs=(), **evidence)
+
+    def _smallest_prime(self, match: re.Match[str], started: float) -> Ballot:
+        return self._done("2", started, inputs=(), task="nth_prime", n=1)
+
+    def _nth_prime(self, match: re.Match[str], started: float) -> Ballot | None:
+        n = parse_ordinal(match.group("ord"))
+        if n is None:
+            return None  # "is 7 a prime", "largest prime": not an ordinal
+        if not 1 <= n <= MAX_NTH_PRIME:
+            raise _Refuse(f"only the 1st to {MAX_NTH_PRIME}th primes")
+        return self._done(str(sympy.prime(n)), started, inputs=(), task="nth_prime", n=n)
+
+    def _next_prime(self, match: re.Match[str], started: float) -> Ballot:
+        n = int(match.group("n"))
+        if n >= MAX_FACTORINT:
+            raise _Refuse("number too large")
+        return self._done(str(sympy.nextprime(n)), started, inputs=(), task="next_prime", n=str(n))
+
+    def _previous_prime(self, match: re.Match[str], started: float) -> Ballot:
+        n = int(match.group("n"))
+        if n >= MAX_FACTORINT:
+            raise _Refuse("number too large")
+        if n <= 2:
+            raise _Refuse("no prime below 2")
+        return self._done(str(sympy.prevprime(n)), started, inputs=(), task="previous_prime", n=str(n))
+
+    def _prime_count(self, match: re.Match[str], started: float) -> Ballot:
+        a = int(match.group("a"))
+        b = int(match.group("b")) if match.group("b") else None
+        if max(a, b or 0) > MAX_PRIME_COUNT:
+            raise _Refuse(f"counts only up to {MAX_PRIME_COUNT}")
+        if match.group("between"):
+            if b is None:
+                raise _Refuse("between what?")
+            low, high = sorted((a, b))
+            inclusive = sympy.primepi(high) - sympy.primepi(low - 1)
+            exclusive = sympy.primepi(high - 1) - sympy.primepi(low)
+            confidence = 1.0 if inclusive == exclusive else AMBIGUOUS_CONFIDENCE
+            evidence: dict[str, Any] = {"task": "prime_count", "low": low, "high": high}
+            if inclusive != exclusive:
+                evidence["readings"] = {"inclusive": int(inclusive), "exclusive": int(exclusive)}
+            return self._done(str(inclusive), started, confidence, inputs=(), **evidence)
+        if b is not None:
+            raise _Refuse("two bounds without 'between'")
+        count = sympy.primepi(a - 1 if match.group("below") else a) if a > 0 else 0
+        return self._done(str(count), started, inputs=(), task="prime_count", bound=a,
+                          inclusive=not match.group("below"))  # fmt: skip
+
+    def _remainder(self, match: re.Match[str], started: float) -> Ballot:
+        a, b = int(match.group("a")), int(match.group("b"))
+        if a < 0 or b < 0:
+            raise _Refuse("the remainder of a negative number depends on the convention")
+        if b == 0:
+            raise _Refuse("division by zero")
+        if len(match.group("a")) > MAX_DIGITS or len(match.group("b")) > MAX_DIGITS:
+            raise _Refuse("numbers too large")
+        return self._done(str(a % b), started, inputs=(), task="remainder", dividend=str(a), divisor=str(b),
+                          quotient=str(a // b))  # fmt: skip
+
     # -- arithmetic -------------------------------------------------------------------------
 
-    def _evaluate(self, text: str, started: float) -> Ballot:
+    def _evaluate(self, text: str, started: float, task: str = "evaluate", **evidence: Any) -> Ballot:
         text = re.sub(r"(?<=\d)\s*x\s*(?=\d)", " * ", text)  # "7 x 8" means times
         parsed = parse_math(text)
         if parsed.expr.free_symbols:
@@ -735,7 +999,8 @@ class MathHead(Head):
         if parsed.trivial:
             raise _Refuse("nothing to compute")
         answer = format_number(parsed.expr, parsed.has_float)
-        return self._done(answer, started, inputs=(parsed,), task="evaluate", input=text, expr=str(parsed.expr))
+        return self._done(answer, started, inputs=(parsed,), task=task, input=text, expr=str(parsed.expr),
+                          **evidence)  # fmt: skip
 
     def _percent_of(self, match: re.Match[str], started: float) -> Ballot:
         percent = sympy.Rational(match.group("p"))
@@ -822,6 +1087,8 @@ class MathHead(Head):
         var = self._variable(expr, var_name)
         if var is None:
             raise _Refuse("no unknown to solve for" if not expr.free_symbols else "which variable?")
+        if expr.free_symbols and var not in expr.free_symbols:
+            raise _Refuse(f"{var} is not in the equation")
         numer, denom = sympy.fraction(sympy.together(expr))
         if not numer.is_polynomial(var) or not denom.is_polynomial(var):
             raise _Refuse("only polynomial and rational equations are solved")
