@@ -47,6 +47,18 @@ def available_models() -> dict[str, str]:
     return models
 
 
+def model_route(model: str) -> str:
+    """The route of a served model id; 404 in OpenAI's shape when none is. The local names are known
+    without a database read (the providers are read only for another name: a cache hit makes none)."""
+    alias = active_model().alias
+    if model in (AUTO_MODEL, alias):
+        return services.AUTO if model == AUTO_MODEL else alias
+    route = available_models().get(model)
+    if route is None:
+        raise ModelNotFound(f"The model `{model}` does not exist; GET /v1/models lists them.")
+    return route
+
+
 def _completion_id(request_id: str) -> str:
     return f"chatcmpl-{request_id}"
 
@@ -147,12 +159,10 @@ class ChatCompletionsView(APIView):
         body = ChatCompletionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        models = available_models()
-        if data["model"] not in models:
-            raise ModelNotFound(f"The model `{data['model']}` does not exist; GET /v1/models lists them.")
+        served = model_route(data["model"])
         enforce_token_cap(request, data["max_tokens"])
         messages, options = data["messages"], data["options"]
-        route, why = _route_for(models[data["model"]], options)
+        route, why = _route_for(served, options)
         ask = {
             "prompt": next(m["content"] for m in reversed(messages) if m["role"] == "user"),
             "max_tokens": data["max_tokens"], "temperature": data["temperature"], "endpoint": "v1",
