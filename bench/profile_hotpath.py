@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+V1_HI = {"model": "swarm-auto", "messages": [{"role": "user", "content": "What is 2+2?"}]}
 
 
 def _setup(redis_url: str, var_dir: str) -> None:
@@ -44,17 +45,28 @@ def _setup(redis_url: str, var_dir: str) -> None:
     warm_web()
 
 
+def _route(response: Any) -> str | None:
+    body = response.json()
+    return body.get("route") or (body.get("swarm") or {}).get("route")
+
+
 def _profile(
-    label: str, bodies: list[dict[str, Any]], *, prime: dict[str, Any], top: int, expect_route: str
+    label: str,
+    bodies: list[dict[str, Any]],
+    *,
+    prime: dict[str, Any],
+    top: int,
+    expect_route: str,
+    path: str = "/orchestrate",
 ) -> dict[str, Any]:
     from rest_framework.test import APIClient
 
     client = APIClient(REMOTE_ADDR="127.0.0.1")
-    first = client.post("/orchestrate", prime, format="json").json()  # warms this path (and the cache for a hit)
+    first = client.post(path, prime, format="json").json()  # warms this path (and the cache for a hit)
     profiler = cProfile.Profile()
     cpu, wall = time.process_time(), time.perf_counter()
     profiler.enable()
-    routes = [client.post("/orchestrate", body, format="json").json().get("route") for body in bodies]
+    routes = [_route(client.post(path, body, format="json")) for body in bodies]
     profiler.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     wrong = [r for r in routes if r != expect_route]
@@ -94,6 +106,8 @@ def main() -> None:
         cases = {
             "cache_hit": _profile("cache hit", [{"prompt": "What is 2+2?"}] * args.n, prime={"prompt": "What is 2+2?"},
                                   top=args.top, expect_route="cache"),
+            "v1_cache_hit": _profile("v1 cache hit", [V1_HI] * args.n, prime=V1_HI, top=args.top,
+                                     expect_route="cache", path="/v1/chat/completions"),
             "exact_head": _profile("exact head (cache missed)",
                                    [{"prompt": f"What is {n}*{n + 7}?"} for n in range(1000, 1000 + args.n)],
                                    prime={"prompt": "What is 3*5?"}, top=args.top, expect_route="council"),
