@@ -5,7 +5,7 @@ import os
 bind = f"{os.environ.get('SWARM_HOST', '127.0.0.1')}:{os.environ.get('SWARM_PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("SWARM_WEB_THREADS", "16"))
+threads = int(os.environ.get("SWARM_WEB_THREADS", "32"))  # settings.SWARM_WEB_THREADS: half may wait on the model
 timeout = 120
 graceful_timeout = 10
 accesslog = "-"

@@ -231,7 +231,10 @@ SWARM_INTERACTION_CLAIM_IDLE_S = env_float("SWARM_INTERACTION_CLAIM_IDLE_S", 30.
 # model (running and queued, across the stack) are admitted at once; over it -> 503 + Retry-After at
 # once, while the cache, pattern and exact heads keep answering. 0: no admission limit.
 SWARM_MODEL_SLOTS = env_int("SWARM_MODEL_SLOTS", 1, minimum=1)
-SWARM_MODEL_ADMIT = env_int("SWARM_MODEL_ADMIT", 16, minimum=0)
+SWARM_MODEL_ADMIT = env_int("SWARM_MODEL_ADMIT", 8, minimum=0)
+# The web server's threads per process (swarm_site/gunicorn.conf.py reads the same variable): half of
+# them at most wait on the model at once, the rest stay free for the cache and the exact heads.
+SWARM_WEB_THREADS = env_int("SWARM_WEB_THREADS", 32, minimum=2)
 
 CELERY_BROKER_URL = env_redis_url("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env_redis_url("CELERY_RESULT_BACKEND", REDIS_URL)

@@ -95,3 +95,18 @@ def test_the_serving_state_and_the_cached_answer_come_in_one_round_trip_and_a_ch
     snapshot, key, value = serving.read_snapshot_with(key_for)  # the guess (base) was stale: derived again
     assert snapshot == v2 and (key, value) == ("cache:test:lora-v2", "under lora-v2")
     assert serving.read_snapshot_with(key_for)[1:] == ("cache:test:lora-v2", "under lora-v2")
+
+
+def test_half_of_a_process_s_threads_at_most_wait_on_the_model(api_redis, settings):
+    settings.SWARM_WEB_THREADS, settings.SWARM_MODEL_ADMIT = 4, 100  # two places here, plenty in the stack
+    ask = services.Ask(prompt="Write a haiku", max_tokens=8, temperature=0.0)
+    held = [services._admit(ask), services._admit(ask)]
+    with pytest.raises(ModelSaturated, match="this server's 2 places"):
+        services._admit(ask)
+    services._release(held.pop())
+    services._release(held[0])
+    services._release(held[0])  # twice: released once
+    again = [services._admit(ask), services._admit(ask)]
+    for admission in again:
+        services._release(admission)
+    assert api_redis.zcard(f"slots:{services.MODEL_SLOTS_KEY}") == 0
