@@ -2,7 +2,7 @@
 # defines VENV, PY and PYTHON; its `install-test` and `models` targets are prerequisites here).
 #
 #   make titanic [BUDGET=0.10] [MICRO=1 | LIMIT=N]   the Titanic suite on a stack of its own -> reports/titanic_<date>.json
-#   make soak-live [QPS=120] [DURATION=5m] [URL=...] [MIX=cache:85,...] [P95_MS=200]   Locust soak -> reports/soak_<date>.json
+#   make soak-live [QPS=120] [DURATION=5m] [URL=...] [MIX=cache:85,...] [P95_MS=150]   Locust soak -> reports/soak_<date>.json
 #   make peers                                       gateway vs llama-cpp-python, llama_cpp.server, LiteLLM -> reports/peers_<date>.json
 #   make gate [GATE_STAGES=a,b] [GATE_FORCE_FAIL=stage]   the release gate (non-zero exit on any failed stage)
 #   make smoke-loader                                the default model loaded on the configured device: load time, RSS, VRAM on a GPU
@@ -23,7 +23,7 @@ BUDGET ?= 0.10
 CAP ?= 0.02
 QPS ?= 120
 DURATION ?= 5m
-P95_MS ?= 200
+P95_MS ?= 150
 LITELLM_VENV ?= var/venv-litellm
 LITELLM_SPEC ?= litellm[proxy]==1.106.2
 
