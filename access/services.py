@@ -83,24 +83,12 @@ def rate_check(*, identity: str, limit: int, now: float | None = None) -> float 
     return None
 
 
-# Take a slot when fewer than ARGV[1] live slots are held; expired slots (a web process that died
-# holding one) are dropped first. KEYS[1]: the holder's sorted set (member: slot id, score: expiry).
-_ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, first[2]}
-end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(ARGV[3]) - tonumber(ARGV[2])) * 1000))
-return {1, ARGV[3]}
-"""
-
-
-# A caller's two limits in one round trip: count the request in its minute (KEYS[1]), then, when the
-# request may generate, take one of its concurrency slots (KEYS[2], as _ACQUIRE). Returns {0, 0}:
-# admitted without a slot; {0, 1}: admitted holding ARGV[6]; {1, 0}: over the rate; {2, expiry of the
-# oldest slot}: every slot held. ARGV: rate limit, now, slot limit (0: none), slot expiry, -, member.
+# A caller's two limits in one round trip: count the request in its minute (KEYS[1]; rate limit 0:
+# not counted), then, when the request may generate, take one of its concurrency slots (KEYS[2], a
+# sorted set: member a slot id, score its expiry; expired slots, of a web process that died holding
+# one, are dropped first). Returns {0, 0}: admitted without a slot; {0, 1}: admitted holding ARGV[6];
+# {1, 0}: over the rate; {2, expiry of the oldest slot}: every slot held.
+# ARGV: rate limit, now, slot limit (0: none), slot expiry, -, member.
 _CALLER_LIMITS = """
 local rate = tonumber(ARGV[1])
 if rate > 0 then
@@ -126,10 +114,6 @@ def _script(client: Any, name: str, source: str) -> Any:
     if name not in scripts:
         scripts[name] = client.register_script(source)
     return scripts[name]
-
-
-def _acquire_script(client: Any) -> Any:
-    return _script(client, "acquire", _ACQUIRE)
 
 
 class RateExceeded(Exception):
@@ -182,14 +166,8 @@ class SlotsFull(Exception):
 def slot_acquire(*, identity: str, limit: int, hold_s: float, now: float | None = None) -> Slot | None:
     """Hold one of `identity`'s `limit` concurrent generations for at most `hold_s`; None when unlimited.
 
-    Raises SlotsFull (with the seconds until the oldest slot expires at the latest) when all are held.
-    """
+    Expired slots (a web process that died holding one) are dropped first. Raises SlotsFull (with
+    the seconds until the oldest slot expires at the latest) when all are held."""
     if not limit:
         return None
-    now = now or time.time()
-    key, member = f"slots:{identity}", uuid.uuid4().hex
-    ok, score = _acquire_script(get_redis())(keys=[key], args=[limit, now, now + hold_s, member])
-    if not int(ok):
-        # A slot frees when its request ends, usually long before its expiry: retry within a few seconds.
-        raise SlotsFull(min(max(float(score) - now, 1.0), 5.0))
-    return Slot(key=key, member=member)
+    return caller_admit(identity=identity, rate_limit=0, slot_limit=limit, hold_s=hold_s, now=now)

@@ -42,7 +42,7 @@ from dateutil.relativedelta import relativedelta
 
 from routing.heads.base import Ballot, Head, HeadContext
 from routing.heads.numwords import UNITS as NUMBER_WORDS
-from routing.heads.numwords import replace_number_words
+from routing.heads.numwords import strip_wrapping
 from routing.heads.units import format_quantity, parse_conversion
 from routing.heads.units import warm_up as warm_up_units
 
@@ -206,12 +206,7 @@ _APPLIES = re.compile(
 
 def _normalize(prompt: str) -> str:
     text = " ".join(prompt.lower().replace("\u2019", "'").split())  # curly apostrophe
-    previous = None
-    while previous != text:
-        previous = text
-        text = _LEADING_FILLER.sub("", text)
-        text = _TRAILING_FILLER.sub("", text)
-    return replace_number_words(text)
+    return strip_wrapping(text, _LEADING_FILLER, _TRAILING_FILLER)
 
 
 class MicroHead(Head):

@@ -255,3 +255,14 @@ def replace_number_words(text: str) -> str:
         return " ".join(_convert_run(words))
 
     return _RUN.sub(convert, text)
+
+
+def strip_wrapping(text: str, leading: re.Pattern[str], trailing: re.Pattern[str]) -> str:
+    """`text` without what `leading` and `trailing` match at its ends (again until nothing changes),
+    its number words as digits: the polite wrapping of a question taken off before it is read."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = leading.sub("", text)
+        text = trailing.sub("", text)
+    return replace_number_words(text)

@@ -48,7 +48,7 @@ from typing import Any
 
 import pint
 
-from routing.heads.numwords import replace_number_words
+from routing.heads.numwords import strip_wrapping
 
 MAX_VALUE_DIGITS = 20  # digits of a quantity's value before the decimal point
 MAX_UNIT_CHARS = 40
@@ -620,12 +620,7 @@ _TEMPLATES = (
 def conversion_text(prompt: str) -> str:
     """The prompt with case kept, polite wrapping and final punctuation removed, number words as digits."""
     text = " ".join(prompt.replace("\u2019", "'").replace("\u2212", "-").split())
-    previous = None
-    while previous != text:
-        previous = text
-        text = _LEADING.sub("", text)
-        text = _TRAILING.sub("", text)
-    return replace_number_words(text)
+    return strip_wrapping(text, _LEADING, _TRAILING)
 
 
 def parse_conversion(prompt: str) -> Conversion | None:
