@@ -177,6 +177,10 @@ def test_the_run_book_command_for_command(book):
     book.transcript.append(f"# queue file line -> 'trained lora-v1' in the trainer's log: {trained_s:.1f} s")
     # the run-book's 30 s, on the profile this test serves (the tiny one; Qwen on a CPU: README run-book)
     assert trained_s <= 30, f"'trained' {trained_s:.1f} s after the queue file line (run-book: within 30 s)"
+    # then the gate scores it on the held-out log (the Titanic run above filled it): the job is done
+    wait_for(lambda: "training job dev_test done" in trainer_log.read_text(errors="replace"), timeout=600,
+             interval=0.5, what="the gate's verdict in the trainer's log")  # fmt: skip
+    book.transcript.append(f"# ... and the job done, its gate scored: {time.monotonic() - written:.1f} s")
     reload = f'curl -s -X POST -H "Authorization: Bearer $(cat {book.var}/arbiter_token)" {book.url}/admin/reload'
     code, out = book.sh(f"{reload}?lora=latest")
     answer = json.loads(out)

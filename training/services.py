@@ -206,6 +206,11 @@ def _train_and_gate(job: TrainingJob, params) -> dict[str, Any]:
     job.steps, job.seconds_per_step, job.device = result.steps, round(result.seconds_per_step, 4), result.device
     job.loss_first, job.loss_last = result.losses[0], result.losses[-1]
     job.save(update_fields=["steps", "seconds_per_step", "device", "loss_first", "loss_last"])
+    # Trained and exported: said now, before the gate's evaluation (two answers per example of the
+    # evaluation set on the serving model, which takes longer as the log grows).
+    log.info("trained %s for job %s: %d steps, %.2f s/step on %s, loss %.3f -> %.3f; gating on %d examples (%s)",
+             AdapterVersion.version_name(number), job.name, result.steps, result.seconds_per_step, result.device,
+             result.losses[0], result.losses[-1], len(evalset), eval_kind)  # fmt: skip
 
     new_ref = AdapterRef(version=AdapterVersion.version_name(number), path=gguf_path, sha256=sha256)
     current_ref = adapter_ref(rollout.snapshot_of(rollout.serving_state()).stable.as_task())
