@@ -155,8 +155,13 @@ def test_a_five_percent_canary_serves_about_five_percent_of_clients(lora_stack):
         "/orchestrate", {"prompt": "What is 3+4?", "user": f"canary-client-{arms.index('lora-v1')}"}
     )
     assert again.json()["adapter_version"] == "lora-v1"  # sticky: the same client stays on its arm
+    # the arm metrics count what the model (on that arm's adapter) answered; the exact heads answer in the API
+    client = f"canary-client-{arms.index('lora-v1')}"
+    model_bound = lora_stack.post("/orchestrate", {"prompt": "Tell me about tea.", "max_tokens": 8, "user": client})
+    model_bound = model_bound.json()
+    assert model_bound["adapter_version"] == "lora-v1", model_bound
     metrics = requests.get(f"{lora_stack.url}/metrics", timeout=10).text
-    assert re.search(r'swarm_lora_arm_requests_total\{arm="canary",outcome="local"\} [1-9]', metrics)
+    assert re.search(r'swarm_lora_arm_requests_total\{arm="canary",outcome="(local|unsure)"\} [1-9]', metrics)
     assert re.search(r"^swarm_lora_canary_weight(?:\{[^}]*\})? 5\.0$", metrics, re.M)
 
     promoted = json.loads(lora_stack.manage("canary", "promote"))
