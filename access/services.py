@@ -64,25 +64,6 @@ def api_key_rotate(*, key: ApiKey) -> NewKey:
     return NewKey(key=key, raw=raw)
 
 
-def rate_check(*, identity: str, limit: int, now: float | None = None) -> float | None:
-    """Count one request for `identity` in its current minute; the seconds to wait when over `limit`, else None.
-
-    A fixed one-minute window in Redis (INCR + EXPIRE in one round trip), shared by every web process.
-    `limit` 0 means no limit.
-    """
-    if not limit:
-        return None
-    now = now or time.time()
-    counter = f"ratelimit:{identity}:{int(now // 60)}"
-    pipe = get_redis().pipeline(transaction=False)  # one round trip; INCR alone decides, EXPIRE only tidies
-    pipe.incr(counter)
-    pipe.expire(counter, 120)
-    count, _ = pipe.execute()
-    if count > limit:
-        return 60 - (now % 60)
-    return None
-
-
 # A caller's two limits in one round trip: count the request in its minute (KEYS[1]; rate limit 0:
 # not counted), then, when the request may generate, take one of its concurrency slots (KEYS[2], a
 # sorted set: member a slot id, score its expiry; expired slots, of a web process that died holding
@@ -124,9 +105,10 @@ class RateExceeded(Exception):
 
 def caller_admit(*, identity: str, rate_limit: int, slot_limit: int, hold_s: float,
                  now: float | None = None) -> Slot | None:  # fmt: skip
-    """`rate_check` and (with `slot_limit`) `slot_acquire` for one request in one Redis round trip.
-
-    Raises RateExceeded or SlotsFull (each with its wait); returns the slot taken, if any."""
+    """Count one request of `identity` in its minute (a fixed one-minute window shared by every web
+    process; `rate_limit` 0: no limit) and, with `slot_limit`, take one of its concurrency slots for at
+    most `hold_s`: one Redis round trip. Raises RateExceeded or SlotsFull (each with its wait);
+    returns the slot taken, if any."""
     if not rate_limit and not slot_limit:
         return None
     now = now or time.time()
