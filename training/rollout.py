@@ -83,7 +83,9 @@ def serving_state(*, lock: bool = False) -> ServingState:
     ServingState.objects.get_or_create(pk=1)
     query = ServingState.objects.select_related("stable", "canary")
     if lock:
-        query = query.select_for_update()
+        # Lock the state row only: PostgreSQL refuses FOR UPDATE on the nullable side of the outer joins
+        # that select_related makes for the stable and canary versions.
+        query = query.select_for_update(of=("self",))
     return query.get(pk=1)
 
 

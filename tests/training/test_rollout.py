@@ -137,6 +137,7 @@ def test_reload_refuses_unknown_targets():
         rollout.reload_adapter("newest please")
 
 
+@pytest.mark.concurrency  # runs again on PostgreSQL (make test): the state row is locked FOR UPDATE there
 def test_canary_weight_promote_and_rollback():
     adapter(1)
     rollout.reload_adapter("lora-v1")
