@@ -113,10 +113,11 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start `argv` with the stack's env, `env` overriding it for this process alone."""
         log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         self.procs[name] = proc
         return proc
 
@@ -128,8 +129,9 @@ class Stack:
     def migrate(self) -> None:
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
 
-    def start_gpu_worker(self, name: str = "worker-gpu") -> subprocess.Popen:
-        return self._spawn(name, [PY, "manage.py", "gpu_worker", "--gpu", "0", "--loglevel", "INFO"])
+    def start_gpu_worker(self, name: str = "worker-gpu", env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A serving worker; `env` overrides the stack's env for it alone (another host's SWARM_ADAPTER_DIR)."""
+        return self._spawn(name, [PY, "manage.py", "gpu_worker", "--gpu", "0", "--loglevel", "INFO"], env)
 
     def start_cpu_worker(self) -> subprocess.Popen:
         return self._spawn("worker-cpu", [PY, "-m", "celery", "-A", "swarm_site", "worker", "-Q", "default,cpu",

@@ -92,6 +92,19 @@ class AdapterVersion(models.Model):
         return f"{self.version} ({self.status})"
 
 
+class AdapterBlob(models.Model):
+    """An adapter's GGUF bytes, kept in the database: the store every host reaches. A serving worker
+    whose SWARM_ADAPTER_DIR lacks the file (or holds another) fetches it from here (training/adapter_store.py).
+    A table of its own, so that listing adapters never reads megabytes."""
+
+    adapter = models.OneToOneField(AdapterVersion, primary_key=True, on_delete=models.CASCADE, related_name="blob")
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.adapter.version} bytes"
+
+
 class ServingState(models.Model):
     """The single row that says which adapter serves: `stable` (None = the base model) and an
     optional `canary` at `canary_weight` percent of clients. `generation` counts every change of

@@ -9,7 +9,8 @@
 3. builds the dataset (the job's prompts, answered from the log or by the cascade; or, for a job
    without prompts, the trusted log) and splits off the held-out set;
 4. trains a PEFT LoRA (training/trainer.py), exports it to GGUF LoRA (training/gguf_lora.py) under
-   SWARM_ADAPTER_DIR/lora-v<N>/ and records an AdapterVersion with the file's SHA-256;
+   SWARM_ADAPTER_DIR/lora-v<N>/ and records an AdapterVersion with the file's SHA-256, and the file's
+   bytes in the adapter store (the database, training/adapter_store.py) in the same transaction;
 5. the gate: llama.cpp with the new adapter must score at least what the serving (stable) adapter
    scores on the held-out set (on the training set when no example is held out yet, recorded as
    such), and be sure of a wrong answer (agent0 would answer it without escalating) no more often;
@@ -31,7 +32,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from observability import metrics
-from training import datasets, rollout
+from training import adapter_store, datasets, rollout
 from training.models import AdapterVersion, TrainingJob
 from training.serving import adapter_dir, adapter_ref
 
@@ -229,14 +230,16 @@ def _train_and_gate(job: TrainingJob, params) -> dict[str, Any]:
         "device": result.device, "stopped_by": result.stopped_by, "loss_first": result.losses[0],
         "loss_last": result.losses[-1], "params": params.as_dict(),
     }  # fmt: skip
-    adapter = AdapterVersion.objects.create(
-        number=number, job=job, base_model=spec.alias, base_sha256=spec.sha256 or "",
-        path=str(gguf_path.relative_to(adapter_dir())), sha256=sha256, size=gguf_path.stat().st_size,
-        rank=params.rank, alpha=params.alpha, target_modules=list(params.target_modules),
-        status=AdapterVersion.Status.CANDIDATE if passed else AdapterVersion.Status.REJECTED, evaluation=report,
-        detail=f"gate: accuracy {new.accuracy:.3f} vs {current.accuracy:.3f}, sure and wrong {new.trusted_wrong} vs "
-               f"{current.trusted_wrong} on {eval_kind}",
-    )  # fmt: skip
+    with transaction.atomic():  # the version and its bytes in the adapter store, or neither
+        adapter = AdapterVersion.objects.create(
+            number=number, job=job, base_model=spec.alias, base_sha256=spec.sha256 or "",
+            path=str(gguf_path.relative_to(adapter_dir())), sha256=sha256, size=gguf_path.stat().st_size,
+            rank=params.rank, alpha=params.alpha, target_modules=list(params.target_modules),
+            status=AdapterVersion.Status.CANDIDATE if passed else AdapterVersion.Status.REJECTED, evaluation=report,
+            detail=f"gate: accuracy {new.accuracy:.3f} vs {current.accuracy:.3f}, sure and wrong "
+                   f"{new.trusted_wrong} vs {current.trusted_wrong} on {eval_kind}",
+        )  # fmt: skip
+        adapter_store.save_blob(adapter, gguf_path)
     detail = (f"trained {adapter.version} on {len(train)} examples: {result.steps} steps, "
               f"{result.seconds_per_step:.2f} s/step on {result.device}, loss {result.losses[0]:.3f} -> "
               f"{result.losses[-1]:.3f}; gate {new.accuracy:.3f} vs {current.accuracy:.3f} ({eval_kind}): "

@@ -108,12 +108,18 @@ _seen_generation: int | None = None
 
 
 def adapter_ref(adapter: dict[str, Any] | None):
-    """The backend's AdapterRef for an arm's task form (`Arm.as_task()`), None for the base model."""
+    """The backend's AdapterRef for an arm's task form (`Arm.as_task()`), None for the base model.
+
+    The file is this host's copy under SWARM_ADAPTER_DIR, fetched from the adapter store (the
+    database) first when it is missing or is not the one asked for (training/adapter_store.py);
+    raises when neither has it."""
     from inference.backends.base import AdapterRef
+    from training.adapter_store import local_adapter
 
     if not adapter:
         return None
-    return AdapterRef(version=adapter["version"], path=adapter_dir() / adapter["path"], sha256=adapter["sha256"])
+    path = local_adapter(adapter["version"], adapter["path"], adapter["sha256"])
+    return AdapterRef(version=adapter["version"], path=path, sha256=adapter["sha256"])
 
 
 def read_snapshot() -> Snapshot:

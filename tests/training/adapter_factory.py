@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from training.models import AdapterVersion
@@ -32,3 +33,30 @@ def rejected(number: int) -> AdapterVersion:
 
 def passed(number: int, score: float = 0.05) -> AdapterVersion:
     return adapter(number, AdapterVersion.Status.CANDIDATE, evaluation(score, 0.025))
+
+
+def tiny_gguf_lora(base_path: Path, out_path: Path, *, rank: int = 4, seed: int = 0) -> str:
+    """A small GGUF LoRA that llama.cpp loads on `base_path` (random A and B on block 0's attn_q, written
+    as training/gguf_lora.py writes them), without torch; the file's SHA-256."""
+    import gguf
+    import numpy as np
+
+    from inference.integrity import sha256_file
+    from training.gguf_lora import read_base
+
+    base = read_base(base_path)
+    target = "blk.0.attn_q.weight"
+    n_in, n_out = base.shapes[target]  # ggml ne order
+    rng = np.random.default_rng(seed)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(out_path, base.arch)
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(rank))
+    writer.add_tensor(f"{target}.lora_a", rng.normal(0, 0.05, (rank, n_in)).astype(np.float32))
+    writer.add_tensor(f"{target}.lora_b", rng.normal(0, 0.05, (n_out, rank)).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return sha256_file(out_path)

@@ -36,6 +36,7 @@ def test_a_job_trains_exports_gates_and_starts_its_canary():
     assert outcome["adapter"] == adapter.version == "lora-v1"
     path = services.adapter_dir() / adapter.path
     assert path.is_file() and adapter.size == path.stat().st_size and len(adapter.sha256) == 64
+    assert bytes(adapter.blob.data) == path.read_bytes()  # in the adapter store (the database) with its version
     assert adapter.evaluation["eval_set"].startswith("train")  # nothing held out in an empty log
     assert adapter.evaluation["current"]["adapter"] == "base"
     if adapter.status == AdapterVersion.Status.CANARY:  # the gate passed: its canary runs
