@@ -13,7 +13,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test init test-fast test-runbook models migrate redis run test test-slow test-all lint format clean budget-reset system-deps sandbox-deps mine-once \
+.PHONY: help install install-test init test-fast test-runbook test-cluster models migrate redis run test test-slow test-all lint format clean budget-reset system-deps sandbox-deps mine-once \
 	evolution-once set-canary-weight promote-canary rollback-canary
 
 .DEFAULT_GOAL := help
@@ -31,6 +31,7 @@ help:
 	@echo "make test       install test deps and run the test suite (what CI runs)"
 	@echo "make test-fast  the fast tier alone, as \`pytest -q\` runs it (no servers, no model)"
 	@echo "make test-slow  the long suites (marked slow)"
+	@echo "make test-cluster  three hosts in network namespaces and the broker failover drills (root)"
 	@echo "make test-runbook  the run-book's commands in order on a stack of its own, each pass line checked"
 	@echo "make lint       ruff"
 	@echo "make smoke-loader               load the default model: load time, RSS (VRAM vs SWARM_VRAM_LIMIT_GB on a GPU)"
@@ -129,7 +130,7 @@ sandbox-deps:
 test: install-test install-bench redis install-prometheus system-deps
 	$(PYTHON) manage.py prefetch_models --no-progress
 	$(BIN)/ruff check .
-	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m "not slow and not cluster" $(PYTEST_ARGS)
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTHON) -m pytest -m concurrency --create-db $(PYTEST_ARGS)
 
 # The operators' run-book, command for command, on a stack of its own (about 10 minutes; also in test-slow).
@@ -141,7 +142,13 @@ test-slow: install-test redis
 	$(PYTHON) manage.py prefetch_models --no-progress
 	$(PYTHON) -m pytest -m slow $(PYTEST_ARGS)
 
-test-all: test test-slow
+# Several hosts in network namespaces, and the broker drills (Sentinel failover, RabbitMQ worker loss);
+# figures in reports/cluster_<date>.json. Needs root for the namespaces (skipped with the reason otherwise).
+test-cluster: install-test install-bench redis system-deps
+	$(PYTHON) manage.py prefetch_models --no-progress
+	$(PYTHON) -m pytest -m cluster tests/cluster $(PYTEST_ARGS)
+
+test-all: test test-slow test-cluster
 
 lint: install-test
 	$(BIN)/ruff check .

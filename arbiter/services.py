@@ -27,13 +27,14 @@ from django.db import transaction
 from arbiter import lock, webhooks
 from arbiter.errors import SwapFailed
 from arbiter.models import ScheduledJob
+from swarm_site.broker import AMQP_ERRORS
 from swarm_site.errors import GatewayTimeout, ServiceUnavailable, WorkerFailed
-from swarm_site.queues import CeleryQueue
+from swarm_site.queues import CeleryQueue, gpu_queue_parts
 from swarm_site.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
-_BROKER_ERRORS = (*REDIS_ERRORS, kombu.exceptions.OperationalError)
+_BROKER_ERRORS = (*REDIS_ERRORS, kombu.exceptions.OperationalError, *AMQP_ERRORS)  # AMQP: RabbitMQ as the broker
 LOCK_MARGIN_S = 30.0  # the API's own lease outlives the swap deadline by this much
 
 
@@ -50,17 +51,29 @@ def resolve_queue(worker: str | None) -> tuple[str, str | None]:
     the heartbeats (`gpu0@host` -> the `gpu.<n>` queue it consumes), or none (`gpu`)."""
     if worker is None or worker == "":
         return CeleryQueue.GPU.value, None
-    if worker.isdigit():
-        return CeleryQueue.gpu(int(worker)), None
     from inference.runtime import live_workers
 
+    if worker.isdigit():
+        # Device N: the one live worker pinned to it (gpu.N or gpu.<host>.N); with hosts that each
+        # have a device N, the caller must name the worker.
+        holders = {q: beat.get("worker") for beat in live_workers() for q in _device_queues(beat)
+                   if gpu_queue_parts(q)[1] == int(worker)}  # fmt: skip
+        if len(holders) > 1:
+            names = ", ".join(sorted(str(w) for w in holders.values()))
+            raise UnknownWorker(f"device {worker} is on several hosts ({names}): name the worker")
+        return (next(iter(holders)), None) if holders else (CeleryQueue.gpu(int(worker)), None)
     for beat in live_workers():
         if beat.get("worker") == worker:
-            queues = [q for q in str(beat.get("queues", "")).split(",") if q.startswith(f"{CeleryQueue.GPU.value}.")]
+            queues = _device_queues(beat)
             if queues:
                 return queues[0], worker
             raise UnknownWorker(f"worker {worker!r} consumes no gpu.<n> queue ({beat.get('queues')!r})")
     raise UnknownWorker(f"no live serving worker named {worker!r}")
+
+
+def _device_queues(beat: dict[str, Any]) -> list[str]:
+    """The device queues (gpu.<n>, gpu.<host>.<n>) a heartbeat says its worker consumes."""
+    return [q for q in str(beat.get("queues", "")).split(",") if gpu_queue_parts(q)]
 
 
 def dispatch_swap(*, alias: str, fencing: int, queue: str, deadline_s: float) -> dict[str, Any]:

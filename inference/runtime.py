@@ -93,13 +93,19 @@ def swap_backend(spec: ModelSpec, *, before_commit: Callable[[], None] | None = 
 
 
 def worker_name() -> str:
-    return os.environ.get("SWARM_WORKER_NAME") or f"worker@{socket.gethostname()}"
+    return os.environ.get("SWARM_WORKER_NAME") or f"worker@{host_name()}"
+
+
+def host_name() -> str:
+    """The host this process runs on, as the stack names it (SWARM_NODE, else the hostname)."""
+    return settings.SWARM_NODE or socket.gethostname()
 
 
 def heartbeat_payload() -> dict[str, Any]:
     info = _backend.describe() if _backend else {"loaded": False}
     return {
         "worker": worker_name(),
+        "host": host_name(),
         "pid": os.getpid(),
         "queues": os.environ.get("SWARM_WORKER_QUEUES", ""),
         "model": info.get("alias"),

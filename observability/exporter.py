@@ -6,8 +6,9 @@ answering when the API is dead. Each scrape reads, at that moment:
 * worker heartbeats in Redis (``swarm:worker:<name>``): ``swarm_worker_up{worker}`` is 1 for a
   live heartbeat and 0 for a worker seen in the last SWARM_EXPORTER_FORGET_S seconds (default one
   hour) whose heartbeat expired; the "seen" list lives in a Redis hash so it survives restarts;
-* Celery queue depths (Redis LLEN on the broker) of every queue in ``swarm_site.queues.CeleryQueue``
-  and the ``gpu.<n>`` queues of live and recently seen workers;
+* Celery queue depths of every queue in ``swarm_site.queues.CeleryQueue`` and the ``gpu.<n>`` queues
+  of live and recently seen workers: Redis LLEN on a Redis broker, the ready count of a passive
+  ``queue.declare`` on RabbitMQ (``swarm_site.broker.AmqpQueueDepths``);
 * the day's cloud budget (``budget.selectors.budget_status``), when that module exists;
 * GPU memory with nvidia-smi (``inference.gpu.visible_gpus``; nothing on a CPU-only machine);
 * the last successful LoRA run (Redis key ``swarm:lora:last_success``);
@@ -43,6 +44,8 @@ from prometheus_client.registry import Collector
 
 from observability import metrics as m
 from observability import startups
+from swarm_site.broker import AMQP_ERRORS, AmqpQueueDepths, is_amqp
+from swarm_site.queues import gpu_queue_parts
 
 log = logging.getLogger("swarm.exporter")
 
@@ -59,7 +62,10 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, ConnectionErr
 
 
 def _redis_client(url: str, timeout_s: float) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, decode_responses=True)
+    """A client on `url` (redis:// or Sentinel's sentinel://: the primary SWARM_REDIS_SENTINEL_MASTER)."""
+    from swarm_site.redis_client import redis_from_url
+
+    return redis_from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, decode_responses=True)
 
 
 def _default_queue_names() -> list[str]:
@@ -75,7 +81,7 @@ def _worker_gpu_queues(queues: Any) -> list[str]:
         names = [str(q).strip() for q in queues]
     else:
         return []
-    return [q for q in names if q.startswith("gpu.") and q[4:].isdigit()]
+    return [q for q in names if gpu_queue_parts(q)]
 
 
 def _default_gpu_reader() -> list[tuple[str, int, int]]:
@@ -118,6 +124,7 @@ class SwarmExporterCollector(Collector):
         *,
         redis_client: redis.Redis,
         broker_client: redis.Redis | None = None,
+        queue_depths: Callable[[list[str]], dict[str, int]] | None = None,
         queue_names: Iterable[str] | None = None,
         multiproc_dir: str | None = None,
         forget_after_s: float = DEFAULT_FORGET_S,
@@ -127,6 +134,7 @@ class SwarmExporterCollector(Collector):
     ) -> None:
         self._redis = redis_client
         self._broker = broker_client or redis_client
+        self._depth_reader = queue_depths  # a broker that is not Redis (RabbitMQ): depth per queue name
         self._queue_names = list(queue_names) if queue_names is not None else _default_queue_names()
         self._multiproc_dir = multiproc_dir
         self._forget_after_s = forget_after_s
@@ -195,6 +203,12 @@ class SwarmExporterCollector(Collector):
 
     def _queue_depths(self, extra: Iterable[str]) -> Metric:
         names = list(dict.fromkeys([*self._queue_names, *extra]))
+        if self._depth_reader is not None:
+            depths = self._depth_reader(names)
+            family = m.QUEUE_DEPTH.family()
+            for name in names:
+                family.add_metric([name], float(depths.get(name, 0)))
+            return family
         pipe = self._broker.pipeline(transaction=False)
         for name in names:
             pipe.llen(name)
@@ -311,7 +325,7 @@ class SwarmExporterCollector(Collector):
         try:
             live.append(self._queue_depths(gpu_queues))
             sources.add_metric(["broker"], 1.0)
-        except REDIS_ERRORS as exc:
+        except (*REDIS_ERRORS, *AMQP_ERRORS) as exc:
             log.warning("broker unavailable: %s", exc)
             sources.add_metric(["broker"], 0.0)
 
@@ -345,8 +359,11 @@ def build_collector(multiproc_dir: str | None = None) -> SwarmExporterCollector:
     timeout = max(float(settings.SWARM_REDIS_TIMEOUT_S), 1.0)
     client = _redis_client(settings.REDIS_URL, timeout)
     broker_url = settings.CELERY_BROKER_URL
-    broker = client if broker_url == settings.REDIS_URL else _redis_client(broker_url, timeout)
     forget = float(os.environ.get("SWARM_EXPORTER_FORGET_S", DEFAULT_FORGET_S))
+    if is_amqp(broker_url):  # RabbitMQ: depths by passive queue.declare, over a connection of its own
+        return SwarmExporterCollector(redis_client=client, queue_depths=AmqpQueueDepths(broker_url, timeout_s=timeout),
+                                      multiproc_dir=multiproc_dir, forget_after_s=forget)  # fmt: skip
+    broker = client if broker_url == settings.REDIS_URL else _redis_client(broker_url, timeout)
     return SwarmExporterCollector(
         redis_client=client, broker_client=broker, multiproc_dir=multiproc_dir, forget_after_s=forget
     )

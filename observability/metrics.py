@@ -156,6 +156,11 @@ INTERACTIONS_DROPPED = Counter(
     "length cap removed it before a writer stored it).",
     ["reason"],
 )
+REPLICA_ACK_MISSES = Counter(
+    "swarm_redis_replica_ack_misses",
+    "Interaction log appends that fewer Redis replicas than SWARM_REDIS_MIN_REPLICAS_ACK acknowledged in time "
+    "(WAIT): answered all the same, held by the primary alone until a replica has them.",
+)
 
 SWARM_METRICS: tuple[MetricWrapperBase, ...] = (
     REQUESTS,
@@ -180,6 +185,7 @@ SWARM_METRICS: tuple[MetricWrapperBase, ...] = (
     GPU_VRAM_TOTAL,
     TRAINER_RUNNING,
     INTERACTIONS_DROPPED,
+    REPLICA_ACK_MISSES,
 )
 
 
@@ -223,7 +229,9 @@ WORKER_UP = MetricSpec(
 WORKER_HEARTBEAT_AGE = MetricSpec(
     "swarm_worker_heartbeat_age_seconds", "Seconds since the worker's last heartbeat.", ("worker",)
 )
-QUEUE_DEPTH = MetricSpec("swarm_queue_depth", "Messages waiting in a Celery queue (Redis LLEN).", ("queue",))
+QUEUE_DEPTH = MetricSpec(
+    "swarm_queue_depth", "Messages waiting in a Celery queue (Redis LLEN; RabbitMQ: messages ready).", ("queue",)
+)
 BUDGET_SPENT = MetricSpec("swarm_budget_spent_usd", "Cloud budget spent in the current UTC day, USD.")
 BUDGET_POOL = MetricSpec("swarm_budget_pool_usd", "Cloud budget pool for the current UTC day, USD.")
 BUDGET_REMAINING = MetricSpec("swarm_budget_remaining_usd", "Cloud budget left in the current UTC day, USD.")
@@ -312,6 +320,11 @@ def record_interactions_dropped(reason: str, count: int = 1) -> None:
     """`count` answered requests that will not reach the interaction log (reason: append, malformed, trimmed)."""
     if count > 0:
         INTERACTIONS_DROPPED.labels(reason=reason).inc(count)
+
+
+def record_replica_ack_miss() -> None:
+    """An interaction append that fewer replicas than SWARM_REDIS_MIN_REPLICAS_ACK acknowledged in time."""
+    REPLICA_ACK_MISSES.inc()
 
 
 def set_lora_version(version: int) -> None:

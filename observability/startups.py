@@ -38,6 +38,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from observability import metrics as m
+from swarm_site.queues import gpu_queue_parts
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,10 @@ def _settings_client() -> redis.Redis:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarm_site.settings")
     from django.conf import settings
 
+    from swarm_site.redis_client import redis_from_url
+
     timeout = float(settings.SWARM_REDIS_TIMEOUT_S)
-    return redis.Redis.from_url(
+    return redis_from_url(
         settings.REDIS_URL,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
@@ -133,7 +136,7 @@ class StartupsCollector(Collector):
 def worker_service(queues: Iterable[str], role: str | None = None) -> str:
     """The service a Celery worker belongs to, by the queues it consumes (see the module docstring)."""
     names = {str(q).strip() for q in queues}
-    if role == "gpu" or any(q == "gpu" or (q.startswith("gpu.") and q[4:].isdigit()) for q in names):
+    if role == "gpu" or any(q == "gpu" or gpu_queue_parts(q) for q in names):
         return WORKER_GPU
     for queue, service in (("train", WORKER_TRAIN), ("cpu", WORKER_CPU), ("default", WORKER_DEFAULT)):
         if queue in names:

@@ -7,6 +7,11 @@ API (every process that answers a request), off the database and off Celery::
       one round trip on the API's Redis client (swarm_site/redis_client.py, SWARM_REDIS_TIMEOUT_S, no
       retries); when it fails the interaction is counted in swarm_interactions_dropped_total{reason="append"}
       and logged at ERROR, and the request is answered all the same (its answer is already computed)
+    with SWARM_REDIS_MIN_REPLICAS_ACK = n > 0 (Redis Sentinel: replication is asynchronous, a primary that dies
+    takes what its replicas have not received with it): XADD + WAIT n SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS in one
+    pipeline, still one round trip. Fewer than n replicas in time -> swarm_redis_replica_ack_misses_total, the
+    request is answered all the same; the append failing -> the request fails with a 503 (an answer is
+    acknowledged to the client only once the log holds it)
 
 Writers (a thread in every Celery worker that consumes the ``default`` queue, i.e. worker-cpu:
 routing/worker_steps.py), consumer group ``interaction-writers``, one consumer per process (<host>-<pid>-<random>)::
@@ -113,11 +118,27 @@ def interaction_fields(*, payload: dict[str, Any]) -> dict[str, Any]:
 # --- the API's side ---------------------------------------------------------------------------------------
 
 
-def interaction_append(*, payload: dict[str, Any], client: redis.Redis | None = None) -> bool:
-    """Append one answered request to the log stream. Never raises: what cannot be appended is counted
-    (swarm_interactions_dropped_total) and logged at ERROR. True when it was appended.
+class InteractionLogUnavailable(Exception):
+    """The log could not take an interaction that had to be appended (`interaction_append(required=True)`)."""
 
-    `client`: a redis.Redis with decoded responses; by default the API's (short timeouts, no retries)."""
+
+MISS_LOG_EVERY_S = 60.0  # a primary without replicas misses every append: one WARNING line a minute
+_misses = {"logged_at": float("-inf"), "since": 0}
+_misses_lock = threading.Lock()
+
+
+def interaction_append(
+    *, payload: dict[str, Any], client: redis.Redis | redis.client.Pipeline | None = None, required: bool = False
+) -> bool:
+    """Append one answered request to the log stream. True when it was appended.
+
+    What cannot be appended is counted (swarm_interactions_dropped_total) and logged at ERROR, and False
+    returned; with `required`, a Redis failure raises InteractionLogUnavailable instead (not counted: the
+    request is refused, nothing answered is missing). With SWARM_REDIS_MIN_REPLICAS_ACK = n > 0 the XADD
+    and a WAIT for n replicas go in one pipeline; fewer in time are counted (swarm_redis_replica_ack_misses_total).
+
+    `client`: a redis.Redis with decoded responses; by default the API's (short timeouts, no retries). A
+    pipeline gets the XADD alone (its caller executes it)."""
     request_id = payload.get("request_id")
     try:
         data = json.dumps(payload, default=str)
@@ -125,15 +146,40 @@ def interaction_append(*, payload: dict[str, Any], client: redis.Redis | None = 
         log.error("interaction %s is not JSON, it is not logged: %s", request_id, exc)
         metrics.record_interactions_dropped("malformed")
         return False
+    target = client or get_redis()
+    replicas = settings.SWARM_REDIS_MIN_REPLICAS_ACK
+    fields, maxlen = {DATA_FIELD: data}, settings.SWARM_INTERACTION_STREAM_MAXLEN
     try:
-        (client or get_redis()).xadd(
-            STREAM_KEY, {DATA_FIELD: data}, maxlen=settings.SWARM_INTERACTION_STREAM_MAXLEN, approximate=True
-        )
+        if replicas and not isinstance(target, redis.client.Pipeline):
+            pipe = target.pipeline(transaction=False)  # WAIT inside MULTI would not wait
+            pipe.xadd(STREAM_KEY, fields, maxlen=maxlen, approximate=True)
+            pipe.wait(replicas, settings.SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS)
+            _, acked = pipe.execute()
+            if int(acked) < replicas:
+                _replica_ack_missed(request_id, int(acked), replicas)
+        else:
+            target.xadd(STREAM_KEY, fields, maxlen=maxlen, approximate=True)
     except REDIS_FAILURES as exc:
+        if required:
+            log.error("could not append interaction %s to %s, the request fails: %s", request_id, STREAM_KEY, exc)
+            raise InteractionLogUnavailable(str(exc)) from None
         log.error("could not append interaction %s to %s, it is not logged: %s", request_id, STREAM_KEY, exc)
         metrics.record_interactions_dropped("append")
         return False
     return True
+
+
+def _replica_ack_missed(request_id: str | None, acked: int, wanted: int) -> None:
+    metrics.record_replica_ack_miss()
+    now = time.monotonic()
+    with _misses_lock:
+        _misses["since"] += 1
+        if now - _misses["logged_at"] < MISS_LOG_EVERY_S:
+            return
+        count, _misses["since"], _misses["logged_at"] = _misses["since"], 0, now
+    log.warning("interaction %s is held by the Redis primary alone: %d of %d replicas acknowledged it within %d ms "
+                "(%d such appends since the last line; swarm_redis_replica_ack_misses_total)",
+                request_id, acked, wanted, settings.SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS, count)  # fmt: skip
 
 
 # --- the writers' side ------------------------------------------------------------------------------------

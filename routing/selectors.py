@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 
 from inference.runtime import live_workers
+from swarm_site.broker import broker_health, is_amqp
 from swarm_site.redis_client import REDIS_ERRORS, get_redis
 
 
@@ -68,5 +70,8 @@ def health_report() -> dict[str, Any]:
     else:
         workers = {"status": "unknown", "error": "heartbeats live in Redis, which is down"}
     checks = {"db": db, "redis": redis_status, "workers": workers}
+    if is_amqp(settings.CELERY_BROKER_URL):  # RabbitMQ as the broker (a Redis broker is the `redis` check)
+        timeout_s = max(float(settings.SWARM_REDIS_TIMEOUT_S), 1.0)
+        checks["broker"] = _timed(lambda: broker_health(settings.CELERY_BROKER_URL, timeout_s))
     down = [name for name, check in checks.items() if check["status"] != "ok"]
     return {"status": "ok" if not down else "degraded", "down": down, "checks": checks, "sandbox": _sandbox(alive)}

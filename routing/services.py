@@ -32,18 +32,19 @@ from observability import metrics
 from routing import streaming
 from routing.cache import cache_key, cache_put, cached_answer
 from routing.cascade import Decision, fast_decision, run_council
-from routing.interaction_log import interaction_append, interaction_fields, storable
+from routing.interaction_log import InteractionLogUnavailable, interaction_append, interaction_fields, storable
 from routing.models import Interaction
+from swarm_site.broker import AMQP_ERRORS
 from swarm_site.errors import ContextLengthExceeded, GatewayTimeout, ModelSaturated, ServiceUnavailable, WorkerFailed
 from swarm_site.logs import request_id_var
-from swarm_site.redis_client import REDIS_ERRORS
+from swarm_site.redis_client import REDIS_ERRORS, redis_from_url
 from training.serving import BASE as BASE_VERSION
 from training.serving import Arm, Snapshot, adapter_ref, choose_arm, read_snapshot_with
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_DB_ERRORS = (DbOperationalError,)
-_BROKER_ERRORS = (*REDIS_ERRORS, kombu.exceptions.OperationalError)
+_BROKER_ERRORS = (*REDIS_ERRORS, kombu.exceptions.OperationalError, *AMQP_ERRORS)  # AMQP: RabbitMQ as the broker
 AUTO = "auto"  # the cascade; "cloud/<provider>" one paid provider; anything else one local model
 CLOUD_PREFIX = "cloud/"
 COMPLETIONS = "completions"  # Ask.endpoint of OpenAI's legacy text completion: the local model on raw text
@@ -54,14 +55,15 @@ COMPLETIONS = "completions"  # Ask.endpoint of OpenAI's legacy text completion: 
 def _serving_backend(adapter: dict[str, Any] | None):
     """This worker's backend with the request's adapter on it: (backend, adapter version served).
 
-    An adapter that cannot be loaded (missing, corrupt: refused by its SHA-256) is logged and the
-    request is answered by the base model instead, and says so; the API then does not cache it.
+    An adapter that cannot be loaded (neither on this host nor in the adapter store, corrupt: refused
+    by its SHA-256) is logged and the request is answered by the base model instead, and says so; the
+    API then does not cache it.
     """
     from inference.runtime import get_backend
 
     backend = get_backend()
-    ref = adapter_ref(adapter)
     try:
+        ref = adapter_ref(adapter)  # this host's copy, fetched from the adapter store when missing
         backend.use_adapter(ref)
     except Exception as exc:  # noqa: BLE001 - any load failure: serve the base model, never fail the request
         log.error("could not load adapter %s, answering with the base model: %s", adapter and adapter["version"], exc)
@@ -567,9 +569,9 @@ def _context_error(ask: Ask, refused: dict[str, Any]) -> ContextLengthExceeded:
 @lru_cache(maxsize=1)
 def _result_store() -> redis.Redis:
     """Celery's result backend, read with the API's short timeout and no retries (see _task_failure)."""
-    return redis.Redis.from_url(settings.CELERY_RESULT_BACKEND, socket_timeout=settings.SWARM_REDIS_TIMEOUT_S,
-                                socket_connect_timeout=settings.SWARM_REDIS_TIMEOUT_S,
-                                retry=Retry(NoBackoff(), 0))  # fmt: skip
+    return redis_from_url(settings.CELERY_RESULT_BACKEND, socket_timeout=settings.SWARM_REDIS_TIMEOUT_S,
+                          socket_connect_timeout=settings.SWARM_REDIS_TIMEOUT_S,
+                          retry=Retry(NoBackoff(), 0))  # fmt: skip
 
 
 def _task_failure(task_id: str) -> str | None:
@@ -689,8 +691,14 @@ def _cancel(request_id: str) -> None:
 
 def _publish_log(payload: dict[str, Any]) -> None:
     """Append the interaction to the log stream, which the writers in worker-cpu drain into the database
-    (routing/interaction_log.py). Never raises: the answer is already computed; a failure is counted."""
-    interaction_append(payload=payload)
+    (routing/interaction_log.py). By default it never raises: the answer is already computed; a failure is
+    counted. With SWARM_REDIS_MIN_REPLICAS_ACK (Sentinel) the log must hold it before the client is answered:
+    a failed append is a 503 (the client tries again; no answer it was given is missing from the log)."""
+    try:
+        interaction_append(payload=payload, required=settings.SWARM_REDIS_MIN_REPLICAS_ACK > 0)
+    except InteractionLogUnavailable as exc:
+        raise ServiceUnavailable(f"the interaction log is unavailable, request {payload.get('request_id')} was "
+                                 f"not answered; try again: {exc}") from None  # fmt: skip
 
 
 def _log_payload(result: dict[str, Any], *, ask: Ask) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Make sure the Redis in REDIS_URL answers; start a private one on loopback if it does not.
 
-Only a loopback URL is ever started here (own data dir under var/redis, bound to 127.0.0.1).
+Only a loopback redis:// URL is ever started here (own data dir under var/redis, bound to 127.0.0.1). A
+Sentinel URL (sentinel://...) is only checked: the primary the sentinels name SWARM_REDIS_SENTINEL_MASTER
+must answer; nothing is started (a replicated Redis is the operator's, docs/OPERATIONS.md "Redis Sentinel").
 Exit 0 when Redis answers, 1 with a message when it cannot be had.
 """
 
@@ -18,12 +20,20 @@ from urllib.parse import urlparse
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from swarm_site.redis_client import is_sentinel_url, redis_from_url  # noqa: E402 - after the path
+
+
+def sentinel_master() -> str:
+    return os.environ.get("SWARM_REDIS_SENTINEL_MASTER", "swarm")
 
 
 def answers(url: str) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping())
-    except (redis.RedisError, OSError):
+        client = redis_from_url(url, master=sentinel_master(), socket_connect_timeout=0.5, socket_timeout=0.5)
+        return bool(client.ping())
+    except (redis.RedisError, OSError, ValueError):
         return False
 
 
@@ -43,6 +53,10 @@ def main() -> int:
     if answers(url):
         print(f"redis: {url} answers")
         return 0
+    if is_sentinel_url(url):
+        print(f"redis: the sentinels of {url} name no primary {sentinel_master()!r} that answers; a Sentinel setup is "
+              f"never started here (check the sentinels, SWARM_REDIS_SENTINEL_MASTER)", file=sys.stderr)  # fmt: skip
+        return 1
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
     if host not in ("127.0.0.1", "localhost", "::1"):

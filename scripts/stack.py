@@ -311,10 +311,14 @@ def ensure_redis(env: dict[str, str]) -> dict | None:
 
 
 def prepare(env: dict[str, str], *, fresh_metrics: bool) -> dict | None:
-    """What `make run` does before honcho: models, database, Redis, static files, metrics directory."""
+    """What `make run` does before honcho: models, database, Redis (and a RabbitMQ broker checked), static
+    files, metrics directory."""
     step("models", [python(), "manage.py", "prefetch_models", "--no-progress"], env)
     step("migrate", [python(), "manage.py", "migrate", "--noinput", "-v0"], env)
     redis_record = ensure_redis(env)
+    # RabbitMQ as the broker (CELERY_BROKER_URL=amqp://): it must answer; `up` does not start it.
+    out = step("broker", [python(), "scripts/check_broker.py"], env)
+    print("\n".join(f"  {line}" for line in out.strip().splitlines()), flush=True)
     step("collectstatic", [python(), "manage.py", "collectstatic", "--noinput", "-v0"], env)
     if fresh_metrics:  # every process of the stack writes its metrics here; only a stopped stack's are dropped
         shutil.rmtree(metrics_dir(), ignore_errors=True)

@@ -93,8 +93,35 @@ def env_db(name: str, default: str) -> dict[str, Any]:
     return config
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "sentinel://")
+BROKER_SCHEMES = (*REDIS_SCHEMES, "amqp://", "amqps://")
+
+
 def env_redis_url(name: str, default: str) -> str:
+    """A Redis URL, or a Sentinel list `sentinel://h1:26379;sentinel://h2:26379/0` (kombu's form; the
+    primary's name is SWARM_REDIS_SENTINEL_MASTER)."""
     value = _raw(name, default)
-    if not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ImproperlyConfigured(f"{name}={value!r} is not a redis:// URL")
+    if not value.startswith(REDIS_SCHEMES):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a redis:// or sentinel:// URL")
+    return _checked_sentinel(name, value)
+
+
+def _checked_sentinel(name: str, value: str) -> str:
+    """A sentinel:// list that redis_client.parse_sentinel_url reads (the same database and credentials as
+    kombu and Celery), else ImproperlyConfigured naming the variable."""
+    if value.startswith("sentinel://"):
+        from swarm_site.redis_client import parse_sentinel_url
+
+        try:
+            parse_sentinel_url(value)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}={value!r} is not a Sentinel URL: {exc}") from None
     return value
+
+
+def env_broker_url(name: str, default: str) -> str:
+    """Celery's broker: Redis (or Sentinel), or RabbitMQ (amqp://)."""
+    value = _raw(name, default)
+    if not value.startswith(BROKER_SCHEMES):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a redis://, sentinel:// or amqp:// URL")
+    return _checked_sentinel(name, value)

@@ -13,8 +13,10 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from swarm_site.broker import amqp_celery_settings, is_amqp
 from swarm_site.env import (
     env_bool,
+    env_broker_url,
     env_db,
     env_float,
     env_int,
@@ -218,6 +220,20 @@ SPECTACULAR_SETTINGS = {
 REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Socket timeout for the API's own Redis calls (cache, heartbeats): Redis down -> fast 503.
 SWARM_REDIS_TIMEOUT_S = env_float("SWARM_REDIS_TIMEOUT_S", 0.5, minimum=0.05)
+# Redis Sentinel: with REDIS_URL=sentinel://h1:26379;sentinel://h2:26379;sentinel://h3:26379/0 every client
+# (swarm_site/redis_client.py, Celery's broker and result backend) asks the sentinels for this primary.
+SWARM_REDIS_SENTINEL_MASTER = env_str("SWARM_REDIS_SENTINEL_MASTER", "swarm")
+# Replicas that must hold an interaction (the log's XADD) before the API answers: WAIT <n> <ms> in the same
+# round trip. Fewer in time -> swarm_redis_replica_ack_misses_total, answered all the same; the append
+# failing -> 503 (with 0, the answer goes out and the interaction is counted as dropped). 0: no wait;
+# with Sentinel, 1 (docs/OPERATIONS.md "Redis Sentinel"). The wait must end before the socket timeout.
+SWARM_REDIS_MIN_REPLICAS_ACK = env_int("SWARM_REDIS_MIN_REPLICAS_ACK", 0, minimum=0)
+SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS = env_int("SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS", 100, minimum=1)
+if SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS >= SWARM_REDIS_TIMEOUT_S * 1000:
+    raise ImproperlyConfigured(
+        f"SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS={SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS} must be below "
+        f"SWARM_REDIS_TIMEOUT_S ({SWARM_REDIS_TIMEOUT_S * 1000:g} ms)"
+    )
 # How long the API waits for a worker's answer before a 504.
 SWARM_DEADLINE_S = env_float("SWARM_DEADLINE_S", 60.0, minimum=1.0)
 # The interaction log (routing/interaction_log.py): the API appends each answered request to the Redis
@@ -236,7 +252,7 @@ SWARM_MODEL_ADMIT = env_int("SWARM_MODEL_ADMIT", 8, minimum=0)
 # them at most wait on the model at once, the rest stay free for the cache and the exact heads.
 SWARM_WEB_THREADS = env_int("SWARM_WEB_THREADS", 32, minimum=2)
 
-CELERY_BROKER_URL = env_redis_url("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env_redis_url("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -279,6 +295,20 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
 # Reads of the result backend: the API waits in one-second slices (routing/services.py), so a Redis
 # that stops answering for this long ends a wait in flight with a 503, not when Redis comes back.
 CELERY_REDIS_SOCKET_TIMEOUT = 3.0
+# Sentinel (sentinel://...): kombu and Celery find the primary by its name; the sentinels are asked with
+# the connect timeout (Celery's backend would otherwise wait on a silent sentinel without one).
+if CELERY_BROKER_URL.startswith("sentinel://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        master_name=SWARM_REDIS_SENTINEL_MASTER,
+        sentinel_kwargs={"socket_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
+                         "socket_connect_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT},
+    )  # fmt: skip
+if CELERY_RESULT_BACKEND.startswith("sentinel://"):
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "master_name": SWARM_REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": {"socket_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
+                            "socket_connect_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT},
+    }  # fmt: skip
 # Flower's view of the stack comes from the workers' events (received, started, succeeded, failed).
 # The publisher's task-sent event is left off: it would be a second message from the API on every
 # request for the model, for a state ("sent") that "received" follows within milliseconds.
@@ -288,6 +318,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A serving process verifies and loads its model before taking work; give it time to.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 300
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# RabbitMQ as the broker (CELERY_BROKER_URL=amqp://...): every queue a quorum queue, gpu.<n> included,
+# publisher confirms, none of the Redis transport options above (swarm_site/broker.py says why).
+if is_amqp(CELERY_BROKER_URL):
+    globals().update(amqp_celery_settings(q.value for q in CeleryQueue))
 
 # --- Models and inference ------------------------------------------------------------------
 SWARM_MODELS_FILE = Path(env_str("SWARM_MODELS_FILE", str(BASE_DIR / "config" / "models.yaml")))
@@ -295,6 +329,10 @@ SWARM_MODEL_DIR = Path(env_str("SWARM_MODEL_DIR", str(VAR_DIR / "models")))
 SWARM_MODEL = env_str("SWARM_MODEL", "")  # empty: the registry's default model
 SWARM_VRAM_LIMIT_GB = env_float("SWARM_VRAM_LIMIT_GB", 10.5, minimum=0.1)
 SWARM_WORKER_HEARTBEAT_S = env_float("SWARM_WORKER_HEARTBEAT_S", 5.0, minimum=0.5)
+# This machine's name in a stack of several hosts: its serving queues become gpu.<node>.<n> and its
+# workers and heartbeats carry it. Empty (one host): gpu.<n>, and workers are named after the hostname.
+# (SWARM_HOST is another setting: the address the web server binds.)
+SWARM_NODE = env_str("SWARM_NODE", "")
 
 # --- Cloud escalation and budgets -------------------------------------------------------------
 # Off by default: with it off, an UNSURE local answer stays UNSURE and nothing is ever paid for.

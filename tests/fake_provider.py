@@ -15,7 +15,8 @@ class FakeProvider:
     `usage=None` exactly the worst case the gateway reserves for the request (see `usage_for`)."""
 
     def __init__(self, *, answer: str = "Canberra", usage: tuple[int, int] | None = (20, 5),
-                 delay_s: float = 0.0, tool_calls: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
+                 delay_s: float = 0.0, tool_calls: list[dict[str, Any]] | None = None,
+                 host: str = "127.0.0.1") -> None:  # fmt: skip
         self.answer = answer
         self.tool_calls = tool_calls  # set: the answer is these calls (content null, finish_reason tool_calls)
         self.usage = usage
@@ -24,13 +25,14 @@ class FakeProvider:
         self.calls = 0
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer((host, 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/v1"
 
     def usage_for(self, body: dict[str, Any]) -> tuple[int, int]:
         if self.usage is not None:

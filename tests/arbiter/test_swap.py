@@ -249,5 +249,12 @@ def test_worker_by_name_or_index(api, client, redis10):
     assert services.resolve_queue("3") == ("gpu.3", None)
     redis10.set("swarm:worker:gpu1@box", '{"worker": "gpu1@box", "queues": "gpu.1,gpu"}', ex=30)
     assert services.resolve_queue("gpu1@box") == ("gpu.1", "gpu1@box")
+    # Hosts that name themselves: device 0 on exactly one host is that host's queue; on two, name the worker.
+    redis10.set("swarm:worker:gpu0@node-b", '{"worker": "gpu0@node-b", "queues": "gpu.node-b.0,gpu"}', ex=30)
+    assert services.resolve_queue("0") == ("gpu.node-b.0", None)
+    assert services.resolve_queue("gpu0@node-b") == ("gpu.node-b.0", "gpu0@node-b")
+    redis10.set("swarm:worker:gpu0@node-c", '{"worker": "gpu0@node-c", "queues": "gpu.node-c.0,gpu"}', ex=30)
+    with pytest.raises(services.UnknownWorker, match="several hosts"):
+        services.resolve_queue("0")
     response = swap(client, model="smollm2-alt", worker="ghost@box")
     assert response.status_code == 400 and response.json()["error"]["param"] == "worker"

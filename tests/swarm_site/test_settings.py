@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +42,9 @@ def _start(**env: str) -> subprocess.CompletedProcess:
             "SWARM_ALLOW_ANONYMOUS_LOOPBACK",
         ),
         ({"SWARM_TRUSTED_PROXIES": "10.0.0.0/8,nginx"}, "SWARM_TRUSTED_PROXIES"),
+        ({"REDIS_URL": "sentinel://h1;sentinel://h2/3"}, "REDIS_URL"),  # kombu would read database 0 on h1
+        ({"SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS": "500"}, "SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS"),  # the 0.5 s timeout
+        ({"SWARM_REDIS_MIN_REPLICAS_ACK": "-1"}, "SWARM_REDIS_MIN_REPLICAS_ACK"),
     ],
 )
 def test_a_bad_value_is_a_startup_error_naming_the_variable(env, variable):
@@ -59,3 +63,46 @@ def test_database_url_switches_to_postgresql():
     assert _start(DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres").stdout.strip() == (
         "django.db.backends.postgresql"
     )
+
+
+SHOW_CELERY = """
+import json, django
+django.setup()
+from django.conf import settings
+from swarm_site.celery import app
+backend = app.backend
+print(json.dumps({
+    "broker": app.conf.broker_transport_options,
+    "backend_options": app.conf.result_backend_transport_options,
+    "backend": type(backend).__name__,
+    "backend_master": backend._transport_options.get("master_name"),
+    "pool": type(backend.client.connection_pool).__name__,
+    "service": getattr(backend.client.connection_pool, "service_name", None),
+    "db": backend.client.connection_pool.connection_kwargs.get("db"),
+}))
+"""
+
+
+def _celery_view(**env: str) -> dict:
+    """Celery's view of the settings in a new process with `env`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "DJANGO_", "CELERY_", "REDIS_URL"))}
+    done = subprocess.run([sys.executable, "-c", SHOW_CELERY], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**base, "DJANGO_SETTINGS_MODULE": "swarm_site.settings", **env})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_celery_finds_the_primary_by_name_through_the_sentinels():
+    url = "sentinel://127.0.0.1:26390/2;sentinel://127.0.0.1:26391/2"
+    view = _celery_view(REDIS_URL=url, SWARM_REDIS_SENTINEL_MASTER="main", SWARM_VISIBILITY_TIMEOUT_S="200")
+    sentinel_kwargs = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+    assert view["broker"] == {"visibility_timeout": 200, "master_name": "main", "sentinel_kwargs": sentinel_kwargs}
+    assert view["backend_options"] == {"master_name": "main", "sentinel_kwargs": sentinel_kwargs}
+    assert (view["backend"], view["backend_master"], view["pool"], view["service"], view["db"]) == (
+        "SentinelBackend", "main", "SentinelConnectionPool", "main", 2)  # fmt: skip
+
+
+def test_a_redis_url_keeps_celery_as_it_was():
+    view = _celery_view(REDIS_URL="redis://127.0.0.1:6390/2")
+    assert "master_name" not in view["broker"] and not view["backend_options"]
+    assert (view["backend"], view["pool"], view["db"]) == ("RedisBackend", "ConnectionPool", 2)

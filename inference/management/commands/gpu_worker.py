@@ -1,8 +1,8 @@
 """python manage.py gpu_worker --gpu N: a serving worker pinned to one device.
 
-Consumes `gpu.<N>` and `gpu` with `--slots` serving processes (SWARM_MODEL_SLOTS, default 1), each
-holding its own copy of the model and taking one task at a time (prefetch 1, late acks). On a
-machine without a GPU the same worker runs the model on the CPU.
+Consumes `gpu.<N>` (`gpu.<node>.<N>` when SWARM_NODE names the host) and `gpu` with `--slots` serving
+processes (SWARM_MODEL_SLOTS, default 1), each holding its own copy of the model and taking one task at a
+time (prefetch 1, late acks). On a machine without a GPU the same worker runs the model on the CPU.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from swarm_site.queues import CeleryQueue
 
 
 def gpu_worker_argv(*, gpu: int, loglevel: str, extra_queues: list[str], slots: int = 1) -> list[str]:
-    queues = [CeleryQueue.gpu(gpu), CeleryQueue.GPU.value, *extra_queues]
+    host = settings.SWARM_NODE
+    queues = [CeleryQueue.gpu(gpu, host), CeleryQueue.GPU.value, *extra_queues]
     return [
         sys.executable, "-m", "celery", "-A", "swarm_site", "worker",
         "--pool=prefork", f"--concurrency={slots}", "--prefetch-multiplier=1",
-        "-Q", ",".join(queues), "-n", f"gpu{gpu}@%h", f"--loglevel={loglevel}",
+        "-Q", ",".join(queues), "-n", f"gpu{gpu}@{host or '%h'}", f"--loglevel={loglevel}",
     ]  # fmt: skip
 
 
@@ -31,7 +32,7 @@ def gpu_worker_env(*, gpu: int, queues: str, base: dict[str, str] | None = None)
     env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     env.setdefault("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
     env["SWARM_WORKER_ROLE"] = "gpu"
-    env["SWARM_WORKER_NAME"] = f"gpu{gpu}@{socket.gethostname()}"
+    env["SWARM_WORKER_NAME"] = f"gpu{gpu}@{settings.SWARM_NODE or socket.gethostname()}"
     env["SWARM_WORKER_QUEUES"] = queues
     return env
 
