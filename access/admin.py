@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 
+from access.key_cache import key_cache, keys_changed
 from access.models import ApiKey, hash_key, new_raw_key
 
 
@@ -27,4 +29,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset):
-        queryset.update(revoked=True)
+        queryset.update(revoked=True)  # no save signal: say it to every process's key cache
+        key_cache.invalidate()
+        transaction.on_commit(keys_changed)

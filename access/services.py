@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -9,10 +10,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import DatabaseError
 from django.utils import timezone
 
+from access.key_cache import key_cache
 from access.models import ApiKey, hash_key, new_raw_key
 from swarm_site.redis_client import get_redis
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,14 +51,22 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def api_key_authenticate(*, raw: str) -> ApiKey | None:
-    """The live key with this secret (one indexed read: a revoked or rotated secret stops at once)."""
-    key = ApiKey.objects.filter(digest=hash_key(raw), revoked=False).first()
+    """The live key with this secret: held by this process (access/key_cache.py) or one indexed read; a
+    revoked or rotated secret stops at once. Raises DatabaseError when the key must be read and cannot."""
+    key = key_cache.lookup(hash_key(raw), _live_key)
     if key is not None:
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-            key.last_used_at = now
+            key.last_used_at = now  # first, so that the other threads holding this cached key skip the write
+            try:
+                ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            except DatabaseError as exc:  # bookkeeping only: a cached key keeps working while the database is away
+                log.warning("could not record the use of key %s...: %s", key.prefix, exc)
     return key
+
+
+def _live_key(digest: str) -> ApiKey | None:
+    return ApiKey.objects.filter(digest=digest, revoked=False).first()
 
 
 def api_key_rotate(*, key: ApiKey) -> NewKey:

@@ -339,6 +339,9 @@ SWARM_NODE = env_str("SWARM_NODE", "")
 SWARM_CLOUD_ENABLED = env_bool("SWARM_CLOUD_ENABLED", False)
 
 # --- Access: API keys and limits (access/authentication.py) ------------------------------------
+# Each web process holds the live keys it has seen for this long (access/key_cache.py), emptied at
+# once when any key changes (Redis pub/sub); 0: every request reads the key store.
+SWARM_KEY_CACHE_S = env_float("SWARM_KEY_CACHE_S", 60.0, minimum=0.0)
 # Without a key, callers on loopback may use the API (the embedded local default); production: never.
 SWARM_ALLOW_ANONYMOUS_LOOPBACK = env_bool("SWARM_ALLOW_ANONYMOUS_LOOPBACK", not PRODUCTION)
 if PRODUCTION and SWARM_ALLOW_ANONYMOUS_LOOPBACK:

@@ -59,15 +59,18 @@ def private_redis():
 @pytest.fixture
 def api_redis(shared_redis_url, settings):
     """The API's own Redis client (rate counters, slots, serving state) on the tests' database, emptied."""
+    from access.key_cache import key_cache
     from swarm_site.redis_client import get_redis
 
     settings.REDIS_URL = shared_redis_url
     get_redis.cache_clear()
+    key_cache.reset()  # its listener follows REDIS_URL
     client = get_redis()
     client.flushdb()
     yield client
     client.flushdb()  # what the test published (a serving adapter, say) must not reach the session's stack
     get_redis.cache_clear()
+    key_cache.reset()
 
 
 # --- tiers -------------------------------------------------------------------------------------

@@ -17,4 +17,14 @@ def record(section: str, figures: dict[str, Any]) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         earlier = json.loads(path.read_text()) if path.is_file() else {}
         drills = {**earlier.get("drills", {}), section: figures}
-        write_report("cluster", {"drills": drills}, path, echo=False)
+        write_report("cluster", {"summary": summary(drills), "drills": drills}, path, echo=False)
+
+
+COUNTED = ("sent", "answered", "redelivered", "gateway_timeouts", "lost")
+
+
+def summary(drills: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The figures over every drill: request counts added up, and the broker failover's seconds."""
+    totals = {name: sum(int(d.get(name) or 0) for d in drills.values()) for name in COUNTED}
+    failover = drills.get("sentinel_failover", {}).get("failover_s")
+    return {**totals, "failover_s": failover, "drills": sorted(drills)}

@@ -224,19 +224,17 @@ def test_postgres_restart_fails_closed_and_pays_nothing(cluster):
                        "--only")  # fmt: skip
         cluster.manage("budget_policy", "--cap", "0.02", "--pool", "0.10")
         cluster.manage("budget_reset")
+        unseen = cluster.manage("create_api_key", "unseen", "--rate", "0", "--concurrency", "0").split()[-1]
         cluster.stop_postgres()
         down_at = time.monotonic()
-        # Keyed callers: the key cannot be checked, a clear 503. A keyless caller on host A's loopback
-        # reaches the council and the budget, which cannot reserve: no paid call.
-        keyed = cluster.post("/orchestrate", {"prompt": f"{unsure} ({uuid.uuid4().hex[:6]})"}, timeout=60)
-        assert keyed.status_code == 503, keyed.text
-        local = cluster.a.exec(
-            ["curl", "-s", "-m", "60", "-H", "Content-Type: application/json", "-d",
-             f'{{"prompt": "{unsure} ({uuid.uuid4().hex[:6]})"}}', "http://127.0.0.1:8000/orchestrate"],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        assert '"route":"unsure"' in local.stdout.replace(" ", "") or '"route": "unsure"' in local.stdout, local
-        assert "budget store unavailable" in local.stdout, local.stdout
+        # A key the API has not seen cannot be checked: a clear 503. A key it holds (access/key_cache.py)
+        # goes on to the council and the budget, which cannot reserve: UNSURE, and no paid call.
+        cold = requests.post(f"{cluster.url}/orchestrate", json={"prompt": f"{unsure} ({uuid.uuid4().hex[:6]})"},
+                             headers={"Authorization": f"Bearer {unseen}"}, timeout=60)  # fmt: skip
+        assert cold.status_code == 503 and "key store" in cold.json()["error"]["message"], cold.text
+        held = cluster.post("/orchestrate", {"prompt": f"{unsure} ({uuid.uuid4().hex[:6]})"}, timeout=60)
+        assert held.status_code == 200, held.text
+        assert held.json()["route"] == "unsure" and "budget store unavailable" in held.json()["detail"], held.text
         paid_while_down = provider.calls
         cluster.start_postgres()
         back_s = time.monotonic() - down_at
@@ -248,7 +246,8 @@ def test_postgres_restart_fails_closed_and_pays_nothing(cluster):
         assert until(escalates, 60, interval=1.0), cluster.logs()
         recovered_s = time.monotonic() - down_at
         assert paid_while_down == 0
-        record("postgres_restart", {"keyed_status_while_down": keyed.status_code, "paid_calls_while_down":
+        record("postgres_restart", {"unseen_key_status_while_down": cold.status_code,
+                                    "held_key_route_while_down": held.json()["route"], "paid_calls_while_down":
                                     paid_while_down, "down_s": round(back_s, 1),
                                     "escalating_again_after_s": round(recovered_s, 1)})  # fmt: skip
     cluster.manage("budget_provider", "test-cloud", "--disable")
