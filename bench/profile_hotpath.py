@@ -58,10 +58,13 @@ def _profile(
     top: int,
     expect_route: str,
     path: str = "/orchestrate",
+    key: str | None = None,
 ) -> dict[str, Any]:
     from rest_framework.test import APIClient
 
     client = APIClient(REMOTE_ADDR="127.0.0.1")
+    if key:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     first = client.post(path, prime, format="json").json()  # warms this path (and the cache for a hit)
     profiler = cProfile.Profile()
     cpu, wall = time.process_time(), time.perf_counter()
@@ -91,6 +94,26 @@ def _profile(
             "wall_ms_per_request_profiled": round(wall * 1000 / len(bodies), 3), "top": rows[:top]}  # fmt: skip
 
 
+def _keyed(args: argparse.Namespace) -> dict[str, Any]:
+    """A cache hit with an API key: the key read from the database on every request, then held by the
+    process (access/key_cache.py), side by side."""
+    from django.conf import settings
+
+    from access.key_cache import key_cache
+    from access.services import api_key_create
+
+    raw = api_key_create(name="profile", rate_limit_per_minute=0, max_concurrent=0).raw
+    body = {"prompt": "What is 2+2?"}
+    cases = {}
+    for label, seconds in (("cache_hit_key_read_each_time", 0.0), ("cache_hit_key_held", 60.0)):
+        settings.SWARM_KEY_CACHE_S = seconds
+        if seconds:
+            key_cache.wait_ready(5)
+        cases[label] = _profile(label.replace("_", " "), [body] * args.n, prime=body, top=args.top,
+                                expect_route="cache", key=raw)  # fmt: skip
+    return cases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=400)
@@ -106,6 +129,7 @@ def main() -> None:
         cases = {
             "cache_hit": _profile("cache hit", [{"prompt": "What is 2+2?"}] * args.n, prime={"prompt": "What is 2+2?"},
                                   top=args.top, expect_route="cache"),
+            **_keyed(args),
             "v1_cache_hit": _profile("v1 cache hit", [V1_HI] * args.n, prime=V1_HI, top=args.top,
                                      expect_route="cache", path="/v1/chat/completions"),
             "exact_head": _profile("exact head (cache missed)",
