@@ -76,6 +76,8 @@ from tests.stack import PrivateRedis, free_port  # noqa: E402
 NAME = "hotpath"
 DEFAULT_MODEL = "smollm2-135m"
 DURATION_S, QUICK_DURATION_S, WARMUP_S = 10, 2, 1
+ROUNDS = 3
+PAIRED = ("anchor", "orchestrate_cache_hit", "v1_cache_hit", "litellm_cache_hit")  # measured in interleaved rounds
 CONNECTIONS = 8
 AUTO_MODEL = "swarm-auto"  # routing/openai_api.py AUTO_MODEL (not imported: that needs Django's app registry)
 CACHE_PROMPT = "hi"
@@ -325,6 +327,24 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+def median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One case's figures: its only run, or the run with the median RPS of its rounds, which keeps every
+    round's RPS in `rounds_rps` (the paired ratios are taken round by round)."""
+    if len(runs) == 1:
+        return runs[0]
+    ranked = sorted(runs, key=lambda r: r.get("rps") or 0.0)
+    return {**ranked[len(ranked) // 2], "rounds_rps": [r.get("rps") for r in runs]}
+
+
+def _paired(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
+    """a's RPS over b's: the median of the ratios of the rounds they ran side by side, else of one run each."""
+    ra, rb = (a or {}).get("rounds_rps"), (b or {}).get("rounds_rps")
+    if ra and rb and len(ra) == len(rb) and all(x is not None and y for x, y in zip(ra, rb, strict=True)):
+        ratios = sorted(x / y for x, y in zip(ra, rb, strict=True))
+        return round(ratios[len(ratios) // 2], 3)
+    return _ratio(_rps(a), _rps(b))
+
+
 def _p(case: dict[str, Any] | None, q: int) -> float | None:
     return ((case or {}).get("latency_ms") or {}).get(f"p{q}_ms")
 
@@ -337,11 +357,11 @@ def figures(cases: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Ratios, the head's figures, pass-through overheads and the targets from the cases' results."""
     c = cases.get
     ratios = {
-        "cache_hit_rps_vs_anchor": {"orchestrate": _ratio(_rps(c("orchestrate_cache_hit")), _rps(c("anchor"))),
-                                    "v1": _ratio(_rps(c("v1_cache_hit")), _rps(c("anchor")))},
+        "cache_hit_rps_vs_anchor": {"orchestrate": _paired(c("orchestrate_cache_hit"), c("anchor")),
+                                    "v1": _paired(c("v1_cache_hit"), c("anchor"))},
         "cache_hit_rps_vs_litellm": {
-            "orchestrate": _ratio(_rps(c("orchestrate_cache_hit")), _rps(c("litellm_cache_hit"))),
-            "v1": _ratio(_rps(c("v1_cache_hit")), _rps(c("litellm_cache_hit")))},
+            "orchestrate": _paired(c("orchestrate_cache_hit"), c("litellm_cache_hit")),
+            "v1": _paired(c("v1_cache_hit"), c("litellm_cache_hit"))},
     }  # fmt: skip
     head = {"p50_ms_single_stream": _p(c("head_single_stream"), 50),
             "p95_ms_single_stream": _p(c("head_single_stream"), 95),
@@ -400,6 +420,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pass-connections", type=int, default=1, help="connections of the pass-through cases")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (it shares the CPUs with the servers)")
     parser.add_argument("--warmup", type=int, default=WARMUP_S, help="seconds of uncounted warm-up per case")
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="the cache-hit cases and the anchor run interleaved this many times; each ratio is "
+                             "the median of the rounds' ratios (the machine's speed moves within minutes)")  # fmt: skip
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"registry alias (default {DEFAULT_MODEL})")
     parser.add_argument("--litellm", default=str(ROOT / "var" / "venv-litellm" / "bin" / "litellm"))
     parser.add_argument("--redis-url", default=None, help="an existing Redis DB (default: a private redis-server)")
@@ -407,8 +430,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="write here instead of reports/hotpath_<date>.json")
     args = parser.parse_args(argv)
     args.duration = args.duration or (QUICK_DURATION_S if args.quick else DURATION_S)
-    if min(args.duration, args.connections, args.pass_connections, args.wrk_threads) < 1 or args.warmup < 0:
-        parser.error("--duration, --connections, --pass-connections and --wrk-threads must be >= 1, --warmup >= 0")
+    sizes = (args.duration, args.connections, args.pass_connections, args.wrk_threads, args.rounds)
+    if min(sizes) < 1 or args.warmup < 0:
+        parser.error("--duration, --connections, --pass-connections, --wrk-threads and --rounds must be >= 1, "
+                     "--warmup >= 0")  # fmt: skip
     return args
 
 
@@ -520,13 +545,18 @@ def main(argv: list[str] | None = None) -> int:
         bases = [run_base + i * 10**6 for i in range(8)]
         print(f"hotpath: all up in {time.perf_counter() - began:.0f} s; {len(cases)} cases x {args.duration} s "
               f"(+{args.warmup} s warm-up each)", flush=True)  # fmt: skip
-        for case in cases:
+        paired = [c for c in cases if c.name in PAIRED]
+        order = [*[c for _ in range(args.rounds) for c in paired], *[c for c in cases if c.name not in PAIRED]]
+        rounds: dict[str, list[dict[str, Any]]] = {}
+        for case in order:
             try:
-                results[case.name] = measure(case, duration_s=args.duration, warmup_s=args.warmup,
-                                             wrk_threads=args.wrk_threads, workdir=workdir, bases=bases)  # fmt: skip
+                result = measure(case, duration_s=args.duration, warmup_s=args.warmup, wrk_threads=args.wrk_threads,
+                                 workdir=workdir, bases=bases)  # fmt: skip
             except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
-                results[case.name] = {"what": case.what, "url": case.url, "error": str(exc)[:500]}
-            print(f"  {summary_line(case.name, results[case.name])}", flush=True)
+                result = {"what": case.what, "url": case.url, "error": str(exc)[:500]}
+            rounds.setdefault(case.name, []).append(result)
+            print(f"  {summary_line(case.name, result)}", flush=True)
+        results.update({name: median_round(runs) for name, runs in rounds.items()})
         memory = {"gateway": live.memory(), **{name: tree_rss(p.pid) for name, p in procs.items()}}
     except (RuntimeError, OSError, subprocess.SubprocessError, TimeoutError, requests.RequestException,
             redis.RedisError) as exc:  # fmt: skip
@@ -551,6 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model,
         "model_file": str(path),
         "duration_s_per_case": args.duration,
+        "rounds": args.rounds,
         "warmup_s_per_case": args.warmup,
         "connections": args.connections,
         "pass_connections": args.pass_connections,

@@ -53,5 +53,6 @@ def cached_answer(raw: bytes | str | None) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
-def cache_put(key: str, value: dict[str, Any], *, ttl_s: int | None = None) -> None:
-    get_redis().set(key, json.dumps(value), ex=ttl_s or settings.SWARM_CACHE_TTL_S)
+def cache_put(key: str, value: dict[str, Any], *, ttl_s: int | None = None, client: Any = None) -> None:
+    """Store an answer (`client`: a pipeline to queue the write on; by default the API's Redis, at once)."""
+    (client or get_redis()).set(key, json.dumps(value), ex=ttl_s or settings.SWARM_CACHE_TTL_S)

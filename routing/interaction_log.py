@@ -45,7 +45,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -128,7 +128,11 @@ _misses_lock = threading.Lock()
 
 
 def interaction_append(
-    *, payload: dict[str, Any], client: redis.Redis | redis.client.Pipeline | None = None, required: bool = False
+    *,
+    payload: dict[str, Any],
+    client: redis.Redis | redis.client.Pipeline | None = None,
+    required: bool = False,
+    also: Callable[[redis.client.Pipeline], None] | None = None,
 ) -> bool:
     """Append one answered request to the log stream. True when it was appended.
 
@@ -138,7 +142,9 @@ def interaction_append(
     and a WAIT for n replicas go in one pipeline; fewer in time are counted (swarm_redis_replica_ack_misses_total).
 
     `client`: a redis.Redis with decoded responses; by default the API's (short timeouts, no retries). A
-    pipeline gets the XADD alone (its caller executes it)."""
+    pipeline gets the XADD alone (its caller executes it). `also` queues the caller's own writes (a fresh
+    answer's cache entry) in front of the XADD, in the same round trip; a failure of one of those alone is
+    logged, and the append stands."""
     request_id = payload.get("request_id")
     try:
         data = json.dumps(payload, default=str)
@@ -150,13 +156,24 @@ def interaction_append(
     replicas = settings.SWARM_REDIS_MIN_REPLICAS_ACK
     fields, maxlen = {DATA_FIELD: data}, settings.SWARM_INTERACTION_STREAM_MAXLEN
     try:
-        if replicas and not isinstance(target, redis.client.Pipeline):
+        if (replicas or also) and not isinstance(target, redis.client.Pipeline):
             pipe = target.pipeline(transaction=False)  # WAIT inside MULTI would not wait
+            if also is not None:
+                also(pipe)
+            first = len(pipe.command_stack)
             pipe.xadd(STREAM_KEY, fields, maxlen=maxlen, approximate=True)
-            pipe.wait(replicas, settings.SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS)
-            _, acked = pipe.execute()
-            if int(acked) < replicas:
-                _replica_ack_missed(request_id, int(acked), replicas)
+            if replicas:
+                pipe.wait(replicas, settings.SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS)
+            results = pipe.execute(raise_on_error=False)
+            for failed in (r for r in results[:first] if isinstance(r, Exception)):
+                log.warning("a write sent with interaction %s failed: %s", request_id, failed)
+            if isinstance(results[first], Exception):
+                raise results[first]
+            if replicas:
+                if isinstance(results[first + 1], Exception):
+                    raise results[first + 1]
+                if int(results[first + 1]) < replicas:
+                    _replica_ack_missed(request_id, int(results[first + 1]), replicas)
         else:
             target.xadd(STREAM_KEY, fields, maxlen=maxlen, approximate=True)
     except REDIS_FAILURES as exc:

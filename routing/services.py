@@ -312,11 +312,9 @@ def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, 
     if isinstance(result.get("answer"), str):
         result["answer"] = storable(result["answer"])  # a provider's unpaired surrogate would break the response
     served = result.get("adapter_version", adapter)  # the worker says which adapter really answered
+    entry = None
     if key and not cached and served == adapter and result["route"] not in ("unsure", "local"):
-        try:
-            cache_put(key, _cacheable(result))
-        except REDIS_ERRORS as exc:
-            log.warning("could not cache %s: %s", ask.request_id, exc)
+        entry = _cacheable(result)  # written with the interaction's append, in one round trip
     result.update(request_id=ask.request_id, latency_ms=round((time.perf_counter() - ask.started) * 1000, 2),
                   adapter_version=served)  # fmt: skip
     result.setdefault("model", active_model().alias)
@@ -328,7 +326,7 @@ def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, 
     if not cached and ask.route == AUTO and result["route"] != "pattern" and not ask.exact:  # the model answered
         outcome = "unsure" if result["route"] == "unsure" else "cloud" if result.get("provider") else "local"
         metrics.record_arm_request(ask.arm.name, outcome, result["latency_ms"] / 1000)
-    _publish_log(_log_payload(result, ask=ask))
+    _publish_log(_log_payload(result, ask=ask), cache=(key, entry) if key and entry is not None else None)
     return result
 
 
@@ -689,13 +687,16 @@ def _cancel(request_id: str) -> None:
         log.warning("could not cancel %s: %s", request_id, exc)
 
 
-def _publish_log(payload: dict[str, Any]) -> None:
+def _publish_log(payload: dict[str, Any], *, cache: tuple[str, dict[str, Any]] | None = None) -> None:
     """Append the interaction to the log stream, which the writers in worker-cpu drain into the database
-    (routing/interaction_log.py). By default it never raises: the answer is already computed; a failure is
-    counted. With SWARM_REDIS_MIN_REPLICAS_ACK (Sentinel) the log must hold it before the client is answered:
-    a failed append is a 503 (the client tries again; no answer it was given is missing from the log)."""
+    (routing/interaction_log.py), with the fresh answer's cache entry (`cache`: key, value) in the same
+    round trip. By default it never raises: the answer is already computed; a failure is counted (a
+    failed cache write is logged). With SWARM_REDIS_MIN_REPLICAS_ACK (Sentinel) the log must hold it before
+    the client is answered: a failed append is a 503 (the client tries again; no answer it was given is
+    missing from the log)."""
+    also = (lambda pipe: cache_put(cache[0], cache[1], client=pipe)) if cache else None
     try:
-        interaction_append(payload=payload, required=settings.SWARM_REDIS_MIN_REPLICAS_ACK > 0)
+        interaction_append(payload=payload, required=settings.SWARM_REDIS_MIN_REPLICAS_ACK > 0, also=also)
     except InteractionLogUnavailable as exc:
         raise ServiceUnavailable(f"the interaction log is unavailable, request {payload.get('request_id')} was "
                                  f"not answered; try again: {exc}") from None  # fmt: skip

@@ -246,3 +246,20 @@ def test_consumers_gone_for_an_hour_with_nothing_pending_are_forgotten(stream, m
     time.sleep(0.01)
     assert il.InteractionWriter(consumer="w1").forget_gone_consumers() == ["idle-one"]
     assert {c["name"] for c in stream.xinfo_consumers(il.STREAM_KEY, il.GROUP)} == {"holds-one"}
+
+
+def test_a_fresh_answers_cache_entry_rides_with_the_append(stream, caplog):
+    from routing.cache import cache_put
+
+    sent = payload(7)
+    before = dropped("append")
+    calls = stream.info("commandstats").get("cmdstat_xadd", {}).get("calls", 0)
+    assert il.interaction_append(payload=sent, also=lambda pipe: cache_put("cache:k", {"answer": "14"}, client=pipe))
+    assert json.loads(stream.get("cache:k")) == {"answer": "14"}
+    assert stream.xlen(il.STREAM_KEY) == 1
+    assert stream.info("commandstats")["cmdstat_xadd"]["calls"] == calls + 1
+    # A write of its own that fails (a wrong type here) is logged; the interaction is appended all the same.
+    with caplog.at_level(logging.WARNING, logger="routing.interaction_log"):
+        assert il.interaction_append(payload=payload(8), also=lambda pipe: pipe.lpop("cache:k"))
+    assert stream.xlen(il.STREAM_KEY) == 2 and dropped("append") == before
+    assert "failed" in caplog.text
