@@ -349,9 +349,11 @@ def _from_pattern(ask: Ask) -> dict[str, Any] | None:
 
 # At most this many requests of one web process run the exact heads at once. Each is bounded by its
 # heads' CPU deadlines (math: 0.5 s of its thread's CPU), but the threads share one interpreter: a
-# burst of hostile inputs must not take every thread's turn from cache hits. Past it, the request goes
-# to the worker's council, which runs the same heads.
+# burst of hostile inputs must not take every thread's turn from cache hits. A request waits up to
+# _EXACT_WAIT_S for a place (an ordinary head answers in a few ms); past it, it goes to the worker's
+# council, which runs the same heads.
 _EXACT_HERE = threading.BoundedSemaphore(4)
+_EXACT_WAIT_S = 0.05
 
 
 def _from_fast_heads(ask: Ask) -> dict[str, Any] | None:
@@ -362,7 +364,7 @@ def _from_fast_heads(ask: Ask) -> dict[str, Any] | None:
         return None
     from routing.heads import fast_heads
 
-    if not _EXACT_HERE.acquire(blocking=False):  # this process's share is busy: the worker's council does it
+    if not _EXACT_HERE.acquire(timeout=_EXACT_WAIT_S):  # this process's share is busy: the worker's council does it
         return None
     try:
         decision = fast_decision(ask.prompt, fast_heads=list(fast_heads()), max_tokens=ask.max_tokens,
