@@ -126,30 +126,10 @@ def test_three_hosts_serve_with_their_own_queues_and_names(cluster):
     record("three_hosts", {**figures, "served_by_host": served, "hosts": [h.name for h in cluster.net.hosts.values()]})
 
 
-# What the trainer does on host A after an export: the version and its bytes in one transaction (the
-# adapter store is the database every host reaches), then it serves to everyone.
-RECORD_ADAPTER = """
-from pathlib import Path
-from django.conf import settings
-from django.db import transaction
-from inference.integrity import sha256_file
-from inference.registry import active_model
-from training import adapter_store, rollout
-from training.models import AdapterVersion
-path = Path(settings.SWARM_ADAPTER_DIR) / "lora-v1" / "adapter.gguf"
-spec = active_model()
-with transaction.atomic():
-    adapter = AdapterVersion.objects.create(number=1, base_model=spec.alias, base_sha256=spec.sha256 or "",
-        path="lora-v1/adapter.gguf", sha256=sha256_file(path), size=path.stat().st_size, rank=4, alpha=4.0)
-    adapter_store.save_blob(adapter, path)
-rollout.reload_adapter("lora-v1")
-"""
-
-
 def test_an_adapter_reaches_every_host_from_the_store(cluster):
     from inference.integrity import sha256_file
     from tests.cluster.cluster import model_file
-    from tests.training.adapter_factory import tiny_gguf_lora
+    from tests.training.adapter_factory import RECORD_ADAPTER, tiny_gguf_lora
 
     trained = cluster.a.dir / "var" / "adapters" / "lora-v1" / "adapter.gguf"
     sha256 = tiny_gguf_lora(model_file(), trained)

@@ -11,27 +11,9 @@ import pytest
 from inference.integrity import sha256_file
 from inference.registry import active_model
 from tests.stack import Stack
-from tests.training.adapter_factory import tiny_gguf_lora
+from tests.training.adapter_factory import RECORD_ADAPTER, tiny_gguf_lora
 
 pytestmark = pytest.mark.integration
-
-# What the trainer does after the export: the version and its bytes in one transaction, then it serves.
-RECORD = """
-from pathlib import Path
-from django.conf import settings
-from django.db import transaction
-from inference.integrity import sha256_file
-from inference.registry import active_model
-from training import adapter_store, rollout
-from training.models import AdapterVersion
-path = Path(settings.SWARM_ADAPTER_DIR) / "lora-v1" / "adapter.gguf"
-spec = active_model()
-with transaction.atomic():
-    adapter = AdapterVersion.objects.create(number=1, base_model=spec.alias, base_sha256=spec.sha256 or "",
-        path="lora-v1/adapter.gguf", sha256=sha256_file(path), size=path.stat().st_size, rank=4, alpha=4.0)
-    adapter_store.save_blob(adapter, path)
-rollout.reload_adapter("lora-v1")
-"""
 
 
 def test_a_worker_without_the_file_serves_the_adapter_from_the_store(module_redis, tmp_path):
@@ -42,7 +24,7 @@ def test_a_worker_without_the_file_serves_the_adapter_from_the_store(module_redi
     sha256 = tiny_gguf_lora(base, trainer_dir / "lora-v1" / "adapter.gguf")
     try:
         s.migrate()
-        s.manage("shell", "-c", RECORD)
+        s.manage("shell", "-c", RECORD_ADAPTER)
         s.start_gpu_worker(env={"SWARM_ADAPTER_DIR": str(worker_dir)})
         s.start_cpu_worker()
         s.start_web()

@@ -60,3 +60,22 @@ def tiny_gguf_lora(base_path: Path, out_path: Path, *, rank: int = 4, seed: int 
     writer.write_tensors_to_file()
     writer.close()
     return sha256_file(out_path)
+
+
+# What the trainer does after the export: the version and its bytes in one transaction, then it serves.
+RECORD_ADAPTER = """
+from pathlib import Path
+from django.conf import settings
+from django.db import transaction
+from inference.integrity import sha256_file
+from inference.registry import active_model
+from training import adapter_store, rollout
+from training.models import AdapterVersion
+path = Path(settings.SWARM_ADAPTER_DIR) / "lora-v1" / "adapter.gguf"
+spec = active_model()
+with transaction.atomic():
+    adapter = AdapterVersion.objects.create(number=1, base_model=spec.alias, base_sha256=spec.sha256 or "",
+        path="lora-v1/adapter.gguf", sha256=sha256_file(path), size=path.stat().st_size, rank=4, alpha=4.0)
+    adapter_store.save_blob(adapter, path)
+rollout.reload_adapter("lora-v1")
+"""
