@@ -112,7 +112,7 @@ docker-build-all:
 # The model the test stacks serve: the tiny profile, so the suites stay within CI's time (the default
 # profile's own integration test, tests/integration/test_model_profiles.py, starts a stack of its own).
 TEST_MODEL ?= smollm2-135m
-test test-runbook test-slow: export SWARM_MODEL = $(TEST_MODEL)
+test test-runbook test-slow test-cluster: export SWARM_MODEL = $(TEST_MODEL)
 
 # The budget race tests run again on PostgreSQL (the embedded default is SQLite).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
