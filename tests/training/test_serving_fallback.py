@@ -3,6 +3,8 @@ under the adapter's key (the real model in this process; real Redis DB 8)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from routing import services
@@ -40,15 +42,21 @@ def test_a_corrupt_adapter_falls_back_to_the_base_model(settings):
     assert answer["adapter_version"] == BASE and answer["answer"] == "56"
 
 
-def test_an_answer_from_another_adapter_than_the_key_names_is_not_cached(monkeypatch):
-    logged = []
-    monkeypatch.setattr(services, "_publish_log", logged.append)  # the broker boundary
+def logged() -> list[dict]:
+    """The interactions appended to the log stream (the cache entry rides with the append)."""
+    from routing.interaction_log import DATA_FIELD, STREAM_KEY
+    from swarm_site.redis_client import get_redis
+
+    return [json.loads(fields[DATA_FIELD]) for _, fields in get_redis().xrange(STREAM_KEY)]
+
+
+def test_an_answer_from_another_adapter_than_the_key_names_is_not_cached():
     ask = services.Ask(prompt="What is 6*7?", max_tokens=8, temperature=0.0)
     ask.arm = Arm(version="lora-v9", path="lora-v9/adapter.gguf", sha256="0" * 64)
     key, adapter, _ = "cache:test-fallback", "lora-v9", None
     fell_back = {"answer": "42", "route": "council", "skill_type": "math", "confidence": 1.0, "adapter_version": BASE}
     result = services._finish(ask, dict(fell_back), key=key, adapter=adapter, cached=False)
     assert result["adapter_version"] == BASE and cache_get(key) is None
-    assert logged[0]["adapter_version"] == BASE
+    assert logged()[-1]["adapter_version"] == BASE
     served = services._finish(ask, {**fell_back, "adapter_version": "lora-v9"}, key=key, adapter=adapter, cached=False)
     assert served["adapter_version"] == "lora-v9" and cache_get(key)["answer"] == "42"
