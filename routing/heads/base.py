@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -13,6 +15,19 @@ from inference.registry import ModelTrust
 
 # The local model, supplied by the worker: generate(messages, max_tokens=, temperature=) -> Generation.
 Generate = Callable[..., Generation]
+
+
+# CPython 3.11's AST converter keeps its recursion depth in interpreter-wide state: two threads
+# turning source into AST objects at once can fail with "SystemError: AST constructor recursion depth
+# mismatch". The heads run side by side in threads (the council, the API's exact heads), so every parse
+# of theirs goes through this one lock; a prompt-sized parse takes microseconds.
+_AST_LOCK = threading.Lock()
+
+
+def parse_source(source: str, mode: str = "exec") -> ast.AST:
+    """`ast.parse(source, mode=mode)`, one thread at a time (raises what ast.parse raises)."""
+    with _AST_LOCK:
+        return ast.parse(source, mode=mode)
 
 
 @dataclass(frozen=True)

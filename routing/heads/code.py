@@ -33,7 +33,7 @@ import secrets
 import time
 from typing import Any
 
-from routing.heads.base import Ballot, Generate, Head, HeadContext
+from routing.heads.base import Ballot, Generate, Head, HeadContext, parse_source
 from routing.sandbox import SandboxResult, SandboxUnavailable, run_python, sandbox_status
 
 SYSTEM_PROMPT = (
@@ -96,7 +96,7 @@ def complete_prefix(code: str) -> str:
             continue  # cut only before a top-level line
         prefix = "\n".join(lines[:end])
         try:
-            ast.parse(prefix)
+            parse_source(prefix)
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             continue
         return prefix
@@ -105,7 +105,7 @@ def complete_prefix(code: str) -> str:
 
 def _is_literal(expr: str) -> bool:
     try:
-        ast.literal_eval(expr)
+        ast.literal_eval(parse_source(expr, mode="eval"))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False
     return True
@@ -113,7 +113,7 @@ def _is_literal(expr: str) -> bool:
 
 def _is_expression(source: str) -> bool:
     try:
-        ast.parse(source, mode="eval")
+        parse_source(source, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     return True
@@ -183,7 +183,7 @@ def example_calls(tests: list[str], functions: set[str]) -> list[tuple[str, tupl
     calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
     for test in tests:
         try:
-            tree = ast.parse(test)
+            tree = parse_source(test)
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             continue
         for node in ast.walk(tree):
@@ -534,7 +534,7 @@ def differential_summary(
 
 def defined_functions(code: str) -> set[str]:
     try:
-        tree = ast.parse(code)
+        tree = parse_source(code)
     except SyntaxError:
         return set()
     return {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}

@@ -104,7 +104,7 @@ from sympy.parsing.sympy_parser import (
 )
 from sympy.polys.polyerrors import BasePolynomialError
 
-from routing.heads.base import Ballot, Head, HeadContext
+from routing.heads.base import Ballot, Head, HeadContext, parse_source
 from routing.heads.numwords import parse_fraction_words, parse_ordinal, replace_number_words
 
 MAX_PROMPT_CHARS = 200
@@ -649,7 +649,7 @@ def parse_math(text: str) -> Parsed:
     if _paren_depth(text) > MAX_PAREN_DEPTH:
         raise _Refuse("too deeply nested")
     code = stringify_expr(text, dict(_LOCALS), dict(_GLOBALS), _TRANSFORMATIONS)
-    tree = ast.parse(code, mode="eval")
+    tree = parse_source(code, mode="eval")
     checker = _Checker()
     checker.check(tree)
     body = tree.body
