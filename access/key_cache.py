@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import transaction
 
 from swarm_site.redis_client import REDIS_ERRORS, get_redis, redis_from_url
 
@@ -137,6 +138,13 @@ class KeyCache:
 
 
 key_cache = KeyCache()
+
+
+def key_changed_here() -> None:
+    """This process changed a key (in a transaction, maybe): empty its cache at once, and tell the
+    other processes once the change is visible to them (after the commit)."""
+    key_cache.invalidate()
+    transaction.on_commit(keys_changed)
 
 
 def keys_changed() -> None:

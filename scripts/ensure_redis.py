@@ -22,16 +22,12 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from swarm_site.redis_client import is_sentinel_url, redis_from_url  # noqa: E402 - after the path
-
-
-def sentinel_master() -> str:
-    return os.environ.get("SWARM_REDIS_SENTINEL_MASTER", "swarm")
+from swarm_site.redis_client import is_sentinel_url, redis_from_url, sentinel_master_name  # noqa: E402 - after the path
 
 
 def answers(url: str) -> bool:
     try:
-        client = redis_from_url(url, master=sentinel_master(), socket_connect_timeout=0.5, socket_timeout=0.5)
+        client = redis_from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
         return bool(client.ping())
     except (redis.RedisError, OSError, ValueError):
         return False
@@ -54,8 +50,9 @@ def main() -> int:
         print(f"redis: {url} answers")
         return 0
     if is_sentinel_url(url):
-        print(f"redis: the sentinels of {url} name no primary {sentinel_master()!r} that answers; a Sentinel setup is "
-              f"never started here (check the sentinels, SWARM_REDIS_SENTINEL_MASTER)", file=sys.stderr)  # fmt: skip
+        print(f"redis: the sentinels of {url} name no primary {sentinel_master_name()!r} that answers; a "
+              f"Sentinel setup is never started here (check the sentinels, SWARM_REDIS_SENTINEL_MASTER)",
+              file=sys.stderr)  # fmt: skip
         return 1
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379

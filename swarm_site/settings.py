@@ -11,9 +11,8 @@ import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Exchange, Queue
 
-from swarm_site.broker import amqp_celery_settings, is_amqp
+from swarm_site.broker import amqp_celery_settings, is_amqp, task_queues
 from swarm_site.env import (
     env_bool,
     env_broker_url,
@@ -259,7 +258,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = CeleryQueue.DEFAULT.value
-CELERY_TASK_QUEUES = [Queue(q.value, Exchange(q.value, type="direct"), routing_key=q.value) for q in CeleryQueue]
+CELERY_TASK_QUEUES = task_queues((q.value for q in CeleryQueue), amqp=False)
 CELERY_TASK_CREATE_MISSING_QUEUES = True  # gpu.<n> queues appear as workers start
 CELERY_TASK_ROUTES = {
     "routing.tasks.orchestrate": {"queue": CeleryQueue.GPU.value},
@@ -297,18 +296,15 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
 CELERY_REDIS_SOCKET_TIMEOUT = 3.0
 # Sentinel (sentinel://...): kombu and Celery find the primary by its name; the sentinels are asked with
 # the connect timeout (Celery's backend would otherwise wait on a silent sentinel without one).
+_SENTINEL_OPTIONS = {
+    "master_name": SWARM_REDIS_SENTINEL_MASTER,
+    "sentinel_kwargs": {"socket_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
+                        "socket_connect_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT},
+}  # fmt: skip
 if CELERY_BROKER_URL.startswith("sentinel://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS.update(
-        master_name=SWARM_REDIS_SENTINEL_MASTER,
-        sentinel_kwargs={"socket_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
-                         "socket_connect_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT},
-    )  # fmt: skip
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_SENTINEL_OPTIONS)
 if CELERY_RESULT_BACKEND.startswith("sentinel://"):
-    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
-        "master_name": SWARM_REDIS_SENTINEL_MASTER,
-        "sentinel_kwargs": {"socket_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
-                            "socket_connect_timeout": CELERY_REDIS_SOCKET_CONNECT_TIMEOUT},
-    }  # fmt: skip
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = dict(_SENTINEL_OPTIONS)
 # Flower's view of the stack comes from the workers' events (received, started, succeeded, failed).
 # The publisher's task-sent event is left off: it would be a second message from the API on every
 # request for the model, for a state ("sent") that "received" follows within milliseconds.
