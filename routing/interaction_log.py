@@ -20,6 +20,10 @@ routing/worker_steps.py), consumer group ``interaction-writers``, one consumer p
     -> one Interaction bulk_create(update_conflicts on request_id) in a transaction: a redelivered entry
        updates its row, it never adds one
     -> XACK + XDEL of the batch in one MULTI, after the commit
+    -> a batch smaller than SWARM_INTERACTION_BATCH: wait SWARM_INTERACTION_LINGER_MS before the next read
+       (the first entry after a quiet spell is written at once; under load the entries gather into batches
+       of a few hundred rows instead of one transaction per request: 3 ms of CPU a row in batches of one,
+       0.1 ms in batches of 500, on SQLite)
     every few seconds: XAUTOCLAIM the entries pending longer than SWARM_INTERACTION_CLAIM_IDLE_S on any
        consumer (a writer killed mid-batch) and write them; forget consumers gone for an hour
 
@@ -226,6 +230,7 @@ class InteractionWriter:
         batch: int | None = None,
         claim_idle_s: float | None = None,
         block_ms: int = BLOCK_MS,
+        linger_ms: int | None = None,
     ) -> None:
         self.client = client or get_blocking_redis()  # XREADGROUP BLOCK needs the longer socket timeout
         self.consumer = consumer or consumer_name()
@@ -233,6 +238,8 @@ class InteractionWriter:
         idle_s = settings.SWARM_INTERACTION_CLAIM_IDLE_S if claim_idle_s is None else claim_idle_s
         self.claim_idle_ms = max(1, int(idle_s * 1000))
         self.block_ms = block_ms
+        linger = settings.SWARM_INTERACTION_LINGER_MS if linger_ms is None else linger_ms
+        self.linger_s = max(0, linger) / 1000
         self._group_ready = False
         self._retry_own = False  # entries of this consumer are pending after a failed write: read them first
 
@@ -401,8 +408,10 @@ class InteractionWriter:
                     self.reclaim()
                     self.forget_gone_consumers()
                     next_reclaim = time.monotonic() + RECLAIM_EVERY_S
-                self.drain_once()
+                handled = self.drain_once()
                 failures = 0
+                if 0 < handled < self.batch and self.linger_s:
+                    stop.wait(self.linger_s)  # let the next entries gather into one batch
                 continue
             except TRANSIENT_DB_ERRORS as exc:
                 log.warning("could not write interactions to the database, retrying: %s", exc)

@@ -242,6 +242,9 @@ SWARM_DEADLINE_S = env_float("SWARM_DEADLINE_S", 60.0, minimum=1.0)
 SWARM_INTERACTION_STREAM_MAXLEN = env_int("SWARM_INTERACTION_STREAM_MAXLEN", 100_000, minimum=1000)
 SWARM_INTERACTION_BATCH = env_int("SWARM_INTERACTION_BATCH", 500, minimum=1)
 SWARM_INTERACTION_CLAIM_IDLE_S = env_float("SWARM_INTERACTION_CLAIM_IDLE_S", 30.0, minimum=0.1)
+# After a batch smaller than SWARM_INTERACTION_BATCH a writer waits this long before reading again, so that
+# under load entries are stored a few hundred to a transaction (not one per request); 0: read again at once.
+SWARM_INTERACTION_LINGER_MS = env_int("SWARM_INTERACTION_LINGER_MS", 200, minimum=0)
 # Serving processes per GPU worker (each loads the model: ~100-500 MB), and how many requests for the
 # model (running and queued, across the stack) are admitted at once; over it -> 503 + Retry-After at
 # once, while the cache, pattern and exact heads keep answering. 0: no admission limit.

@@ -238,6 +238,33 @@ def test_the_writer_thread_drains_until_stopped_then_leaves_the_group(stream):
     assert "thread-1" not in {c["name"] for c in stream.xinfo_consumers(il.STREAM_KEY, il.GROUP)}
 
 
+def test_under_a_steady_trickle_the_writer_gathers_entries_into_batches(stream, monkeypatch):
+    """One entry every ~4 ms for ~0.6 s: without the linger every read finds one or two entries and each
+    becomes its own transaction; with it they go a linger's worth at a time. The first entry after a quiet
+    spell is written at once."""
+    batches: list[int] = []
+    upsert = il.InteractionWriter._upsert
+    monkeypatch.setattr(il.InteractionWriter, "_upsert", staticmethod(lambda rows: (batches.append(len(rows)),
+                                                                                   upsert(rows))))  # fmt: skip
+    thread = il.WriterThread(consumer="linger", linger_ms=200)
+    thread.start()
+    try:
+        il.interaction_append(payload=payload(0))
+        began = time.monotonic()
+        wait_for(lambda: Interaction.objects.count() == 1, timeout=10, what="the first row")
+        first_s = time.monotonic() - began
+        for n in range(1, 151):
+            il.interaction_append(payload=payload(n))
+            time.sleep(0.004)
+        wait_for(lambda: Interaction.objects.count() == 151, timeout=10, what="the trickle's rows")
+    finally:
+        thread.stop()
+    assert first_s < 1.0, f"the first entry waited {first_s:.2f} s"
+    assert sum(batches) == 151
+    # ~0.6 s of entries in 0.2 s lingers: a handful of transactions, not one per entry (or per two)
+    assert len(batches) <= 12, f"{len(batches)} transactions for 151 entries: {batches}"
+
+
 def test_consumers_gone_for_an_hour_with_nothing_pending_are_forgotten(stream, monkeypatch):
     il.interaction_append(payload=payload())
     il.InteractionWriter(consumer="holds-one")._read(">", None)
