@@ -156,9 +156,9 @@ class Stack:
         return port
 
     def start_web(self) -> subprocess.Popen:
-        env_port = {"SWARM_PORT": str(self.port), "SWARM_WEB_THREADS": "8"}
+        self.env["SWARM_PORT"] = str(self.port)
+        self.env.setdefault("SWARM_WEB_THREADS", "8")  # a test stack's; a benchmark may ask for the shipped 32
         self.env.setdefault("WEB_CONCURRENCY", "1")
-        self.env.update(env_port)
         return self._spawn("web", [PY, "-m", "gunicorn", "swarm_site.wsgi:application",
                                    "--config", "swarm_site/gunicorn.conf.py"])  # fmt: skip
 

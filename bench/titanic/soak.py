@@ -249,12 +249,16 @@ def main(argv: list[str] | None = None) -> int:
 
             stack_info: dict[str, Any] = {"mode": "running stack", "url": url}
         else:
-            live = LiveStack.start(cloud=False)
+            # The web server as shipped (swarm_site/gunicorn.conf.py: 32 threads a process, half of them places
+            # for requests waiting on the model), not the test stacks' 8.
+            threads = os.environ.get("SOAK_WEB_THREADS", "32")
+            live = LiveStack.start(cloud=False, SWARM_WEB_THREADS=threads)
             url = live.url
             snapshot = live.memory
-            stack_info = {"mode": "own stack (private redis, gunicorn x2 with 8 threads, serving worker, "
-                                  "bookkeeping worker)", "start_s": round(live.started_s, 1),
-                          "logs": str(live.stack.logdir)}  # fmt: skip
+            stack_info = {"mode": f"own stack (private redis, gunicorn x{live.stack.env['WEB_CONCURRENCY']} with "
+                                  f"{threads} threads, serving worker, bookkeeping worker)",
+                          "model": live.stack.env.get("SWARM_MODEL") or "the registry's default",
+                          "start_s": round(live.started_s, 1), "logs": str(live.stack.logdir)}  # fmt: skip
         print(f"soak: {args.qps} QPS for {args.duration}s, {users} users, mix {args.mix}, at {url}", flush=True)
         if live and not os.environ.get("SWARM_API_KEY"):  # a key of its own: the anonymous caps would refuse
             os.environ["SWARM_API_KEY"] = live.stack.create_key("soak")  # part of the mix (max_tokens > 256)
