@@ -303,20 +303,18 @@ def lora_cases(hf_base, probe_ids, eos_id, base_spec, tmp_path_factory) -> dict[
     return cases
 
 
-TRAINING_REDIS_URL = "redis://127.0.0.1:6379/8"
-
-
 @pytest.fixture
-def training_redis(settings, tmp_path):
-    """REDIS_URL -> DB 8, empty (serving snapshot, GPU lock); adapters under tmp_path."""
+def training_redis(settings, tmp_path, module_redis):
+    """REDIS_URL -> this module's own redis-server, emptied (serving snapshot, GPU lock): no other test run
+    shares it; adapters under tmp_path."""
     import redis
 
     from swarm_site.redis_client import get_redis
 
-    settings.REDIS_URL = TRAINING_REDIS_URL
+    settings.REDIS_URL = module_redis.url
     settings.SWARM_ADAPTER_DIR = tmp_path / "adapters"
     get_redis.cache_clear()
-    client = redis.Redis.from_url(TRAINING_REDIS_URL)
+    client = redis.Redis.from_url(module_redis.url)
     client.flushdb()
     yield client
     client.flushdb()
