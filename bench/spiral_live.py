@@ -98,6 +98,9 @@ def ask_day(stack: Stack, name: str, items: list[tuple[str, str]]) -> dict[str, 
         "pattern_precision": round(pattern_right / pattern, 4) if pattern else None,
         "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 0.95), 1)},
         "wrong": wrong,
+        # a local answer (not escalated, not UNSURE) that is wrong: the council and the pattern heads answer
+        # only at or above the confidence floor, so every such answer was given as sure
+        "confidently_wrong": sum(1 for w in wrong if w["route"] not in ESCALATED),
     }
 
 
@@ -118,6 +121,22 @@ def run_spiral(stack: Stack, groups: list[dict[str, Any]]) -> dict[str, Any]:
     day2 = ask_day(stack, "day 2: unseen paraphrases", day2_items)
     return {"days": [day1, day2], "mining_output": mined[-5:],
             "cloud_calls_saved": day1["escalation_rate"] * day2["prompts"] - day2["escalated"]}  # fmt: skip
+
+
+def headline(days: list[dict[str, Any]]) -> dict[str, Any]:
+    """The top-level figures: day 2's escalation rate over day 1's, and confidently wrong answers on both days."""
+    day1, day2 = days
+    ratio = day2["escalation_rate"] / day1["escalation_rate"] if day1["escalation_rate"] else None
+    return {"day2_over_day1_escalations": round(ratio, 4) if ratio is not None else None,
+            "confidently_wrong": sum(day.get("confidently_wrong", 0) for day in days),
+            "halves": "pattern heads only: no adapter is distilled between the days (bench/distill.py measures "
+                      "that half apart)"}  # fmt: skip
+
+
+def default_model() -> str:
+    """The model the stack serves: SWARM_MODEL when set, else the registry's default (config/models.yaml)."""
+    registry = yaml.safe_load((ROOT / "config" / "models.yaml").read_text(encoding="utf-8"))
+    return os.environ.get("SWARM_MODEL") or registry["default"]
 
 
 def references_file(groups: list[dict[str, Any]], directory: Path) -> Path:
@@ -161,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         "when": now.isoformat(),
         "data": f"{len(groups)} groups from mining/data/paraphrases.yaml ({', '.join(g['id'] for g in groups)})",
         "method": __doc__.split("\n\n")[1].replace("\n", " "),
+        "model": default_model(),
         "stack_start_s": round(live.started_s, 1),
+        **headline(result["days"]),
         **result,
         "replay_provider_stats": replay,
     }
