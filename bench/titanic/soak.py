@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,44 @@ INTERACTION_STREAM = "swarm:interactions"  # routing/interaction_log.py (not imp
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 LOCUSTFILE = ROOT / "bench" / "soak" / "locustfile.py"
+# Flower watches the soak's own stack as operators run it (manage.py run_flower, basic auth); its CPU time is
+# counted with the stack's, and must stay within this share of the whole stack's under the soak.
+FLOWER_MAX_CPU_SHARE = 0.05
+
+
+def start_flower(live: LiveStack, timeout_s: float = 60.0) -> dict[str, Any]:
+    """Flower on the stack's broker, started like the Procfile's (`manage.py run_flower`), as one of the stack's
+    processes (so its CPU and memory are sampled with theirs). Its URL and credentials once it answers."""
+    from tests.stack import free_port
+
+    port, auth = free_port(), ("soak", secrets.token_urlsafe(12))
+    live.stack._spawn("flower", [sys.executable, "manage.py", "run_flower", "--port", str(port)],
+                      {"FLOWER_BASIC_AUTH": ":".join(auth)})  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/api/workers", auth=auth, timeout=5).status_code == 200:
+                return {"url": url, "auth": auth}
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Flower did not answer on {url} within {timeout_s:g} s (log: {live.stack.logdir})")
+        time.sleep(0.5)
+
+
+def flower_view(flower: dict[str, Any]) -> dict[str, Any]:
+    """What Flower shows once the soak is over: the workers it knows (asked to refresh them)."""
+    try:
+        reply = requests.get(f"{flower['url']}/api/workers", params={"refresh": "1"}, auth=flower["auth"], timeout=30)
+        reply.raise_for_status()
+        return {"workers_seen": sorted(reply.json())}
+    except (requests.RequestException, ValueError) as exc:
+        return {"workers_seen": [], "error": f"{type(exc).__name__}: {exc}"}
+
+
+def flower_share(cpu_ms: dict[str, float]) -> float | None:
+    """Flower's CPU time as a share of the whole stack's (Flower included) during the soak."""
+    total = sum(v for v in cpu_ms.values() if v is not None)
+    return round(cpu_ms["flower"] / total, 4) if total and cpu_ms.get("flower") is not None else None
 
 
 def parse_duration(text: str) -> int:
@@ -232,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-p95-target-ms", type=float, default=float(os.environ.get("SOAK_SERVER_P95_MS", "50")),
                         help="the gateway's own latency_ms p95 target")  # fmt: skip
     parser.add_argument("--max-fail-ratio", type=float, default=0.0)
+    parser.add_argument("--no-flower", action="store_true", help="own stack: run it without Flower watching")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     parse_mix(args.mix)
@@ -240,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = machine_load()
 
     live = None
+    flower: dict[str, Any] | None = None
     try:
         if args.url:
             url = args.url.rstrip("/")
@@ -259,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
                                   f"{threads} threads, serving worker, bookkeeping worker)",
                           "model": live.stack.env.get("SWARM_MODEL") or "the registry's default",
                           "start_s": round(live.started_s, 1), "logs": str(live.stack.logdir)}  # fmt: skip
+            if not args.no_flower:
+                flower = start_flower(live)
+                stack_info["flower"] = flower["url"]
         print(f"soak: {args.qps} QPS for {args.duration}s, {users} users, mix {args.mix}, at {url}", flush=True)
         if live and not os.environ.get("SWARM_API_KEY"):  # a key of its own: the anonymous caps would refuse
             os.environ["SWARM_API_KEY"] = live.stack.create_key("soak")  # part of the mix (max_tokens > 256)
@@ -274,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             locust_cpu_s = _children_cpu_s() - children_cpu
         memory_end, vram_end = snapshot(), _vram()
         rows_after = interaction_rows(live) if live else None
+        flower_seen = flower_view(flower) if flower else None
     finally:
         if live:
             live.stop()
@@ -293,6 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     answered = sum(bool(r[4]) for r in records)
     if logged is not None:  # a stack of our own: its interaction log after the drain, one row per answer
         checks["interaction rows == requests answered"] = logged == answered
+    cpu_ms = _cpu_ms_per_request(memory_start, memory_end, len(records))
+    flower_report = None
+    if flower_seen is not None:
+        share = flower_share(cpu_ms)
+        flower_report = {**flower_seen, "cpu_ms_per_request": cpu_ms.get("flower"), "cpu_share_of_stack": share}
+        checks[f"Flower's CPU <= {FLOWER_MAX_CPU_SHARE:.0%} of the stack's"] = share is not None and (
+            share <= FLOWER_MAX_CPU_SHARE
+        )
+        checks["Flower shows the stack's workers"] = len(flower_seen["workers_seen"]) >= 2
     start_totals, end_totals = _totals(memory_start), _totals(memory_end)
     report = {
         "benchmark": "soak",
@@ -310,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "10-40 users even on an idle stack (a plain-threads client at the same rate measured "
                                 "9-14 ms median), so compare latency_ms with server_latency_ms"),
         "stack": stack_info,
+        "flower": flower_report or "not run (--no-flower, or a running stack: --url)",
         "cache_warmup": warm,
         **result,
         "interaction_rows": {"before": rows_before, "after": rows_after, "logged": logged, "sent": len(records),
@@ -326,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             "detail_end": memory_end,
         },
         "cpu": {
-            "ms_per_request_by_process": _cpu_ms_per_request(memory_start, memory_end, len(records)),
+            "ms_per_request_by_process": cpu_ms,
             "locust_load_generator_cpu_s": round(locust_cpu_s, 1),
             "machine_busy_pct_samples": sampler.cpu_busy_pct,
             "note": "CPU time of each stack process (with its children) during the run, per request sent",
@@ -358,6 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     print(f"  rss MiB start {start_totals}\n  rss MiB end   {end_totals}\n  vram {report['vram_mib']}", flush=True)
+    if flower_report:
+        print(f"  flower: {flower_report['cpu_ms_per_request']} ms CPU per request, "
+              f"{flower_report['cpu_share_of_stack']:.1%} of the stack's; workers {flower_report['workers_seen']}",
+              flush=True)  # fmt: skip
     for name, status in report["checks"].items():
         print(f"  check {name}: {status}", flush=True)
     print(f"  report: {out}", flush=True)
