@@ -127,10 +127,11 @@ sandbox-deps:
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q bubblewrap; } \
 		|| echo "bwrap is missing (install the bubblewrap package): the code head stays off"
 
+# --durations=30: the run ends with its 30 slowest tests, the candidates for `slow` (make test-slow).
 test: install-test install-bench redis install-prometheus system-deps
 	$(PYTHON) manage.py prefetch_models --no-progress
 	$(BIN)/ruff check .
-	$(PYTHON) -m pytest -m "not slow and not cluster" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m "not slow and not cluster" --durations=30 $(PYTEST_ARGS)
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTHON) -m pytest -m concurrency --create-db $(PYTEST_ARGS)
 
 # The operators' run-book, command for command, on a stack of its own (about 10 minutes; also in test-slow).
