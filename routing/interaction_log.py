@@ -22,8 +22,8 @@ routing/worker_steps.py), consumer group ``interaction-writers``, one consumer p
     -> XACK + XDEL of the batch in one MULTI, after the commit
     -> a batch smaller than SWARM_INTERACTION_BATCH: wait SWARM_INTERACTION_LINGER_MS before the next read
        (the first entry after a quiet spell is written at once; under load the entries gather into batches
-       of a few hundred rows instead of one transaction per request: 3 ms of CPU a row in batches of one,
-       0.1 ms in batches of 500, on SQLite)
+       of a few hundred rows instead of one transaction per request: 2.4 ms of CPU a row in batches of one,
+       0.1 ms in batches of 500, on SQLite; `python -m bench.log_writer`)
     every few seconds: XAUTOCLAIM the entries pending longer than SWARM_INTERACTION_CLAIM_IDLE_S on any
        consumer (a writer killed mid-batch) and write them; forget consumers gone for an hour
 
