@@ -77,10 +77,12 @@ otherwise, with the reason in ``evidence["abstained"]``.  Evidence of an answer 
 from __future__ import annotations
 
 import ast
+import gc
 import inspect
 import math
 import re
 import sys
+import threading
 import time
 import tokenize
 from collections import Counter
@@ -363,6 +365,45 @@ class _DeadlineExceeded(BaseException):
     """
 
 
+class _GcTime(threading.local):
+    """Per thread: whether a garbage collection is running in it, and how long collections took.
+
+    A collection runs in whichever thread allocated when its threshold was reached, and runs the
+    finalizers of everything it frees (``weakref.finalize`` callbacks, ``__del__``): cleanup left
+    behind by other code, such as a temporary directory's removal. That is not the computation's
+    work: `_deadline` neither raises inside it (the exception would be ignored as unraisable and
+    the finalizer left half done) nor counts its time.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.started_wall = 0.0
+        self.started_cpu = 0.0
+        self.wall = 0.0
+        self.cpu = 0.0
+
+
+_gc_time = _GcTime()
+
+
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    state = _gc_time
+    if phase == "start":
+        if state.depth == 0:
+            state.started_wall = time.perf_counter()
+            state.started_cpu = time.thread_time()
+        state.depth += 1
+    elif state.depth:
+        state.depth -= 1
+        if state.depth == 0:
+            state.wall += time.perf_counter() - state.started_wall
+            state.cpu += time.thread_time() - state.started_cpu
+
+
+_ON_GC_CODE = _on_gc.__code__
+gc.callbacks.append(_on_gc)
+
+
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
     """Abort the computation in the `with` block (this thread only) once it has used `seconds`.
@@ -372,9 +413,11 @@ def _deadline(seconds: float) -> Iterator[None]:
     `WALL_DEADLINE_FACTOR` times `seconds`.
 
     Any tracer already installed (a debugger, coverage) keeps working: the hook delegates to it.
+    Garbage collections that run in this thread meanwhile are not the computation's: see `_GcTime`.
     """
-    wall_start = time.perf_counter()
-    cpu_limit = time.thread_time() + seconds
+    gc_time = _gc_time
+    wall_start = time.perf_counter() - gc_time.wall
+    cpu_limit = time.thread_time() - gc_time.cpu + seconds
     wall_limit = wall_start + seconds
     hard_limit = wall_start + seconds * WALL_DEADLINE_FACTOR
     previous = sys.gettrace()
@@ -383,14 +426,18 @@ def _deadline(seconds: float) -> Iterator[None]:
     def over() -> bool:
         # The cheap wall clock first; the thread's CPU clock (a real syscall) only once the wall
         # deadline has passed, so a busy machine that preempts us does not count as our work.
-        now = time.perf_counter()
-        return now > wall_limit and (now > hard_limit or time.thread_time() > cpu_limit)
+        # Both clocks run without the time garbage collections took (they only ever grow).
+        now = time.perf_counter() - gc_time.wall
+        return now > wall_limit and (now > hard_limit or time.thread_time() - gc_time.cpu > cpu_limit)
 
     def hook(frame: FrameType, event: str, arg: Any) -> Any:
         # Never raise inside a generator frame: generators are also resumed from finalizers (a
         # dropped generator is closed on deallocation) where the exception would be ignored, and
         # the interpreter drops the hook after the first raise, so the computation would run on.
-        if not frame.f_code.co_flags & _GENERATOR_FLAGS and over():
+        # Nor inside a garbage collection, whose finalizers are other code's cleanup (nor in the
+        # callback that marks one: an exception there would lose the mark).
+        code = frame.f_code
+        if not code.co_flags & _GENERATOR_FLAGS and not gc_time.depth and code is not _ON_GC_CODE and over():
             raise _DeadlineExceeded
         return previous(frame, event, arg) if previous is not None else None
 
