@@ -165,16 +165,45 @@ def doctest_examples(prompt: str) -> list[tuple[str, str]]:
     return examples
 
 
+def _literal_call(source: str) -> bool:
+    """True when `source` is one call whose arguments are all literals (`f(2, 'a')`, not `f(a)`)."""
+    try:
+        node = parse_source(source, mode="eval").body
+        if not isinstance(node, ast.Call) or any(isinstance(arg, ast.Starred) for arg in node.args):
+            return False
+        for arg in [*node.args, *(keyword.value for keyword in node.keywords)]:
+            ast.literal_eval(arg)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return all(keyword.arg is not None for keyword in node.keywords)
+
+
+def _one_line(source: str) -> str:
+    """An expression's source on one line and without comments: an assert is built on one line."""
+    return ast.unparse(parse_source(source, mode="eval"))
+
+
+def _parses(statement: str) -> bool:
+    try:
+        parse_source(statement)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    return True
+
+
 def derive_tests(prompt: str) -> list[str]:
-    """Asserts stated in the request, `f(args) -> value` examples and doctest examples whose value is a literal."""
+    """Asserts stated in the request, `f(literals) -> value` examples and doctest examples whose value is a
+    literal. A test that is not valid Python (`assert f(1) => 2`, prose) is left out: in the script that
+    runs the tests it would fail every one of them, the right code's as well."""
     tests = [line.strip() for line in _ASSERT_LINE.findall(prompt)]
     for match in _EXAMPLE.finditer(prompt):
         call, expected = match.group("call"), match.group("expected").strip().rstrip(".")
-        if _is_literal(expected):
+        if _literal_call(call) and _is_literal(expected):
             tests.append(f"assert {call} == {expected}, {call!r}")
     for call, expected in doctest_examples(prompt):
-        tests.append(f"assert ({call}) == ({expected}), {call!r}")
-    return list(dict.fromkeys(tests))
+        call = _one_line(call)  # a trailing `# comment` on the >>> line would swallow the rest of the assert
+        tests.append(f"assert ({call}) == ({_one_line(expected)}), {call!r}")
+    return [test for test in dict.fromkeys(tests) if _parses(test)]
 
 
 # --------------------------------------------------------------------------- probes

@@ -58,6 +58,32 @@ def test_doctest_examples_in_a_docstring_become_asserts() -> None:
 @pytest.mark.parametrize(
     ("prompt", "expected"),
     [
+        # a comment after the call: the assert is built on one line, where it would swallow the rest
+        ("    >>> area([3, 4])  # a 3 by 4 rectangle\n    12\n", ["assert (area([3, 4])) == (12), 'area([3, 4])'"]),
+        # an "assert" line that is not Python is left out (it would fail the script, right code included);
+        # its example is still read
+        (
+            "assert pick([1, 2]) => [2]\nassert pick([3]) == [3]\n",
+            [
+                "assert pick([3]) == [3]",
+                "assert pick([1, 2]) == [2], 'pick([1, 2])'",
+                "assert pick([3]) == [3], 'pick([3])'",
+            ],
+        ),
+        # an example whose arguments are names, not literals, cannot be run
+        ("For example: twice(x) -> 4, twice(2) -> 4.\n", ["assert twice(2) == 4, 'twice(2)'"]),
+    ],
+    ids=["doctest-comment", "assert-not-python", "example-not-literal"],
+)
+def test_derived_tests_are_python_that_can_run(prompt: str, expected: list[str]) -> None:
+    tests = derive_tests(prompt)
+    assert tests == expected
+    assert all(ast.parse(test) for test in tests)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
         (">>> add(2, 3)\n5\n", [("add(2, 3)", "5")]),
         ("    >>> split('a b')\n    ['a',\n     'b']\n\n", [("split('a b')", "['a', 'b']")]),
         ("    >>> f(1)\n    3\n>>> f(2)\n4\n", [("f(1)", "3"), ("f(2)", "4")]),
