@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,14 @@ from bench import peers  # noqa: E402
 from bench.anchor.gunicorn_settings import hooks, ours  # noqa: E402
 from bench.humaneval import setup_django, stop_on_sigterm  # noqa: E402
 from bench.reporting import shown_path, write_report  # noqa: E402
-from bench.titanic.live import LiveStack, machine_load, tree_rss  # noqa: E402
+from bench.titanic.live import (  # noqa: E402
+    LiveStack,
+    children_cpu_s,
+    cpu_ms_per_request,
+    machine_busy_s,
+    machine_load,
+    tree_rss,
+)
 from bench.wrk import WrkMissing, WrkRun, json_field, lua_script, run_wrk, wrk_binary  # noqa: E402
 from tests.stack import PrivateRedis, free_port  # noqa: E402
 
@@ -302,8 +310,10 @@ def build_cases(t: Target, *, alias: str, connections: int, pass_connections: in
 
 
 def measure(case: Case, *, duration_s: int, warmup_s: int, wrk_threads: int, workdir: Path,
-            bases: list[int]) -> dict[str, Any]:  # fmt: skip
-    """A warm-up run (not counted), then the timed run; the figures, the load before and after."""
+            bases: list[int], processes: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A warm-up run (not counted), then the timed run; the figures, the load before and after, and
+    where the CPU went: milliseconds per request of each of `processes` (name -> `tree_rss`), wrk's,
+    the machine's in all, and `other` (what none of those explain: the machine is shared)."""
     script_path = workdir / f"{case.name}.lua"
 
     def one(seconds: int) -> dict[str, Any]:
@@ -314,9 +324,19 @@ def measure(case: Case, *, duration_s: int, warmup_s: int, wrk_threads: int, wor
     if warmup_s > 0:
         one(warmup_s)
     before = machine_load()["loadavg_1_5_15"]
+    procs_before = processes() if processes else {}
+    wrk_before, busy_before = children_cpu_s(), machine_busy_s()
     result = one(duration_s)
+    busy, wrk = machine_busy_s() - busy_before, children_cpu_s() - wrk_before
     result.update(what=case.what, url=case.url, body=case.body if not case.vary else f"{case.body} (%d: n per request)",
                   load_before=before, load_after=machine_load()["loadavg_1_5_15"])  # fmt: skip
+    if processes and result.get("requests"):
+        n = result["requests"]
+        cpu = cpu_ms_per_request(procs_before, processes(), n)
+        cpu["wrk"] = round(wrk * 1000 / n, 3)
+        cpu["machine"] = round(busy * 1000 / n, 3)
+        cpu["other"] = round(cpu["machine"] - sum(v for k, v in cpu.items() if k != "machine"), 3)
+        result["cpu_ms_per_request"] = cpu
     return result
 
 
@@ -545,13 +565,17 @@ def main(argv: list[str] | None = None) -> int:
         bases = [run_base + i * 10**6 for i in range(8)]
         print(f"hotpath: all up in {time.perf_counter() - began:.0f} s; {len(cases)} cases x {args.duration} s "
               f"(+{args.warmup} s warm-up each)", flush=True)  # fmt: skip
+
+        def processes() -> dict[str, Any]:  # every server of the run, by name
+            return {**live.memory(), **{name: tree_rss(p.pid) for name, p in procs.items()}}
+
         paired = [c for c in cases if c.name in PAIRED]
         order = [*[c for _ in range(args.rounds) for c in paired], *[c for c in cases if c.name not in PAIRED]]
         rounds: dict[str, list[dict[str, Any]]] = {}
         for case in order:
             try:
                 result = measure(case, duration_s=args.duration, warmup_s=args.warmup, wrk_threads=args.wrk_threads,
-                                 workdir=workdir, bases=bases)  # fmt: skip
+                                 workdir=workdir, bases=bases, processes=processes)  # fmt: skip
             except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
                 result = {"what": case.what, "url": case.url, "error": str(exc)[:500]}
             rounds.setdefault(case.name, []).append(result)

@@ -132,6 +132,31 @@ def tree_rss(pid: int) -> dict[str, Any]:
             "rss_mib_by_pid": per}  # fmt: skip
 
 
+def cpu_ms_per_request(start: dict[str, Any], end: dict[str, Any], requests_made: int) -> dict[str, float]:
+    """CPU milliseconds per request of each process tree, from two `tree_rss` snapshots by name."""
+    out = {}
+    for name, info in end.items():
+        before, after = start.get(name, {}).get("cpu_s_total"), info.get("cpu_s_total")
+        if before is not None and after is not None and requests_made:
+            out[name] = round((after - before) * 1000 / requests_made, 3)
+    return out
+
+
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's waited-for children: a load generator's."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (every process, every core) since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is already in user
+
+
 # --- the stack -----------------------------------------------------------------------------------
 
 

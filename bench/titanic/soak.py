@@ -26,7 +26,15 @@ from typing import Any
 import requests
 
 from bench.soak.locustfile import CACHE_MAX_TOKENS, CACHE_PROMPTS, DEFAULT_MIX, parse_mix
-from bench.titanic.live import LiveStack, gpu_snapshot, machine_load, summary, tree_rss
+from bench.titanic.live import (
+    LiveStack,
+    children_cpu_s,
+    cpu_ms_per_request,
+    gpu_snapshot,
+    machine_load,
+    summary,
+    tree_rss,
+)
 
 INTERACTION_STREAM = "swarm:interactions"  # routing/interaction_log.py (not imported: the bench needs no Django)
 
@@ -167,15 +175,6 @@ def _totals(snapshot: dict[str, Any]) -> dict[str, float | None]:
     return {name: info.get("rss_mib_total") for name, info in snapshot.items()}
 
 
-def _cpu_ms_per_request(start: dict[str, Any], end: dict[str, Any], requests_made: int) -> dict[str, float]:
-    out = {}
-    for name, info in end.items():
-        before, after = start.get(name, {}).get("cpu_s_total"), info.get("cpu_s_total")
-        if before is not None and after is not None and requests_made:
-            out[name] = round((after - before) * 1000 / requests_made, 3)
-    return out
-
-
 def _vram() -> float | str:
     gpus = gpu_snapshot()
     return sum(g["mem_used_mib"] for g in gpus) if gpus else "no GPU"
@@ -194,13 +193,6 @@ def run_locust(url: str, *, qps: float, duration_s: int, mix: str, users: int, w
         proc = subprocess.run(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                               timeout=duration_s + 120, check=False)  # fmt: skip
     return proc.returncode, record
-
-
-def _children_cpu_s() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def analyse(records: list[list[Any]], *, ramp_s: float) -> dict[str, Any]:
@@ -311,11 +303,11 @@ def main(argv: list[str] | None = None) -> int:
         memory_start, vram_start = snapshot(), _vram()
         with MemorySampler(snapshot) as sampler:
             began = time.perf_counter()
-            children_cpu = _children_cpu_s()
+            children_cpu = children_cpu_s()
             code, record = run_locust(url, qps=args.qps, duration_s=args.duration, mix=args.mix, users=users,
                                       workdir=workdir)  # fmt: skip
             ran_s = time.perf_counter() - began
-            locust_cpu_s = _children_cpu_s() - children_cpu
+            locust_cpu_s = children_cpu_s() - children_cpu
         memory_end, vram_end = snapshot(), _vram()
         rows_after = interaction_rows(live) if live else None
         flower_seen = flower_view(flower) if flower else None
@@ -338,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     answered = sum(bool(r[4]) for r in records)
     if logged is not None:  # a stack of our own: its interaction log after the drain, one row per answer
         checks["interaction rows == requests answered"] = logged == answered
-    cpu_ms = _cpu_ms_per_request(memory_start, memory_end, len(records))
+    cpu_ms = cpu_ms_per_request(memory_start, memory_end, len(records))
     flower_report = None
     if flower_seen is not None:
         share = flower_share(cpu_ms)
