@@ -150,7 +150,10 @@ def raw_system(params: dict[str, Any]) -> tuple[Call, Any]:
 
 def start_process(argv: list[str], *, env: dict[str, str], log: Path, ready_url: str,
                   timeout: float) -> subprocess.Popen:  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    # Our web server's WEB_CONCURRENCY is uvicorn's too (llama_cpp.server, LiteLLM): a peer given it would ask
+    # for that many workers, which it cannot run from an app object, and exit. Each peer runs as it is set up.
+    inherited = {k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"}
+    proc = subprocess.Popen(argv, cwd=ROOT, env={**inherited, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
 
     def ready() -> bool:

@@ -29,7 +29,20 @@ def ours(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     }
 
 
-def hooks() -> list[str]:
-    """The names of our configuration's hooks, which the anchor does not run."""
+# Hooks that are how the server treats connections, not our services: the anchor runs them too.
+SHARED_HOOKS = ("pre_request",)
+
+
+def _hooks() -> dict[str, types.FunctionType]:
     namespace = runpy.run_path(str(OURS))
-    return sorted(n for n, v in namespace.items() if not n.startswith("_") and isinstance(v, types.FunctionType))
+    return {n: v for n, v in namespace.items() if not n.startswith("_") and isinstance(v, types.FunctionType)}
+
+
+def hooks() -> list[str]:
+    """The names of our configuration's hooks which the anchor does not run (they start our services)."""
+    return sorted(name for name in _hooks() if name not in SHARED_HOOKS)
+
+
+def shared_hooks() -> dict[str, types.FunctionType]:
+    """Our configuration's hooks that the anchor runs as well (SHARED_HOOKS)."""
+    return {name: hook for name, hook in _hooks().items() if name in SHARED_HOOKS}
