@@ -62,6 +62,7 @@ def _networks(spec: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.
     return tuple(ipaddress.ip_network(item, strict=False) for item in spec)
 
 
+@lru_cache(maxsize=4096)  # a request asks several times, and callers' addresses repeat; addresses are immutable
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     value = value.strip().strip("[]")
     try:

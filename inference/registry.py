@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,17 +220,17 @@ _PARSED: dict[str, tuple[tuple[int, int, int], Registry]] = {}
 
 
 def load_registry(path: Path | None = None) -> Registry:
-    path = Path(path or settings.SWARM_MODELS_FILE)
+    where = os.fspath(path or settings.SWARM_MODELS_FILE)  # a str: no Path built on the request path
     try:
-        st = path.stat()
+        st = os.stat(where)
     except FileNotFoundError:
-        raise RegistryError(f"model registry {path} does not exist") from None
+        raise RegistryError(f"model registry {where} does not exist") from None
     stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-    cached = _PARSED.get(str(path))
+    cached = _PARSED.get(where)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    registry = _parse_registry(path)
-    _PARSED[str(path)] = (stamp, registry)
+    registry = _parse_registry(Path(where))
+    _PARSED[where] = (stamp, registry)
     return registry
 
 

@@ -317,7 +317,8 @@ def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, 
         entry = _cacheable(result)  # written with the interaction's append, in one round trip
     result.update(request_id=ask.request_id, latency_ms=round((time.perf_counter() - ask.started) * 1000, 2),
                   adapter_version=served)  # fmt: skip
-    result.setdefault("model", active_model().alias)
+    if "model" not in result:
+        result["model"] = active_model().alias
     result.setdefault("cost_usd", 0.0)
     if ask.detail and not result.get("detail"):
         result["detail"] = ask.detail
