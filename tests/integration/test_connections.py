@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 from urllib.parse import urlparse
 
-
 LIMIT = 100  # the shipped default; the test stack does not set it
 
 
