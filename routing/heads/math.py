@@ -376,6 +376,7 @@ class _GcTime(threading.local):
     """
 
     def __init__(self) -> None:
+        self.watching = 0  # deadlines active in this thread: collections are timed only then
         self.depth = 0
         self.started_wall = 0.0
         self.started_cpu = 0.0
@@ -389,6 +390,8 @@ _gc_time = _GcTime()
 def _on_gc(phase: str, info: dict[str, int]) -> None:
     state = _gc_time
     if phase == "start":
+        if not state.watching:
+            return
         if state.depth == 0:
             state.started_wall = time.perf_counter()
             state.started_cpu = time.thread_time()
@@ -416,36 +419,43 @@ def _deadline(seconds: float) -> Iterator[None]:
     Garbage collections that run in this thread meanwhile are not the computation's: see `_GcTime`.
     """
     gc_time = _gc_time
-    wall_start = time.perf_counter() - gc_time.wall
-    cpu_limit = time.thread_time() - gc_time.cpu + seconds
+    gc_wall, gc_cpu = gc_time.wall, gc_time.cpu  # collections in this thread so far
+    wall_start = time.perf_counter()
+    cpu_limit = time.thread_time() + seconds
     wall_limit = wall_start + seconds
     hard_limit = wall_start + seconds * WALL_DEADLINE_FACTOR
     previous = sys.gettrace()
     parameters = dict(vars(global_parameters))
 
     def over() -> bool:
-        # The cheap wall clock first; the thread's CPU clock (a real syscall) only once the wall
-        # deadline has passed, so a busy machine that preempts us does not count as our work.
-        # Both clocks run without the time garbage collections took (they only ever grow).
-        now = time.perf_counter() - gc_time.wall
-        return now > wall_limit and (now > hard_limit or time.thread_time() - gc_time.cpu > cpu_limit)
+        # The cheap wall clock first (collections only ever push the limits later, so it alone says
+        # "not yet" on almost every call); then not inside a collection; then both clocks without the
+        # time collections took, the thread's CPU clock (a real syscall) last, so that a busy machine
+        # that preempts us does not count as our work.
+        now = time.perf_counter()
+        if now <= wall_limit or gc_time.depth:
+            return False
+        now -= gc_time.wall - gc_wall
+        return now > wall_limit and (now > hard_limit or time.thread_time() - (gc_time.cpu - gc_cpu) > cpu_limit)
 
     def hook(frame: FrameType, event: str, arg: Any) -> Any:
         # Never raise inside a generator frame: generators are also resumed from finalizers (a
         # dropped generator is closed on deallocation) where the exception would be ignored, and
         # the interpreter drops the hook after the first raise, so the computation would run on.
-        # Nor inside a garbage collection, whose finalizers are other code's cleanup (nor in the
-        # callback that marks one: an exception there would lose the mark).
+        # Nor inside a garbage collection, whose finalizers are other code's cleanup (over() says so),
+        # nor in the callback that marks one (an exception there would lose the mark).
         code = frame.f_code
-        if not code.co_flags & _GENERATOR_FLAGS and not gc_time.depth and code is not _ON_GC_CODE and over():
+        if over() and not code.co_flags & _GENERATOR_FLAGS and code is not _ON_GC_CODE:
             raise _DeadlineExceeded
         return previous(frame, event, arg) if previous is not None else None
 
+    gc_time.watching += 1
     sys.settrace(hook)
     try:
         yield
     finally:
         sys.settrace(previous)
+        gc_time.watching -= 1
         # An abort inside sympy's `with evaluate(False):` and friends would leave these (thread-local)
         # switches flipped for every later computation on this thread.
         for key, value in parameters.items():
