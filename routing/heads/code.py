@@ -111,12 +111,16 @@ def _is_literal(expr: str) -> bool:
     return True
 
 
-def _is_expression(source: str) -> bool:
+def _parses(source: str, mode: str = "exec") -> bool:
     try:
-        parse_source(source, mode="eval")
+        parse_source(source, mode=mode)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     return True
+
+
+def _is_expression(source: str) -> bool:
+    return _parses(source, mode="eval")
 
 
 _DOCTEST = re.compile(r"^(?P<indent>[ \t]*)>>>[ \t]?(?P<source>.*)$")
@@ -181,14 +185,6 @@ def _literal_call(source: str) -> bool:
 def _one_line(source: str) -> str:
     """An expression's source on one line and without comments: an assert is built on one line."""
     return ast.unparse(parse_source(source, mode="eval"))
-
-
-def _parses(statement: str) -> bool:
-    try:
-        parse_source(statement)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return False
-    return True
 
 
 def derive_tests(prompt: str) -> list[str]:
