@@ -22,6 +22,12 @@ from swarm_site.redis_client import REDIS_ERRORS, get_redis
 log = logging.getLogger(__name__)
 
 HEARTBEAT_PREFIX = "swarm:worker:"
+# One field per serving process (<worker>/<pid>): how long its serving tasks take (an average that
+# follows the recent ones) and when it last said so. The API's admission reads the hash to estimate
+# how long a new request for the model would wait (routing/admission.py).
+PLACES_KEY = "swarm:model:places"
+SERVICE_EWMA_ALPHA = 0.2  # weight of the newest task in the average
+_service_s: float | None = None  # this process's average serving-task time; None before its first task
 _BACKENDS: dict[str, type[Backend]] = {"llama_cpp": LlamaCppBackend}
 _backend: Backend | None = None
 _lock = threading.Lock()
@@ -116,11 +122,26 @@ def heartbeat_payload() -> dict[str, Any]:
     }
 
 
+def record_service(seconds: float) -> None:
+    """A serving task held this process for `seconds`: fold it into the average the heartbeat publishes."""
+    global _service_s
+    seconds = max(0.0, float(seconds))
+    _service_s = seconds if _service_s is None else _service_s + SERVICE_EWMA_ALPHA * (seconds - _service_s)
+
+
+def place_payload() -> dict[str, Any]:
+    """This serving process as one of the stack's places for the model (PLACES_KEY)."""
+    return {"service_s": None if _service_s is None else round(_service_s, 4), "ts": time.time()}
+
+
 def announce(interval: float | None = None) -> None:
-    """Write this worker's heartbeat now (what /health and the exporter read)."""
+    """Write this worker's heartbeat (what /health and the exporter read) and this process's place now."""
     interval = interval or settings.SWARM_WORKER_HEARTBEAT_S
     try:
-        get_redis().set(HEARTBEAT_PREFIX + worker_name(), json.dumps(heartbeat_payload()), ex=max(int(interval * 3), 2))
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.set(HEARTBEAT_PREFIX + worker_name(), json.dumps(heartbeat_payload()), ex=max(int(interval * 3), 2))
+        pipe.hset(PLACES_KEY, f"{worker_name()}/{os.getpid()}", json.dumps(place_payload()))
+        pipe.execute()
     except REDIS_ERRORS as exc:  # Redis away: keep trying, the worker itself still runs
         log.warning("heartbeat failed: %s", exc)
 

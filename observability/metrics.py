@@ -295,7 +295,7 @@ def record_cache_lookup(hit: bool) -> None:
 
 
 def record_admission_refused() -> None:
-    """A request for the model turned away at admission (SWARM_MODEL_ADMIT places all taken)."""
+    """A request for the model turned away at admission (its queue was as deep as answers come in time)."""
     ADMISSION_REFUSED.inc()
 
 

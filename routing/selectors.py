@@ -74,4 +74,17 @@ def health_report() -> dict[str, Any]:
         timeout_s = max(float(settings.SWARM_REDIS_TIMEOUT_S), 1.0)
         checks["broker"] = _timed(lambda: broker_health(settings.CELERY_BROKER_URL, timeout_s))
     down = [name for name, check in checks.items() if check["status"] != "ok"]
-    return {"status": "ok" if not down else "degraded", "down": down, "checks": checks, "sandbox": _sandbox(alive)}
+    report = {"status": "ok" if not down else "degraded", "down": down, "checks": checks, "sandbox": _sandbox(alive)}
+    if redis_status["status"] == "ok":
+        report["model_queue"] = _model_queue()
+    return report
+
+
+def _model_queue() -> dict[str, Any]:
+    """What admission sees (informational): serving places, answers per second, depth admitted and held."""
+    from routing.admission import queue_report
+
+    try:
+        return queue_report()
+    except REDIS_ERRORS as exc:
+        return {"error": f"cannot read the serving places: {exc}"}

@@ -25,17 +25,17 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rest_framework.exceptions import APIException
 
-from access.services import Slot, SlotsFull, slot_acquire
 from inference.backends.base import ContextWindowExceeded, Generation, InvalidOption
 from inference.registry import active_model
 from observability import metrics
 from routing import streaming
+from routing.admission import admit, release
 from routing.cache import cache_key, cache_put, cached_answer
 from routing.cascade import Decision, fast_decision, run_council
 from routing.interaction_log import InteractionLogUnavailable, interaction_append, interaction_fields, storable
 from routing.models import Interaction
 from swarm_site.broker import AMQP_ERRORS
-from swarm_site.errors import ContextLengthExceeded, GatewayTimeout, ModelSaturated, ServiceUnavailable, WorkerFailed
+from swarm_site.errors import ContextLengthExceeded, GatewayTimeout, ServiceUnavailable, WorkerFailed
 from swarm_site.logs import request_id_var
 from swarm_site.redis_client import REDIS_ERRORS, redis_from_url
 from training.serving import BASE as BASE_VERSION
@@ -396,13 +396,13 @@ def orchestrate_request(
         return _finish(ask, _cloud(ask, {}), key=key, adapter=adapter, cached=False)
     if (here := _answered_here(ask)) is not None:
         return _finish(ask, here, key=key, adapter=adapter, cached=False)
-    admission = _admit(ask)
+    admission = admit(ask.remaining())
     try:
         _publish(_worker_task(ask), kwargs=ask.worker_kwargs(stream=False), task_id=ask.request_id,
                  deadline_s=ask.remaining())  # fmt: skip
         result = _worker_result(ask)
     finally:
-        _release(admission)
+        release(admission)
     _forget(ask.request_id)
     result = _maybe_escalate(ask, result)
     return _finish(ask, result, key=key, adapter=adapter, cached=False)
@@ -424,12 +424,12 @@ def orchestrate_stream(
                                                                                  cached=False)}])  # fmt: skip
     admission = None
     if hit is None:
-        admission = _admit(ask)
+        admission = admit(ask.remaining())
         try:
             _publish(_worker_task(ask), kwargs=ask.worker_kwargs(stream=True), task_id=ask.request_id,
                      deadline_s=ask.remaining())  # fmt: skip
         except APIException:
-            _release(admission)
+            release(admission)
             raise
 
     def events() -> Iterator[dict[str, Any]]:
@@ -452,73 +452,11 @@ def orchestrate_stream(
             done = True  # the task ended (failed, refused) or cannot be reached: nothing to cancel
             raise
         finally:
-            _release(admission)
+            release(admission)
             if not done:  # the client went away mid-answer
                 _cancel(ask.request_id)
 
     return ask, events()
-
-
-MODEL_SLOTS_KEY = "model"  # access.services slot identity: requests for the model, running or queued
-
-
-@dataclass
-class Admission:
-    """A request's places in the model's queue: one of the stack's (Redis) and one of this process's."""
-
-    slot: Slot | None
-    waits: threading.BoundedSemaphore | None = None  # this process's place, held until released
-
-
-def _local_waits() -> threading.BoundedSemaphore:
-    """This process's places for requests waiting on the model: half its threads (SWARM_WEB_THREADS),
-    so waiting answers never take every thread from the cache and the exact heads."""
-    global _WAITS
-    size = max(1, settings.SWARM_WEB_THREADS // 2)
-    if _WAITS is None or _WAITS[0] != size:
-        _WAITS = (size, threading.BoundedSemaphore(size))
-    return _WAITS[1]
-
-
-_WAITS: tuple[int, threading.BoundedSemaphore] | None = None
-
-
-def _saturated(detail: str, wait: float) -> ModelSaturated:
-    metrics.record_admission_refused()
-    return ModelSaturated(f"The local model is saturated: {detail}. Try again shortly.", wait=wait)
-
-
-def _admit(ask: Ask) -> Admission:
-    """Admission by queue depth: one of SWARM_MODEL_ADMIT places for a request that needs the model
-    (running or queued, across every web process), and one of this process's (half its threads),
-    held until its answer is back. When either is full the queue is already too deep for the
-    deadline: a 503 with Retry-After now, not a thread held for a 504 in a minute."""
-    waits = _local_waits()
-    if not waits.acquire(blocking=False):
-        raise _saturated(f"this server's {settings.SWARM_WEB_THREADS // 2} places for it are taken", 1.0)
-    try:
-        slot = slot_acquire(identity=MODEL_SLOTS_KEY, limit=settings.SWARM_MODEL_ADMIT, hold_s=ask.remaining() + 5)
-    except SlotsFull as full:
-        waits.release()
-        raise _saturated(f"{settings.SWARM_MODEL_ADMIT} requests are already running or queued for it",
-                         full.wait) from None  # fmt: skip
-    except REDIS_ERRORS as exc:
-        waits.release()
-        raise ServiceUnavailable(f"Redis is unavailable: {exc}") from None
-    return Admission(slot=slot, waits=waits)
-
-
-def _release(admission: Admission | None) -> None:
-    if admission is None or admission.waits is None:
-        return
-    admission.waits, waits = None, admission.waits
-    waits.release()
-    if admission.slot is None:
-        return
-    try:
-        admission.slot.release()
-    except REDIS_ERRORS as exc:  # it expires by itself at the request's deadline
-        log.warning("could not release a model slot: %s", exc)
 
 
 def _worker_events(ask: Ask) -> Iterator[dict[str, Any]]:

@@ -70,6 +70,10 @@ def complete_text(
     )  # fmt: skip
 
 
+# The tasks that hold a serving place while they run (timed for admission: routing/signals.py).
+SERVING_TASKS = frozenset({orchestrate.name, generate.name, complete_text.name})
+
+
 @shared_task(
     name="routing.tasks.log_interaction",
     acks_late=True,

@@ -245,11 +245,14 @@ SWARM_INTERACTION_CLAIM_IDLE_S = env_float("SWARM_INTERACTION_CLAIM_IDLE_S", 30.
 # After a batch smaller than SWARM_INTERACTION_BATCH a writer waits this long before reading again, so that
 # under load entries are stored a few hundred to a transaction (not one per request); 0: read again at once.
 SWARM_INTERACTION_LINGER_MS = env_int("SWARM_INTERACTION_LINGER_MS", 200, minimum=0)
-# Serving processes per GPU worker (each loads the model: ~100-500 MB), and how many requests for the
-# model (running and queued, across the stack) are admitted at once; over it -> 503 + Retry-After at
-# once, while the cache, pattern and exact heads keep answering. 0: no admission limit.
+# Serving processes per GPU worker (each loads the model: ~100-500 MB). A request for the model is
+# admitted while the stack's queue for it is answered within SWARM_ADMIT_WAIT_S, estimated from the
+# serving processes' own task times (routing/admission.py); over it -> 503 + Retry-After at once, while
+# the cache, pattern and exact heads keep answering. SWARM_MODEL_ADMIT: a fixed cap on top (requests
+# running or queued across the stack); 0: none.
 SWARM_MODEL_SLOTS = env_int("SWARM_MODEL_SLOTS", 1, minimum=1)
-SWARM_MODEL_ADMIT = env_int("SWARM_MODEL_ADMIT", 8, minimum=0)
+SWARM_ADMIT_WAIT_S = env_float("SWARM_ADMIT_WAIT_S", SWARM_DEADLINE_S / 2, minimum=0.1)
+SWARM_MODEL_ADMIT = env_int("SWARM_MODEL_ADMIT", 0, minimum=0)
 # The web server's threads per process (swarm_site/gunicorn.conf.py reads the same variable): half of
 # them at most wait on the model at once, the rest stay free for the cache and the exact heads.
 SWARM_WEB_THREADS = env_int("SWARM_WEB_THREADS", 32, minimum=2)

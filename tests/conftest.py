@@ -60,17 +60,20 @@ def private_redis():
 def api_redis(shared_redis_url, settings):
     """The API's own Redis client (rate counters, slots, serving state) on the tests' database, emptied."""
     from access.key_cache import key_cache
+    from routing.admission import forget_capacity
     from swarm_site.redis_client import get_redis
 
     settings.REDIS_URL = shared_redis_url
     get_redis.cache_clear()
     key_cache.reset()  # its listener follows REDIS_URL
+    forget_capacity()  # the serving places this process read last came from another Redis
     client = get_redis()
     client.flushdb()
     yield client
     client.flushdb()  # what the test published (a serving adapter, say) must not reach the session's stack
     get_redis.cache_clear()
     key_cache.reset()
+    forget_capacity()
 
 
 # --- tiers -------------------------------------------------------------------------------------

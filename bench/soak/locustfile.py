@@ -17,9 +17,10 @@ sizeable minority are new questions the fast exact heads answer (math, unit/date
 facts), and a small share is open chat that needs the local LLM. Default
 `cache:85,math:5,micro:4,knowledge:5,chat:1`. The cache, the mined patterns and the exact heads
 answer in the API; only chat reaches the serving worker (one slot by default), where one generation
-takes ~0.3-1 s on this 2-core CPU box, so chat beyond ~1 % of 120 QPS fills the model's admission
-places (SWARM_MODEL_ADMIT) and the excess is refused at once with a 503. That is a property of the
-product on this hardware, measured per request kind in the report (`by_kind`).
+takes ~0.3-1 s on this 2-core CPU box, so chat beyond ~1 % of 120 QPS queues past what the model
+answers within SWARM_ADMIT_WAIT_S (routing/admission.py) and the excess is refused at once with a
+503. That is a property of the product on this hardware, measured per request kind in the report
+(`by_kind`).
 
 Each request kind keeps the exact cache from answering where it should not: new operands for
 math and micro, a random max_tokens for knowledge and a random max_tokens + temperature for chat.

@@ -8,6 +8,7 @@ of waiting for the deadline.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from routing.services import MODEL_SLOTS_KEY
+from inference.runtime import PLACES_KEY
+from routing.admission import MODEL_SLOTS_KEY
 from tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -66,3 +68,34 @@ def test_cheap_routes_keep_their_time_and_the_model_queue_refuses_at_once_when_f
         results = [f.result() for f in long]
     assert all(status == 200 for _, _, status, _ in results), [r[1] for r in results]
     assert client.zcard(f"slots:{MODEL_SLOTS_KEY}") == 0  # every place is given back with its answer
+
+
+def test_admission_follows_the_serving_process_s_own_task_time(private_redis):
+    """No fixed cap: the worker's measured task time decides. With a 1 s wait allowed and one place
+    whose long generations take longer than that, one request runs and the next is refused at once."""
+    stack = Stack.build(redis_url=private_redis.url, SWARM_ADMIT_WAIT_S="1", SWARM_WORKER_HEARTBEAT_S="0.5")
+    client = redis.Redis.from_url(private_redis.url)
+    try:
+        stack.start()
+        seconds, _, status, _ = _timed(stack, LONG)
+        assert status == 200 and seconds > 1.0, (status, seconds)  # a long generation: more than the wait
+
+        def announced() -> float:
+            places = [json.loads(v) for v in client.hgetall(PLACES_KEY).values()]
+            return max((p["service_s"] or 0.0 for p in places), default=0.0)
+
+        wait_for(lambda: announced() > 1.0, timeout=10, what="the worker's task time announced")
+        queue = wait_for(lambda: (q := stack.wait_healthy()["model_queue"])["depth_limit"] == 1 and q,
+                         timeout=10, what="/health: one request admitted at a time")  # fmt: skip
+        assert queue["places"] == 1 and queue["answers_per_s"] < 1.0, queue
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            running = pool.submit(_timed, stack, LONG)
+            wait_for(lambda: client.zcard(f"slots:{MODEL_SLOTS_KEY}") == 1, timeout=20, what="admitted")
+            seconds, body, status, headers = _timed(stack, {"prompt": "Tell me about the history of tea."})
+            assert status == 503 and body["error"]["code"] == "model_saturated", body
+            assert "within 1 s" in body["error"]["message"] and seconds < 1.0
+            assert int(headers["Retry-After"]) >= 1
+            assert _timed(stack, {"prompt": "What is 123*457?"})[1]["answer"] == "56211"  # cheap ones go on
+            assert running.result()[2] == 200
+    finally:
+        stack.stop()

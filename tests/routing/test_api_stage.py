@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from access.services import slot_acquire
-from routing import services
+from routing import admission
 from routing.cascade import fast_decision
 from routing.heads import fast_heads
 from swarm_site.errors import ModelSaturated
@@ -52,7 +52,7 @@ def test_a_math_prompt_is_answered_by_the_api_without_a_worker(api_redis, settin
 
 def test_a_full_model_queue_is_a_503_with_retry_after_at_once_while_exact_answers_go_on(api_redis, settings):
     settings.SWARM_MODEL_ADMIT = 2
-    held = [slot_acquire(identity=services.MODEL_SLOTS_KEY, limit=2, hold_s=60) for _ in range(2)]
+    held = [slot_acquire(identity=admission.MODEL_SLOTS_KEY, limit=2, hold_s=60) for _ in range(2)]
     started = time.monotonic()
     response = _post({"prompt": "Write a haiku about the sea", "max_tokens": 16})
     assert time.monotonic() - started < 1.0  # not a thread held until the deadline
@@ -65,20 +65,19 @@ def test_a_full_model_queue_is_a_503_with_retry_after_at_once_while_exact_answer
     assert _post({"prompt": "What is 12*12?", "max_tokens": 16}).json()["answer"] == "144"  # no model needed
     for slot in held:
         slot.release()
-    assert api_redis.zcard(f"slots:{services.MODEL_SLOTS_KEY}") == 0
+    assert api_redis.zcard(f"slots:{admission.MODEL_SLOTS_KEY}") == 0
 
 
 def test_a_refused_request_holds_no_place(api_redis, settings):
     settings.SWARM_MODEL_ADMIT = 1
-    held = slot_acquire(identity=services.MODEL_SLOTS_KEY, limit=1, hold_s=60)
-    ask = services.Ask(prompt="Write a haiku", max_tokens=8, temperature=0.0)
+    held = slot_acquire(identity=admission.MODEL_SLOTS_KEY, limit=1, hold_s=60)
     with pytest.raises(ModelSaturated):
-        services._admit(ask)
+        admission.admit(30.0)
     held.release()
-    slot = services._admit(ask)  # the place freed by the answer is taken by the next request
-    assert slot is not None and api_redis.zcard(f"slots:{services.MODEL_SLOTS_KEY}") == 1
-    services._release(slot)
-    assert api_redis.zcard(f"slots:{services.MODEL_SLOTS_KEY}") == 0
+    slot = admission.admit(30.0)  # the place freed by the answer is taken by the next request
+    assert slot is not None and api_redis.zcard(f"slots:{admission.MODEL_SLOTS_KEY}") == 1
+    admission.release(slot)
+    assert api_redis.zcard(f"slots:{admission.MODEL_SLOTS_KEY}") == 0
 
 
 def test_the_serving_state_and_the_cached_answer_come_in_one_round_trip_and_a_change_is_seen(api_redis):
@@ -99,14 +98,13 @@ def test_the_serving_state_and_the_cached_answer_come_in_one_round_trip_and_a_ch
 
 def test_half_of_a_process_s_threads_at_most_wait_on_the_model(api_redis, settings):
     settings.SWARM_WEB_THREADS, settings.SWARM_MODEL_ADMIT = 4, 100  # two places here, plenty in the stack
-    ask = services.Ask(prompt="Write a haiku", max_tokens=8, temperature=0.0)
-    held = [services._admit(ask), services._admit(ask)]
+    held = [admission.admit(30.0), admission.admit(30.0)]
     with pytest.raises(ModelSaturated, match="this server's 2 places"):
-        services._admit(ask)
-    services._release(held.pop())
-    services._release(held[0])
-    services._release(held[0])  # twice: released once
-    again = [services._admit(ask), services._admit(ask)]
-    for admission in again:
-        services._release(admission)
-    assert api_redis.zcard(f"slots:{services.MODEL_SLOTS_KEY}") == 0
+        admission.admit(30.0)
+    admission.release(held.pop())
+    admission.release(held[0])
+    admission.release(held[0])  # twice: released once
+    again = [admission.admit(30.0), admission.admit(30.0)]
+    for admitted in again:
+        admission.release(admitted)
+    assert api_redis.zcard(f"slots:{admission.MODEL_SLOTS_KEY}") == 0
