@@ -54,13 +54,39 @@ def build_sets(groups: list[dict[str, Any]], *, n_groups: int, seen: int) -> dic
     }
 
 
-def summarize(name: str, score) -> dict[str, Any]:
-    body = score.as_dict()
+def _figures(name: str, answers: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """A set's figures when `key` ("trusted": guarded trust; "sure_tokens": the token rule alone) says
+    what agent0 would trust."""
+    total = len(answers) or 1
+    trusted = [a for a in answers if a[key]]
     if name == "near_miss":  # agreeing with the trained group's answer is the mistake here
-        body = {"total": score.total, "false_hits": score.correct,
-                "sure_false_hits": sum(1 for a in score.answers if a["trusted"] and a["correct"]),
-                "escalation_rate": body["escalation_rate"]}  # fmt: skip
+        return {"total": len(answers), "false_hits": sum(a["correct"] for a in answers),
+                "sure_false_hits": sum(1 for a in trusted if a["correct"]),
+                "escalation_rate": round(1 - len(trusted) / total, 4)}  # fmt: skip
+    return {"total": len(answers), "accuracy": round(sum(a["correct"] for a in answers) / total, 4),
+            "escalation_rate": round(1 - len(trusted) / total, 4),
+            "trusted_wrong": sum(1 for a in trusted if not a["correct"]),
+            "trusted_wrong_rate": round(sum(1 for a in trusted if not a["correct"]) / total, 4)}  # fmt: skip
+
+
+def summarize(name: str, score, parts: dict[str, str]) -> dict[str, Any]:
+    """The set's figures under guarded trust (what agent0 does), under the token rule alone, and per
+    part of the tuning / held-out split (bench/split.py: a group's paraphrases and near misses go with it)."""
+    body = {**_figures(name, score.answers, "trusted"), "seconds": round(score.seconds, 2)}
+    body["token_rule_only"] = _figures(name, score.answers, "sure_tokens")
+    from bench.split import PARTS
+
+    body["by_part"] = {part: _figures(name, [a for a in score.answers if parts.get(a["prompt"]) == part], "trusted")
+                       for part in PARTS}  # fmt: skip
     return body
+
+
+def prompt_parts(groups: list[dict[str, Any]]) -> dict[str, str]:
+    """Each paraphrase and near miss -> its group's part (tuning | heldout)."""
+    from bench.split import paraphrase_parts
+
+    by_group = paraphrase_parts(groups)
+    return {p: by_group[str(g["id"])] for g in groups for p in [*g["paraphrases"], *g.get("near_misses", [])]}
 
 
 def run(*, n_groups: int, seen: int, params_overrides: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -70,9 +96,13 @@ def run(*, n_groups: int, seen: int, params_overrides: dict[str, Any], out_dir: 
     from mining.evaluation import load_groups
     from training import evaluation
     from training.gguf_lora import export_gguf_lora
+    from training.record import TrainedRecord, build_record
     from training.trainer import TrainParams, train_lora
 
-    sets = build_sets(load_groups(), n_groups=n_groups, seen=seen)
+    groups = load_groups()
+    parts = prompt_parts(groups)
+    sets = build_sets(groups, n_groups=n_groups, seen=seen)
+    record = TrainedRecord(build_record(sets["trained"]))
     params = TrainParams.from_settings(**params_overrides)
     started = time.perf_counter()
     result = train_lora(sets["trained"], params)
@@ -90,8 +120,8 @@ def run(*, n_groups: int, seen: int, params_overrides: dict[str, Any], out_dir: 
     try:
         for name, examples in sets.items():  # both arms on one set, side by side
             base = evaluation.score(backend, examples, None, trust=True)
-            tuned = evaluation.score(backend, examples, ref, trust=True)
-            arms["base"][name], arms["adapter"][name] = summarize(name, base), summarize(name, tuned)
+            tuned = evaluation.score(backend, examples, ref, trust=True, record=record)
+            arms["base"][name], arms["adapter"][name] = summarize(name, base, parts), summarize(name, tuned, parts)
             samples += [{"set": name, **row} for row in tuned.answers[:4]]
     finally:
         backend.unload()

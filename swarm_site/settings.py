@@ -381,12 +381,12 @@ SWARM_LORA_BATCH_SIZE = env_int("SWARM_LORA_BATCH_SIZE", 8, minimum=1)
 SWARM_LORA_TIME_BUDGET_S = env_float("SWARM_LORA_TIME_BUDGET_S", 40 * 60.0, minimum=1.0)
 SWARM_LORA_HELDOUT_PERCENT = env_int("SWARM_LORA_HELDOUT_PERCENT", 10, minimum=0)
 SWARM_LORA_AUTO_CANARY = env_bool("SWARM_LORA_AUTO_CANARY", True)  # a gated adapter starts its canary itself
-# Off by default: agent0 may trust a distilled adapter's greedy answer when the geometric mean of
-# its token probabilities and the least of them reach these. bench/distill.py measures the rule:
-# trained questions and their paraphrases stop escalating, but an adapter is just as sure of the
-# trained answer to a near miss ("largest city in Australia?" -> "Canberra"), so it stays off
-# until a check against the training record guards it.
-SWARM_DISTILLED_TRUST = env_bool("SWARM_DISTILLED_TRUST", False)
+# Guarded distilled trust (routing/heads/agent0.py): agent0 trusts a distilled adapter's greedy answer
+# when the geometric mean of its token probabilities and the least of them reach these AND the prompt
+# is near a prompt it was trained on, passing that group's false-hit guard (training/record.py), for
+# an adapter whose gate found no confidently wrong answer (AdapterVersion.record.trust). bench/distill.py
+# measures it. False: never.
+SWARM_DISTILLED_TRUST = env_bool("SWARM_DISTILLED_TRUST", True)
 SWARM_DISTILLED_MIN_TOKEN_CONFIDENCE = env_float("SWARM_DISTILLED_MIN_TOKEN_CONFIDENCE", 0.9, minimum=0.0)
 SWARM_DISTILLED_MIN_TOKEN_PROB = env_float("SWARM_DISTILLED_MIN_TOKEN_PROB", 0.5, minimum=0.0)
 SWARM_CANARY_WEIGHT = env_int("SWARM_CANARY_WEIGHT", 5, minimum=0)

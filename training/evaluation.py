@@ -15,6 +15,7 @@ from typing import Any
 from inference.backends.base import AdapterRef, Backend
 from routing.vote import answers_agree
 from training.datasets import Example
+from training.record import TrainedRecord
 
 MAX_TOKENS = 64
 F1_CORRECT = 0.7
@@ -61,13 +62,17 @@ class Score:
         return body
 
 
-def score(backend: Backend, examples: list[Example], adapter: AdapterRef | None, *, trust: bool | None = None) -> Score:
+def score(
+    backend: Backend, examples: list[Example], adapter: AdapterRef | None, *, trust: bool | None = None,
+    record: TrainedRecord | None = None,
+) -> Score:  # fmt: skip
     """Greedy answers of `backend` with `adapter` (None: the base model) against the references.
 
-    Each answer also says whether agent0 would trust it without escalating (`trusted`: a distilled
-    adapter sure of every token, routing.heads.agent0.distilled_trust; `trust` None follows
-    SWARM_DISTILLED_TRUST, True measures the rule as if it were on)."""
-    from routing.heads.agent0 import SYSTEM_PROMPT, distilled_trust
+    Each answer also says whether agent0 would trust it without escalating (`trusted`: guarded
+    distilled trust, routing.heads.agent0.distilled_trust: sure of every token and near a prompt of
+    `record`, the adapter's training record, by default the stored one; `trust` None follows
+    SWARM_DISTILLED_TRUST and the record's gate verdict, True measures the rule as if both allowed it)."""
+    from routing.heads.agent0 import SYSTEM_PROMPT, distilled_trust, sure_tokens
 
     backend.use_adapter(adapter)
     result = Score(adapter=adapter.version if adapter else "base")
@@ -78,11 +83,15 @@ def score(backend: Backend, examples: list[Example], adapter: AdapterRef | None,
         ok = is_correct(example.answer, gen.text)
         result.correct += ok
         result.total += 1
-        trusted = distilled_trust(gen, adapter=adapter.version if adapter else None, enabled=trust)
+        verdict = distilled_trust(gen, adapter=adapter.version if adapter else None, prompt=example.prompt,
+                                  record=record, enabled=trust)  # fmt: skip
+        trusted = verdict.trusted
+        similarity = round(verdict.match.similarity, 4) if verdict.match else None
         result.trusted += trusted
         result.trusted_wrong += trusted and not ok
         result.answers.append({"prompt": example.prompt, "reference": example.answer, "answer": gen.text,
                                "correct": ok, "trusted": trusted, "token_confidence": gen.token_confidence,
-                               "min_token_prob": gen.min_token_prob})  # fmt: skip
+                               "min_token_prob": gen.min_token_prob, "sure_tokens": sure_tokens(gen),
+                               "why_not": verdict.reason, "similarity": similarity})  # fmt: skip
     result.seconds = time.perf_counter() - started
     return result

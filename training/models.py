@@ -71,6 +71,11 @@ class AdapterVersion(models.Model):
     target_modules = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE, db_index=True)
     evaluation = models.JSONField(default=dict, blank=True)
+    record = models.JSONField(
+        default=dict, blank=True,
+        help_text="what it was trained on (prompts grouped by answer, with their guards) and whether the gate "
+                  "let its sure answers be trusted near those (training/record.py)",
+    )  # fmt: skip
     detail = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

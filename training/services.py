@@ -189,6 +189,7 @@ def _train_and_gate(job: TrainingJob, params) -> dict[str, Any]:
     from inference.runtime import build_backend
     from training import evaluation
     from training.gguf_lora import export_gguf_lora
+    from training.record import TrainedRecord, build_record, near_misses
     from training.trainer import train_lora
 
     train, evalset, eval_kind = _examples(job)
@@ -215,18 +216,32 @@ def _train_and_gate(job: TrainingJob, params) -> dict[str, Any]:
 
     new_ref = AdapterRef(version=AdapterVersion.version_name(number), path=gguf_path, sha256=sha256)
     current_ref = adapter_ref(rollout.snapshot_of(rollout.serving_state()).stable.as_task())
+    record_data = build_record(train)
+    record = TrainedRecord(record_data)
+    misses = [datasets.Example(prompt, answer, "near-miss") for prompt, answer in near_misses(train)]
     backend = build_backend(spec)
     backend.load()
-    try:
-        current = evaluation.score(backend, evalset, current_ref)
-        new = evaluation.score(backend, evalset, new_ref)
+    try:  # both measured as if guarded distilled trust were on, each with its own training record
+        current = evaluation.score(backend, evalset, current_ref, trust=True)
+        new = evaluation.score(backend, evalset, new_ref, trust=True, record=record)
+        near = evaluation.score(backend, misses, new_ref, trust=True, record=record)
     finally:
         backend.unload()
+    # The trained answer to a near miss, trusted, is a false hit (its reference is the trained answer).
+    false_hits = sum(1 for a in near.answers if a["trusted"] and a["correct"])
     # Better or as good, and never more often sure of a wrong answer (what would skip the paid chain).
     passed = new.accuracy >= current.accuracy and new.trusted_wrong <= current.trusted_wrong
+    # Its sure answers are trusted near what it learned only when none was wrong on unseen prompts and
+    # no near miss got the trained answer (confidently wrong: 0).
+    record_data["trust"] = passed and new.trusted_wrong == 0 and false_hits == 0
+    record_data["gate"] = {"eval_set": eval_kind, "escalation_rate": new.as_dict()["escalation_rate"],
+                           "trusted_wrong": new.trusted_wrong, "near_misses": near.total,
+                           "near_miss_false_hits": false_hits}  # fmt: skip
     report = {
         "eval_set": eval_kind, "current": current.as_dict(), "new": new.as_dict(with_answers=True),
         "train_examples": len(train), "steps": result.steps, "seconds_per_step": round(result.seconds_per_step, 4),
+        "near_miss": {"total": near.total, "sure_false_hits": false_hits, "answers": near.answers},
+        "guarded_trust": record_data["trust"],
         "device": result.device, "stopped_by": result.stopped_by, "loss_first": result.losses[0],
         "loss_last": result.losses[-1], "params": params.as_dict(),
     }  # fmt: skip
@@ -236,8 +251,11 @@ def _train_and_gate(job: TrainingJob, params) -> dict[str, Any]:
             path=str(gguf_path.relative_to(adapter_dir())), sha256=sha256, size=gguf_path.stat().st_size,
             rank=params.rank, alpha=params.alpha, target_modules=list(params.target_modules),
             status=AdapterVersion.Status.CANDIDATE if passed else AdapterVersion.Status.REJECTED, evaluation=report,
+            record=record_data,
             detail=f"gate: accuracy {new.accuracy:.3f} vs {current.accuracy:.3f}, sure and wrong "
-                   f"{new.trusted_wrong} vs {current.trusted_wrong} on {eval_kind}",
+                   f"{new.trusted_wrong} vs {current.trusted_wrong} on {eval_kind}; near misses trusted with the "
+                   f"trained answer {false_hits} of {near.total}; guarded trust "
+                   f"{'on' if record_data['trust'] else 'off'}",
         )  # fmt: skip
         adapter_store.save_blob(adapter, gguf_path)
     detail = (f"trained {adapter.version} on {len(train)} examples: {result.steps} steps, "

@@ -2,17 +2,20 @@
 
 Its factual answers are unverified (below the vote's floor) unless the model was sure of every token
 under a rule calibrated for that model (`calibrated_trust`, bench/trust.py), or a distilled adapter
-answers what it learned (`distilled_trust`)."""
+answers what it learned, near a prompt it was trained on (`distilled_trust`)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from routing.chat import ChatVerdict, classify, load_classifier, reply_problem
 from routing.heads.base import Ballot, Head, HeadContext
 from routing.heads.code import is_code_request
 from routing.stubguard import stub_marker
+from training.record import Match, TrainedRecord, record_for
 
 log = logging.getLogger(__name__)
 
@@ -22,30 +25,71 @@ SYSTEM_PROMPT = "You are Swarm, a concise and helpful assistant. Answer in a few
 # (config/chat_classifier.json), when the reply passes routing.chat.reply_problem; otherwise at this:
 UNTRUSTED_CHAT_CONFIDENCE = 0.3
 UNVERIFIED_CONFIDENCE = 0.45  # a 135M model's unchecked claim: below the floor unless others agree
-# A distilled adapter answering what it learned: every token chosen with high probability. Only
-# with an adapter (trained on verified and paid answers) and greedy decoding; the base model's
-# confidence is not trusted (bench/distill.py measures how often either rule trusts a wrong answer).
+# A distilled adapter answering what it learned: every token chosen with high probability, and the
+# prompt near one it was trained on (training/record.py). Only with an adapter (trained on verified
+# and paid answers) and greedy decoding (bench/distill.py measures how often the rule trusts a wrong answer).
 DISTILLED_CONFIDENCE = 0.8
 # The base model's own answer, under its calibrated trust rule (config/models.yaml `trust`): a rule
 # bench/trust.py fitted on the tuning part with no wrong answer trusted, and checked on the held-out part.
 CALIBRATED_CONFIDENCE = 0.8
 
 
-def distilled_trust(gen, *, adapter: str | None, enabled: bool | None = None) -> bool:
-    """True when a distilled adapter produced `gen` sure of every token (see DISTILLED_CONFIDENCE).
+@dataclass(frozen=True)
+class DistilledTrust:
+    """agent0's verdict on a distilled adapter's answer: trusted, and the evidence either way."""
 
-    `enabled` defaults to SWARM_DISTILLED_TRUST (off: never); the benchmark passes True to measure
-    what the rule would do."""
+    trusted: bool
+    reason: str | None = None  # why not
+    match: Match | None = None  # how near the prompt is to what the adapter learned
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"trusted": self.trusted, "reason": self.reason}
+        if self.match is not None:
+            body["match"] = self.match.as_dict()
+        return body
+
+
+def sure_tokens(gen) -> bool:
+    """Greedy, finished, and sure of every token (SWARM_DISTILLED_MIN_TOKEN_CONFIDENCE / _PROB)."""
     from django.conf import settings
 
-    enabled = settings.SWARM_DISTILLED_TRUST if enabled is None else enabled
-    if not enabled or not adapter or gen.token_confidence is None or gen.min_token_prob is None:
+    if gen.token_confidence is None or gen.min_token_prob is None:
         return False
     return (
         gen.token_confidence >= settings.SWARM_DISTILLED_MIN_TOKEN_CONFIDENCE
         and gen.min_token_prob >= settings.SWARM_DISTILLED_MIN_TOKEN_PROB
         and gen.finish_reason == "stop"
     )
+
+
+def distilled_trust(
+    gen, *, adapter: str | None, prompt: str, record: TrainedRecord | None = None, enabled: bool | None = None
+) -> DistilledTrust:
+    """Guarded distilled trust: an adapter's answer (see DISTILLED_CONFIDENCE) is trusted when it was
+    sure of every token AND the prompt is near a prompt it was trained on, passing that group's
+    false-hit guard (training/record.py). `record` defaults to the adapter's own (AdapterVersion.record).
+
+    `enabled` None: SWARM_DISTILLED_TRUST (on by default) and the adapter's gate said its guarded
+    trust held (record.trust); True measures the rule as if both were so (the gate, the benchmark)."""
+    from django.conf import settings
+
+    if not adapter:
+        return DistilledTrust(False, "the base model")
+    if enabled is None and not settings.SWARM_DISTILLED_TRUST:
+        return DistilledTrust(False, "SWARM_DISTILLED_TRUST is off")
+    if not sure_tokens(gen):
+        return DistilledTrust(False, "not sure of every token")
+    if record is None:
+        record = record_for(adapter)
+    if record is None:
+        return DistilledTrust(False, f"{adapter} has no training record")
+    if enabled is None and not record.trust:
+        return DistilledTrust(False, f"{adapter}'s gate did not let its answers be trusted")
+    try:
+        match = record.match(prompt)
+    except (RuntimeError, OSError, ValueError) as exc:  # no embedding model
+        return DistilledTrust(False, f"the prompt could not be matched: {type(exc).__name__}: {exc}")
+    return DistilledTrust(match.near, match.reason, match)
 
 
 def calibrated_trust(gen, *, trust, adapter: str | None) -> bool:
@@ -101,7 +145,8 @@ class Agent0Head(Head):
             temperature=ctx.temperature,
         )
         confidence, problem = chat_confidence(gen.text) if chat else (UNVERIFIED_CONFIDENCE, None)
-        distilled = not chat and distilled_trust(gen, adapter=ctx.adapter)
+        guarded = None if chat or not ctx.adapter else distilled_trust(gen, adapter=ctx.adapter, prompt=prompt)
+        distilled = guarded is not None and guarded.trusted
         calibrated = not chat and not distilled and calibrated_trust(gen, trust=ctx.trust, adapter=ctx.adapter)
         if distilled:
             confidence = DISTILLED_CONFIDENCE
@@ -125,6 +170,7 @@ class Agent0Head(Head):
             token_confidence=gen.token_confidence,
             adapter=ctx.adapter,
             distilled=distilled,
+            **({"distilled_trust": guarded.as_dict()} if guarded else {}),
             calibrated=calibrated,
             min_token_prob=gen.min_token_prob,
         )

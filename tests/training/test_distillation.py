@@ -1,7 +1,7 @@
 """Distillation works: after training on cloud answers, the served model (llama.cpp + the GGUF LoRA)
-answers those prompts and unseen paraphrases of them correctly more often, and with the distilled
-trust rule on it escalates them less. The rule's harm is measured too: an adapter is as sure of the
-trained answer to a near miss, which is why SWARM_DISTILLED_TRUST is off by default.
+answers those prompts and unseen paraphrases of them correctly more often, and under guarded
+distilled trust it escalates them less, while no near miss gets the trained answer trusted (sure
+tokens alone would trust some: the adapter is as sure of the trained answer to a near miss).
 The full-size figures: bench/distill.py -> reports/distill_<date>.json."""
 
 from __future__ import annotations
@@ -23,3 +23,4 @@ def test_a_distilled_adapter_answers_more_and_escalates_less(tmp_path):
     assert base["trained"]["escalation_rate"] == 1.0  # the base model's facts are never trusted
     assert tuned["trained"]["accuracy"] >= 0.8
     assert tuned["trained"]["trusted_wrong_rate"] <= 0.05 and tuned["heldout"]["trusted_wrong_rate"] <= 0.05
+    assert tuned["near_miss"]["sure_false_hits"] == 0, tuned["near_miss"]  # guarded: confidently wrong 0

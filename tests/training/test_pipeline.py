@@ -39,6 +39,10 @@ def test_a_job_trains_exports_gates_and_starts_its_canary():
     assert bytes(adapter.blob.data) == path.read_bytes()  # in the adapter store (the database) with its version
     assert adapter.evaluation["eval_set"].startswith("train")  # nothing held out in an empty log
     assert adapter.evaluation["current"]["adapter"] == "base"
+    record = adapter.record  # what it learned, for guarded distilled trust: one group (one answer), two phrasings
+    assert [g["prompts"] for g in record["groups"]] == [[p["prompt"] for p in PAIRS]]
+    assert record["groups"][0]["guard"] and isinstance(record["trust"], bool)
+    assert record["gate"]["near_miss_false_hits"] == 0 and "guarded trust" in adapter.detail
     if adapter.status == AdapterVersion.Status.CANARY:  # the gate passed: its canary runs
         snap = read_snapshot()
         assert snap.canary.version == "lora-v1" and snap.weight == 5 and snap.canary.sha256 == adapter.sha256
