@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -209,6 +210,12 @@ class CallerLimitsThrottle(throttling.BaseThrottle):
         if slot is not None:
             request._request.swarm_slots = [*getattr(request._request, "swarm_slots", []), slot]
         return True
+
+
+def held_slots(request) -> tuple[Any, ...]:
+    """The caller's concurrency slots this request holds (CallerLimitsThrottle), for a service to give back
+    with its last write (Slot.release_in); the rest are released when the response closes."""
+    return tuple(getattr(getattr(request, "_request", request), "swarm_slots", ()))
 
 
 def enforce_token_cap(request, max_tokens: int, *, param: str = "max_tokens") -> None:

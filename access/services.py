@@ -151,6 +151,14 @@ class Slot:
         self.released = True
         get_redis().zrem(self.key, self.member)
 
+    def release_in(self, pipe: Any) -> None:
+        """Give the slot back in `pipe`, a pipeline its caller executes (with other writes of the same
+        request: one round trip, not one more). Once: release() afterwards does nothing."""
+        if self.released:
+            return
+        self.released = True
+        pipe.zrem(self.key, self.member)
+
 
 class SlotsFull(Exception):
     def __init__(self, wait: float) -> None:

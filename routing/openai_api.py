@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.authentication import client_address, enforce_token_cap
+from access.authentication import client_address, enforce_token_cap, held_slots
 from budget.models import Provider
 from inference.registry import active_model
 from routing import services
@@ -175,7 +175,7 @@ class ChatCompletionsView(APIView):
         if data["stream"]:
             include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
             return self._stream(data["model"], ask, stop=stop, include_usage=include_usage)
-        result = services.orchestrate_request(**ask)
+        result = services.orchestrate_request(**ask, slots=held_slots(request))
         return Response(self._completion(data["model"], result, stop), headers=_headers(result))
 
     @staticmethod

@@ -253,6 +253,9 @@ class Ask:
     client: str | None = None  # who is asking (key, user, address): keeps a client on one canary arm
     options: dict[str, Any] = field(default_factory=dict)  # OpenAI generation options (routing/serializers.py)
     detail: str | None = None  # why the request took its route, when the API chose it (swarm-auto -> local)
+    # The caller's concurrency slots (access.services.Slot), given back in the interaction's append, the
+    # request's last round trip; a stream's are not passed: they are released after its last byte.
+    slots: tuple[Any, ...] = ()
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.perf_counter)
 
@@ -327,7 +330,8 @@ def _finish(ask: Ask, result: dict[str, Any], *, key: str | None, adapter: str, 
     if not cached and ask.route == AUTO and result["route"] != "pattern" and not ask.exact:  # the model answered
         outcome = "unsure" if result["route"] == "unsure" else "cloud" if result.get("provider") else "local"
         metrics.record_arm_request(ask.arm.name, outcome, result["latency_ms"] / 1000)
-    _publish_log(_log_payload(result, ask=ask), cache=(key, entry) if key and entry is not None else None)
+    _publish_log(_log_payload(result, ask=ask), cache=(key, entry) if key and entry is not None else None,
+                 slots=ask.slots)  # fmt: skip
     return result
 
 
@@ -628,16 +632,26 @@ def _cancel(request_id: str) -> None:
         log.warning("could not cancel %s: %s", request_id, exc)
 
 
-def _publish_log(payload: dict[str, Any], *, cache: tuple[str, dict[str, Any]] | None = None) -> None:
+def _publish_log(
+    payload: dict[str, Any], *, cache: tuple[str, dict[str, Any]] | None = None, slots: tuple[Any, ...] = ()
+) -> None:
     """Append the interaction to the log stream, which the writers in worker-cpu drain into the database
-    (routing/interaction_log.py), with the fresh answer's cache entry (`cache`: key, value) in the same
-    round trip. By default it never raises: the answer is already computed; a failure is counted (a
-    failed cache write is logged). With SWARM_REDIS_MIN_REPLICAS_ACK (Sentinel) the log must hold it before
-    the client is answered: a failed append is a 503 (the client tries again; no answer it was given is
+    (routing/interaction_log.py), with the fresh answer's cache entry (`cache`: key, value) and the
+    release of the caller's concurrency `slots` in the same round trip. By default it never raises: the
+    answer is already computed; a failure is counted (a failed cache write is logged; a slot not given
+    back expires by itself). With SWARM_REDIS_MIN_REPLICAS_ACK (Sentinel) the log must hold it before the
+    client is answered: a failed append is a 503 (the client tries again; no answer it was given is
     missing from the log)."""
-    also = (lambda pipe: cache_put(cache[0], cache[1], client=pipe)) if cache else None
+
+    def also(pipe) -> None:
+        if cache:
+            cache_put(cache[0], cache[1], client=pipe)
+        for slot in slots:
+            slot.release_in(pipe)
+
     try:
-        interaction_append(payload=payload, required=settings.SWARM_REDIS_MIN_REPLICAS_ACK > 0, also=also)
+        interaction_append(payload=payload, required=settings.SWARM_REDIS_MIN_REPLICAS_ACK > 0,
+                           also=also if cache or slots else None)  # fmt: skip
     except InteractionLogUnavailable as exc:
         raise ServiceUnavailable(f"the interaction log is unavailable, request {payload.get('request_id')} was "
                                  f"not answered; try again: {exc}") from None  # fmt: skip

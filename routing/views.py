@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.authentication import client_address, enforce_token_cap, is_staff
+from access.authentication import client_address, enforce_token_cap, held_slots, is_staff
 from routing import selectors, services
 from routing.heads.code import public_ballots
 from routing.serializers import HybridSerializer, PromptSerializer
@@ -38,7 +38,7 @@ class OrchestrateView(APIView):
                                           address=client_address(request))  # fmt: skip
         return services.orchestrate_request(
             prompt=prompt, max_tokens=data["max_tokens"], temperature=data["temperature"], endpoint=self.endpoint,
-            client=client,
+            client=client, slots=held_slots(request),
         )  # fmt: skip
 
     def post(self, request: Request) -> Response:

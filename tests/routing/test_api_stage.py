@@ -108,3 +108,18 @@ def test_half_of_a_process_s_threads_at_most_wait_on_the_model(api_redis, settin
     for admitted in again:
         admission.release(admitted)
     assert api_redis.zcard(f"slots:{admission.MODEL_SLOTS_KEY}") == 0
+
+
+def test_a_caller_s_slot_is_given_back_in_the_round_trip_of_the_interaction_s_append(api_redis):
+    from access.services import caller_admit
+    from routing import services
+    from routing.interaction_log import STREAM_KEY
+
+    slot = caller_admit(identity="addr:slot-test", rate_limit=0, slot_limit=2, hold_s=60)
+    assert api_redis.zcard(slot.key) == 1
+    result = services.orchestrate_request(prompt="What is 17*23?", max_tokens=16, temperature=0.0, slots=(slot,))
+    assert result["answer"] == "391" and result["route"] == "council"
+    assert slot.released and api_redis.zcard(slot.key) == 0  # before any response was closed
+    assert api_redis.xlen(STREAM_KEY) == 1  # and the interaction went with it
+    slot.release()  # the middleware's release afterwards does nothing
+    assert api_redis.zcard(slot.key) == 0
