@@ -8,16 +8,21 @@ provider, answering each paraphrase with its group's reference (mining/data/para
 - day 1: the first 3 paraphrases of each group, POST /orchestrate one by one: the cascade answers
   them (council, or the cloud when the council is unsure), and the bookkeeping worker logs them;
 - the mining job runs (`manage.py mine_once`, what the 6-hourly beat runs);
+- with --distill: the nightly distillation job runs on the day-1 log (`manage.py evolution_once` on a
+  trainer worker of the stack: PEFT LoRA, GGUF export, the gate, the training record), and a passing
+  adapter is promoted (`manage.py canary promote`): the serving worker takes it on the next request,
+  and agent0 answers under guarded distilled trust;
 - day 2: the remaining paraphrases, never asked before, through the same running stack (no restart).
 
 Each day reports its routes, escalations to the cloud, and accuracy: an answer is right when
 `answers_agree` with the reference, or when the reference states numbers and the answer states
 every one of them ("1 km = 1000 m" for "1000 meters"); an UNSURE answer counts as wrong. The replay
 provider answers escalations right by construction, so the pattern route's own precision is
-reported separately.
+reported separately, and each half's share of day 2's local answers (`halves`: pattern heads, the
+adapter's trusted answers).
 
-Usage: python -m bench.spiral_live [--groups N] [--out PATH]   (default: all groups;
-       reports/spiral_live_<date>.json)
+Usage: python -m bench.spiral_live [--groups N] [--distill [--max-steps N]] [--out PATH]
+       (default: all groups, heads only; reports/spiral_live_<date>.json)
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ def ask_day(stack: Stack, name: str, items: list[tuple[str, str]]) -> dict[str, 
     routes: Counter[str] = Counter()
     latencies: list[float] = []
     wrong: list[dict[str, Any]] = []
-    right = pattern = pattern_right = 0
+    right = pattern = pattern_right = adapter = adapter_right = 0
     for prompt, reference in items:
         started = time.perf_counter()
         response = stack.post("/orchestrate", {"prompt": prompt})
@@ -82,6 +87,13 @@ def ask_day(stack: Stack, name: str, items: list[tuple[str, str]]) -> dict[str, 
         if body["route"] == "pattern":
             pattern += 1
             pattern_right += ok
+        if (
+            body["route"] == "council"
+            and body.get("skill_type") == "agent0"
+            and body.get("adapter_version", "base") != "base"
+        ):
+            adapter += 1  # a distilled adapter's answer, trusted (guarded distilled trust)
+            adapter_right += ok
         if not ok:
             wrong.append({"prompt": prompt, "route": body["route"], "skill_type": body.get("skill_type"),
                           "answer": body["answer"][:200], "reference": reference})  # fmt: skip
@@ -96,6 +108,8 @@ def ask_day(stack: Stack, name: str, items: list[tuple[str, str]]) -> dict[str, 
         "accuracy": round(right / n, 4),
         "pattern_answers": pattern,
         "pattern_precision": round(pattern_right / pattern, 4) if pattern else None,
+        "adapter_answers": adapter,
+        "adapter_precision": round(adapter_right / adapter, 4) if adapter else None,
         "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 0.95), 1)},
         "wrong": wrong,
         # a local answer (not escalated, not UNSURE) that is wrong: the council and the pattern heads answer
@@ -109,8 +123,28 @@ def logged_interactions(stack: Stack) -> int:
     return int(out.split()[-1])
 
 
-def run_spiral(stack: Stack, groups: list[dict[str, Any]]) -> dict[str, Any]:
-    """Day 1, mine, day 2 on a running stack; the report's days and mining output."""
+def run_distillation(stack: Stack, *, max_steps: int | None) -> dict[str, Any]:
+    """The nightly distillation job on the log so far, on a trainer worker of the stack; a passing
+    adapter is promoted to serve everyone. What the job and the gate said."""
+    stack.start_train_worker()
+    params = ["--param", f"max_steps={max_steps}"] if max_steps else []
+    out = stack.manage("evolution_once", "--name", "spiral", *params, "--wait", "5400")
+    job = json.loads(out[out.index("{") :])
+    status = json.loads(stack.manage("shell", "-c", (
+        "import json; from training.models import AdapterVersion as A; a = A.objects.order_by('-number').first(); "
+        "print(json.dumps(a and {'version': a.version, 'status': a.status, 'detail': a.detail, "
+        "'trust': a.record.get('trust'), 'gate': a.record.get('gate')}))")).strip().splitlines()[-1])  # fmt: skip
+    promoted = bool(status) and status["status"] == "canary"
+    if promoted:
+        stack.manage("canary", "promote")
+    return {"job": job, "adapter": status, "promoted": promoted}
+
+
+def run_spiral(
+    stack: Stack, groups: list[dict[str, Any]], *, distill: bool = False, max_steps: int | None = None
+) -> dict[str, Any]:
+    """Day 1, mine (and with `distill`, distil an adapter), day 2 on a running stack; the
+    report's days and what mining and distillation did."""
     day1_items = [(p, g["answer"]) for g in groups for p in g["paraphrases"][:SEEN]]
     day2_items = [(p, g["answer"]) for g in groups for p in g["paraphrases"][SEEN:]]
     day1 = ask_day(stack, "day 1: first 3 paraphrases per group", day1_items)
@@ -118,19 +152,26 @@ def run_spiral(stack: Stack, groups: list[dict[str, Any]]) -> dict[str, Any]:
     wait_for(lambda: logged_interactions(stack) >= len(day1_items), timeout=120, interval=1.0,
              what="day 1's interactions in the log")  # fmt: skip
     mined = stack.manage("mine_once").strip().splitlines()
+    distilled = run_distillation(stack, max_steps=max_steps) if distill else None
     day2 = ask_day(stack, "day 2: unseen paraphrases", day2_items)
-    return {"days": [day1, day2], "mining_output": mined[-5:],
+    return {"days": [day1, day2], "mining_output": mined[-5:], "distillation": distilled,
             "cloud_calls_saved": day1["escalation_rate"] * day2["prompts"] - day2["escalated"]}  # fmt: skip
 
 
-def headline(days: list[dict[str, Any]]) -> dict[str, Any]:
-    """The top-level figures: day 2's escalation rate over day 1's, and confidently wrong answers on both days."""
+def headline(days: list[dict[str, Any]], *, distilled: bool = False) -> dict[str, Any]:
+    """The top-level figures: day 2's escalation rate over day 1's, confidently wrong answers on both
+    days, and what each half answered locally on day 2 (the pattern heads answer first; the adapter,
+    under guarded distilled trust, answers what reaches the council)."""
     day1, day2 = days
     ratio = day2["escalation_rate"] / day1["escalation_rate"] if day1["escalation_rate"] else None
+    adapter = day2.get("adapter_answers", 0)
+    halves: dict[str, Any] = {"pattern_answers": day2["pattern_answers"], "adapter_answers": adapter,
+                              "other_local_answers": day2["routes"].get("council", 0) - adapter,
+                              "escalated": day2["escalated"]}  # fmt: skip
+    if not distilled:
+        halves["note"] = "pattern heads only: no adapter was distilled between the days (--distill runs both halves)"
     return {"day2_over_day1_escalations": round(ratio, 4) if ratio is not None else None,
-            "confidently_wrong": sum(day.get("confidently_wrong", 0) for day in days),
-            "halves": "pattern heads only: no adapter is distilled between the days (bench/distill.py measures "
-                      "that half apart)"}  # fmt: skip
+            "confidently_wrong": sum(day.get("confidently_wrong", 0) for day in days), "halves": halves}  # fmt: skip
 
 
 def default_model() -> str:
@@ -161,6 +202,8 @@ def setup_django() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=None, help="how many paraphrase groups (default: all)")
+    parser.add_argument("--distill", action="store_true", help="distil an adapter on day 1's log before day 2")
+    parser.add_argument("--max-steps", type=int, default=None, help="with --distill: training steps (default: nightly)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     setup_django()
@@ -171,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         live = LiveStack.start(cloud=True, data=references_file(groups, Path(tmp)), web_concurrency=1)
         try:
-            result = run_spiral(live.stack, groups)
+            result = run_spiral(live.stack, groups, distill=args.distill, max_steps=args.max_steps)
             replay = live.replay_stats()
         finally:
             live.stop()
@@ -182,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "method": __doc__.split("\n\n")[1].replace("\n", " "),
         "model": default_model(),
         "stack_start_s": round(live.started_s, 1),
-        **headline(result["days"]),
+        **headline(result["days"], distilled=args.distill),
         **result,
         "replay_provider_stats": replay,
     }
