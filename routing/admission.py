@@ -6,8 +6,8 @@ The estimate comes from the serving processes themselves. Each one publishes, wi
 how long its serving tasks take (an average that follows the recent ones) in the Redis hash
 PLACES_KEY (inference/runtime.py::announce). From the live ones this module derives how many
 answers per second the stack gives (the sum of 1 / task time) and so how many requests for the model
-may be running or queued at once: as many as are answered within SWARM_ADMIT_WAIT_S (half the
-deadline by default). That depth is held in a Redis sorted set shared by every web process
+may be running or queued at once: as many as are answered within SWARM_ADMIT_WAIT_S (a quarter
+of the deadline by default). That depth is held in a Redis sorted set shared by every web process
 (access.services.slot_acquire: one Lua call, atomic), with SWARM_MODEL_ADMIT as a fixed cap on top
 when set. Each web process also keeps at most half its threads waiting on the model.
 """

@@ -251,7 +251,9 @@ SWARM_INTERACTION_LINGER_MS = env_int("SWARM_INTERACTION_LINGER_MS", 200, minimu
 # the cache, pattern and exact heads keep answering. SWARM_MODEL_ADMIT: a fixed cap on top (requests
 # running or queued across the stack); 0: none.
 SWARM_MODEL_SLOTS = env_int("SWARM_MODEL_SLOTS", 1, minimum=1)
-SWARM_ADMIT_WAIT_S = env_float("SWARM_ADMIT_WAIT_S", SWARM_DEADLINE_S / 2, minimum=0.1)
+# A quarter of the deadline by default: a burst is queued (it drains in seconds), a model that stays
+# behind its traffic sends the excess back at once rather than making every chat wait half a minute.
+SWARM_ADMIT_WAIT_S = env_float("SWARM_ADMIT_WAIT_S", SWARM_DEADLINE_S / 4, minimum=0.1)
 SWARM_MODEL_ADMIT = env_int("SWARM_MODEL_ADMIT", 0, minimum=0)
 # The web server's threads per process (swarm_site/gunicorn.conf.py reads the same variable): half of
 # them at most wait on the model at once, the rest stay free for the cache and the exact heads.
