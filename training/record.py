@@ -122,13 +122,20 @@ _records_lock = threading.Lock()
 
 
 def record_for(version: str) -> TrainedRecord | None:
-    """The record of adapter `version` (from the database, once per process), None when it has none."""
+    """The record of adapter `version` (from the database, once per process), None when it has none or
+    the database cannot be read now (its answers are then not trusted; read again on the next one)."""
+    from django.db import DatabaseError
+
+    from training.models import AdapterVersion
+
     with _records_lock:
         if version in _records:
             return _records[version]
-    from training.models import AdapterVersion
-
-    data = AdapterVersion.objects.filter(number=_number(version)).values_list("record", flat=True).first()
+    try:
+        data = AdapterVersion.objects.filter(number=_number(version)).values_list("record", flat=True).first()
+    except DatabaseError as exc:
+        log.warning("could not read adapter %s's training record (its answers are not trusted): %s", version, exc)
+        return None
     try:
         record = TrainedRecord(data) if data else None
     except (ValueError, KeyError, TypeError) as exc:

@@ -14,6 +14,7 @@ RULE = ModelTrust(rule="min_token_prob", threshold=0.6, report="reports/trust_x.
 MEAN_RULE = ModelTrust(rule="token_confidence", threshold=0.9, report="reports/trust_x.json")
 
 
+@pytest.mark.django_db  # an adapter's sure answer is looked up in its training record (guarded distilled trust)
 @pytest.mark.parametrize(
     ("trust", "adapter", "mean", "least", "finish", "text", "expected"),
     [

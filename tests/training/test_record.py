@@ -43,3 +43,17 @@ def test_near_misses_change_a_number_or_swap_an_entity_and_keep_the_trained_answ
     assert ("What is the capital of France?", "Tokyo") not in misses  # a trained prompt is no near miss
     assert not set(prompts) & {e.prompt for e in TRAINED}
     assert len(near_misses(TRAINED, limit=2)) == 2
+
+
+def test_a_database_that_cannot_be_read_means_not_trusted_and_is_asked_again(monkeypatch):
+    from django.db import OperationalError
+
+    from training.models import AdapterVersion
+    from training.record import _records, forget_records, record_for
+
+    def down(*args, **kwargs):
+        raise OperationalError("the database is down")
+
+    forget_records()
+    monkeypatch.setattr(AdapterVersion.objects, "filter", down)
+    assert record_for("lora-v9") is None and "lora-v9" not in _records  # not remembered: read again next time
