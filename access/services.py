@@ -146,18 +146,15 @@ class Slot:
     released: bool = False
 
     def release(self) -> None:
-        if self.released:
-            return
-        self.released = True
-        get_redis().zrem(self.key, self.member)
+        self.release_in(get_redis())
 
-    def release_in(self, pipe: Any) -> None:
-        """Give the slot back in `pipe`, a pipeline its caller executes (with other writes of the same
-        request: one round trip, not one more). Once: release() afterwards does nothing."""
+    def release_in(self, client: Any) -> None:
+        """Give the slot back through `client`: the API's Redis client, or a pipeline its caller executes
+        with other writes of the same request (one round trip, not one more). Once: later calls do nothing."""
         if self.released:
             return
         self.released = True
-        pipe.zrem(self.key, self.member)
+        client.zrem(self.key, self.member)
 
 
 class SlotsFull(Exception):

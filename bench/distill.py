@@ -57,11 +57,13 @@ def build_sets(groups: list[dict[str, Any]], *, n_groups: int, seen: int) -> dic
 def _figures(name: str, answers: list[dict[str, Any]], key: str) -> dict[str, Any]:
     """A set's figures when `key` ("trusted": guarded trust; "sure_tokens": the token rule alone) says
     what agent0 would trust."""
+    from training.evaluation import sure_false_hits
+
     total = len(answers) or 1
     trusted = [a for a in answers if a[key]]
     if name == "near_miss":  # agreeing with the trained group's answer is the mistake here
         return {"total": len(answers), "false_hits": sum(a["correct"] for a in answers),
-                "sure_false_hits": sum(1 for a in trusted if a["correct"]),
+                "sure_false_hits": sure_false_hits(answers, trusted=key),
                 "escalation_rate": round(1 - len(trusted) / total, 4)}  # fmt: skip
     return {"total": len(answers), "accuracy": round(sum(a["correct"] for a in answers) / total, 4),
             "escalation_rate": round(1 - len(trusted) / total, 4),

@@ -62,6 +62,12 @@ class Score:
         return body
 
 
+def sure_false_hits(answers: list[dict[str, Any]], *, trusted: str = "trusted") -> int:
+    """Near misses (scored against the trained answer) given the trained answer and trusted: the
+    confidently wrong answers of a near-miss set. `trusted` names the answers' verdict to count by."""
+    return sum(1 for a in answers if a[trusted] and a["correct"])
+
+
 def score(
     backend: Backend, examples: list[Example], adapter: AdapterRef | None, *, trust: bool | None = None,
     record: TrainedRecord | None = None,

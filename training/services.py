@@ -228,7 +228,7 @@ def _train_and_gate(job: TrainingJob, params) -> dict[str, Any]:
     finally:
         backend.unload()
     # The trained answer to a near miss, trusted, is a false hit (its reference is the trained answer).
-    false_hits = sum(1 for a in near.answers if a["trusted"] and a["correct"])
+    false_hits = evaluation.sure_false_hits(near.answers)
     # Better or as good, and never more often sure of a wrong answer (what would skip the paid chain).
     passed = new.accuracy >= current.accuracy and new.trusted_wrong <= current.trusted_wrong
     # Its sure answers are trusted near what it learned only when none was wrong on unseen prompts and
