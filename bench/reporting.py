@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,32 @@ def auth_headers() -> dict[str, str]:
     --rate 0 --concurrency 0`); none: the anonymous loopback caller, under its limits."""
     key = os.environ.get("SWARM_API_KEY", "").strip()
     return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+# Refusals a well-behaved client waits out: the gateway's 429 (rate) and 503 (model saturated) carry
+# Retry-After, as the OpenAI client honours them.
+RETRIED_STATUSES = frozenset({429, 503})
+
+
+def post_admitted(session: Any, url: str, body: dict[str, Any], *, timeout_s: float) -> tuple[Any, int]:
+    """POST `body` as a well-behaved client does: a 429/503 refusal with Retry-After is waited out and sent
+    again while `timeout_s` (the whole exchange's budget) allows. (the last response, refusals waited out);
+    raises what `session.post` raises."""
+    deadline = time.monotonic() + timeout_s
+    retries = 0
+    while True:
+        left = deadline - time.monotonic()
+        response = session.post(url, json=body, timeout=max(1.0, left))
+        if response.status_code not in RETRIED_STATUSES:
+            return response, retries
+        try:
+            wait = max(0.1, float(response.headers.get("Retry-After", "")))
+        except ValueError:
+            return response, retries  # a refusal that does not say when: final
+        if time.monotonic() + wait >= deadline:
+            return response, retries
+        time.sleep(wait)
+        retries += 1
 
 
 def percentile(values: list[float], q: float) -> float:

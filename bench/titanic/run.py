@@ -54,7 +54,7 @@ from typing import Any
 import requests
 
 from bench import split
-from bench.reporting import auth_headers
+from bench.reporting import auth_headers, post_admitted
 from bench.titanic import headline
 from bench.titanic.live import DATA_PATH, PRICE_IN, PRICE_OUT, GpuSampler, LiveStack, machine_load, summary
 from bench.titanic.scorers import SCORERS, score
@@ -108,19 +108,20 @@ class Outcome:
     confidence: float | None = None
     provider: str | None = None
     must_abstain: bool = False
+    retries: int = 0  # 429/503 refusals waited out (Retry-After) before this answer
 
 
 def ask(session: requests.Session, url: str, item: Item, *, max_tokens: int, timeout_s: float) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        response = session.post(f"{url}/orchestrate", json={"prompt": item.prompt, "max_tokens": max_tokens},
-                                timeout=timeout_s)  # fmt: skip
+        response, retries = post_admitted(session, f"{url}/orchestrate",
+                                          {"prompt": item.prompt, "max_tokens": max_tokens}, timeout_s=timeout_s)
         elapsed = (time.perf_counter() - started) * 1000
         try:
             body = response.json()
         except ValueError:
             body = {}
-        return {"status": response.status_code, "body": body, "latency_ms": elapsed, "error": None
+        return {"status": response.status_code, "body": body, "latency_ms": elapsed, "retries": retries, "error": None
                 if response.ok else f"HTTP {response.status_code}: {json.dumps(body)[:200]}"}  # fmt: skip
     except requests.RequestException as exc:
         return {"status": None, "body": {}, "latency_ms": (time.perf_counter() - started) * 1000,
@@ -148,7 +149,7 @@ def judge(item: Item, raw: dict[str, Any], *, part: str) -> Outcome:
                                    "skill_type": body.get("skill_type")}) in (headline.CLOUD, headline.UNSURE),
         score=value, reason=reason, answer=(answer or "")[:300], detail=detail, error=raw["error"],
         confidence=_number(body.get("confidence")), provider=body.get("provider") or None,
-        must_abstain=item.scorer == "must_be_unsure",
+        must_abstain=item.scorer == "must_be_unsure", retries=int(raw.get("retries", 0)),
     )  # fmt: skip
 
 
@@ -218,6 +219,9 @@ def aggregate(outcomes: list[Outcome], *, n_suite: int, floor: float = headline.
         "paraphrase_groups_all_correct": sum(all(o.score >= 1 for o in m) for m in groups.values()),
         "paraphrase_groups": len(groups),
         "errors": [{"id": o.id, "error": o.error} for o in outcomes if not o.ok][:20],
+        # 429/503 refusals (the model saturated by this run's own concurrency) the client waited out and
+        # sent again, as the OpenAI client does; an item still refused when its timeout ran out is an error.
+        "admission_retries": {"items": sum(o.retries > 0 for o in outcomes), "total": sum(o.retries for o in outcomes)},
     }  # fmt: skip
 
 
