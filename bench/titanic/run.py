@@ -114,8 +114,9 @@ class Outcome:
 def ask(session: requests.Session, url: str, item: Item, *, max_tokens: int, timeout_s: float) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        response, retries = post_admitted(session, f"{url}/orchestrate",
-                                          {"prompt": item.prompt, "max_tokens": max_tokens}, timeout_s=timeout_s)
+        response, retries = post_admitted(
+            session, f"{url}/orchestrate", {"prompt": item.prompt, "max_tokens": max_tokens}, timeout_s=timeout_s
+        )
         elapsed = (time.perf_counter() - started) * 1000
         try:
             body = response.json()

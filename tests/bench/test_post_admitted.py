@@ -18,7 +18,7 @@ def server():
     state = {"refusals": 0, "retry_after": "0.1", "posts": 0}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
+        def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state["posts"] += 1
             refused = state["posts"] <= state["refusals"]
