@@ -1,10 +1,15 @@
-"""Turn Django's own HTML errors on API paths into the JSON error shape."""
+"""The project's middleware: JSON errors on API paths, the request id in logs, and Django's session,
+user and message middleware passed over where no session can be involved."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
@@ -71,3 +76,33 @@ class RequestIdMiddleware:
             return self.get_response(request)
         finally:
             request_id_var.reset(token)
+
+
+def sessionless(request: HttpRequest) -> bool:
+    """An API call that carries no session cookie: it cannot read or write a session, be a logged-in
+    staff user (access/authentication.py StaffSessionAuthentication) or show a flash message."""
+    return JsonErrorMiddleware._is_api(request) and settings.SESSION_COOKIE_NAME not in request.COOKIES
+
+
+class _OnlyWithSessions:
+    """Runs the Django middleware it is mixed into except for a `sessionless` request (the admin's
+    system checks still find Django's classes: these are subclasses)."""
+
+    get_response: Callable[[HttpRequest], HttpResponse]
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if sessionless(request):
+            return self.get_response(request)
+        return super().__call__(request)  # type: ignore[misc]
+
+
+class SessionMiddleware(_OnlyWithSessions, sessions_middleware.SessionMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(_OnlyWithSessions, auth_middleware.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(_OnlyWithSessions, messages_middleware.MessageMiddleware):
+    pass

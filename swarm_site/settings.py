@@ -109,20 +109,21 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "observability.middleware.PrometheusBeforeMiddleware",  # django-prometheus's, labels looked up once
     "swarm_site.middleware.RequestIdMiddleware",
     # Outside the middleware that reads the Host header, so a bad one gets the JSON error shape too.
     "swarm_site.middleware.JsonErrorMiddleware",
     "access.middleware.ReleaseSlotsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, user and message middleware, passed over by an API call without a session cookie.
+    "swarm_site.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "swarm_site.middleware.AuthenticationMiddleware",
+    "swarm_site.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "observability.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "swarm_site.urls"

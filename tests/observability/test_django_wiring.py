@@ -7,8 +7,8 @@ from django.core.management import get_commands
 
 from observability import metrics as m
 
-BEFORE = "django_prometheus.middleware.PrometheusBeforeMiddleware"
-AFTER = "django_prometheus.middleware.PrometheusAfterMiddleware"
+BEFORE = "observability.middleware.PrometheusBeforeMiddleware"
+AFTER = "observability.middleware.PrometheusAfterMiddleware"
 
 
 @pytest.fixture
