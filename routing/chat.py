@@ -7,7 +7,8 @@ categories against those of its question categories, split into a tuning and a h
 project's one rule (bench/split.py). Its threshold is fitted on the tuning part (cross-validated, so
 no prompt is judged by a model that saw it) for precision; the held-out precision it then measured
 is the confidence a chat reply gets (`ChatClassifier.confidence`), if the reply itself passes
-`reply_problem`: a reply that invents a persona, or is empty, is not trusted.
+`reply_problem`: a reply that invents a persona, or is empty, or answers a question about the user's
+own life (which only the user can know: any answer is made up), is not trusted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ _NOT_NAMES = frozenset({"Swarm", "AI", "A", "An", "The", "Here", "Not", "Just", 
                         "Afraid", "Sure", "Ready", "Excited", "Delighted", "Thrilled", "Pleased", "Okay", "OK",
                         "Alright", "Going", "Feeling", "Designed", "Built", "Made", "Trained", "Programmed",
                         "Swarm's", "Swarmbot"})  # fmt: skip
+
+# "What did I eat this morning?", "What is my bank balance?", "What's my name?": a question about the user's
+# own past or belongings. Generic-you questions ("What do I need to bake bread?", "How many cups do I need?")
+# are not matched: only past tense and possessives.
+_ABOUT_THE_USER = re.compile(
+    r"^\s*(?:(?:and|so|but|ok|okay|hey)\b[\s,]*)?(?:what|where|when|who|whom|which|how\s+(?:many|much|old|long))\b"
+    r"[^?.!]*?(?:\b(?:did|was|were|had)\s+i\b|\b(?:is|was|are|were)\s+my\b|'s\s+my\b)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -76,10 +86,13 @@ def classify(prompt: str) -> ChatVerdict:
     return ChatVerdict(chat=probability >= model.threshold, probability=round(probability, 4))
 
 
-def reply_problem(reply: str) -> str | None:
-    """Why a small-talk reply must not be trusted (None: nothing found): empty, or a persona invented."""
+def reply_problem(reply: str, prompt: str = "") -> str | None:
+    """Why a small-talk reply (to `prompt`) must not be trusted (None: nothing found): empty, a persona
+    invented, or an answer to a question about the user's own life."""
     if not reply.strip():
         return "empty reply"
+    if _ABOUT_THE_USER.search(prompt):
+        return "the question is about the user's own life: only the user knows"
     for match in _PERSONA.finditer(reply):
         if match.group(1) not in _NOT_NAMES:
             return f"the reply invents a persona ({match.group(0)!r})"

@@ -117,9 +117,9 @@ def is_chat(prompt: str) -> ChatVerdict:
         return ChatVerdict(chat=False, probability=None)
 
 
-def chat_confidence(reply: str) -> tuple[float, str | None]:
-    """(confidence, why not trusted) of a small-talk reply."""
-    problem = reply_problem(reply)
+def chat_confidence(reply: str, prompt: str = "") -> tuple[float, str | None]:
+    """(confidence, why not trusted) of a small-talk reply to `prompt`."""
+    problem = reply_problem(reply, prompt)
     return (UNTRUSTED_CHAT_CONFIDENCE, problem) if problem else (load_classifier().confidence, None)
 
 
@@ -144,7 +144,7 @@ class Agent0Head(Head):
             max_tokens=ctx.max_tokens,
             temperature=ctx.temperature,
         )
-        confidence, problem = chat_confidence(gen.text) if chat else (UNVERIFIED_CONFIDENCE, None)
+        confidence, problem = chat_confidence(gen.text, prompt) if chat else (UNVERIFIED_CONFIDENCE, None)
         guarded = None if chat or not ctx.adapter else distilled_trust(gen, adapter=ctx.adapter, prompt=prompt)
         distilled = guarded is not None and guarded.trusted
         calibrated = not chat and not distilled and calibrated_trust(gen, trust=ctx.trust, adapter=ctx.adapter)

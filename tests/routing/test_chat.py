@@ -53,6 +53,18 @@ def test_a_reply_that_invents_a_persona_is_not_trusted(reply, problem):
     assert (found is None) if problem is None else (problem in found)
 
 
+@pytest.mark.parametrize(
+    ("prompt", "about_the_user"),
+    [("What is my bank account balance?", True), ("what's my name?", True), ("Where was my wallet?", True),
+     ("So what did I say earlier?", True), ("How much was my bill?", True), ("How are you?", False),
+     ("What do I need to bake bread?", False), ("How many cups do I need for a litre?", False),
+     ("What did you do today?", False), ("What is your name?", False), ("Who is my favourite singer", True)],
+)  # fmt: skip
+def test_a_reply_about_the_user_s_own_life_is_not_trusted(prompt, about_the_user):
+    found = reply_problem("You had eggs and a banana.", prompt)
+    assert (found is not None and "user's own life" in found) if about_the_user else found is None
+
+
 def test_agent0_trusts_small_talk_at_the_measured_precision_unless_the_reply_invents_someone():
     good = Agent0Head().answer(
         "how are you today?", HeadContext(generate=model("I'm doing well, thanks!", mean=0.9, least=0.5))
