@@ -1,8 +1,9 @@
-"""Shared fixtures. Integration stacks talk to the real Redis (DB 13) or a private redis-server."""
+"""Shared fixtures. Integration stacks talk to the run's Redis (DB 13) or a private redis-server."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import redis
@@ -10,6 +11,26 @@ import redis
 from tests.stack import PrivateRedis, Stack
 
 TEST_REDIS_URL = os.environ.get("SWARM_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+_RUN_REDIS: PrivateRedis | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run that may use Redis gets a redis-server of its own (DB 13 for the stacks, other numbers for
+    some suites: tests.stack.run_redis_url), stopped when it ends, so two runs on one machine never
+    share a database. SWARM_TEST_REDIS_URL names one instead; without redis-server, the local Redis."""
+    global TEST_REDIS_URL, _RUN_REDIS
+    if os.environ.get("SWARM_TEST_REDIS_URL") or _whole_default_run(config) or not shutil.which("redis-server"):
+        return
+    _RUN_REDIS = PrivateRedis()
+    _RUN_REDIS.start()
+    TEST_REDIS_URL = f"redis://127.0.0.1:{_RUN_REDIS.port}/13"
+    os.environ["SWARM_TEST_REDIS_URL"] = TEST_REDIS_URL  # read by the suites' modules, imported after this
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _RUN_REDIS is not None:
+        _RUN_REDIS.stop()
+        shutil.rmtree(_RUN_REDIS.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
+def run_redis_url(db: int) -> str:
+    """Database `db` on this test run's Redis (the server of SWARM_TEST_REDIS_URL: tests/conftest.py)."""
+    base = os.environ.get("SWARM_TEST_REDIS_URL", "redis://127.0.0.1:6379/13").rsplit("/", 1)[0]
+    return f"{base}/{db}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

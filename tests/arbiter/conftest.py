@@ -1,4 +1,4 @@
-"""Arbiter fixtures: real Redis DB 10 (flushed per test), the arbiter's routes and settings, an
+"""Arbiter fixtures: DB 10 of the run's real Redis (flushed per test), the arbiter's routes and settings, an
 in-process 'serving worker', eager Celery, and a loopback webhook receiver."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import yaml
 from django.conf import settings as django_settings
 
 from swarm_site.redis_client import get_redis
+from tests.stack import run_redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/10"
+REDIS_URL = run_redis_url(10)
 TOKEN = "arbiter-test-token-5b0f6c1e"
 ROOT = Path(__file__).resolve().parents[2]
 

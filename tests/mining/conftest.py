@@ -1,4 +1,4 @@
-"""Mining fixtures: Redis DB 11 (flushed around each test), the paraphrase data set, seeded interactions."""
+"""Mining fixtures: DB 11 of the run's Redis (flushed around each test), the paraphrases, seeded interactions."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from mining import runtime
 from mining.embeddings import is_available
 from routing.models import Interaction
 from swarm_site.redis_client import get_redis
+from tests.stack import run_redis_url
 
-MINING_REDIS_URL = "redis://127.0.0.1:6379/11"
+MINING_REDIS_URL = run_redis_url(11)
 DATA = Path(__file__).resolve().parents[2] / "mining" / "data" / "paraphrases.yaml"
 SEEN = 3  # paraphrases per group seeded as answered; the rest are looked up unseen
 

@@ -19,11 +19,11 @@ from observability import exporter as ex
 from observability import metrics as m
 from tests.observability.promql import ROOT, django_prometheus_names
 from tests.observability.test_multiprocess import write
-from tests.stack import free_port, wait_for
+from tests.stack import free_port, run_redis_url, wait_for
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = os.environ.get("SWARM_OBSERVABILITY_REDIS_URL", "redis://127.0.0.1:6379/12")
+REDIS_URL = os.environ.get("SWARM_OBSERVABILITY_REDIS_URL") or run_redis_url(12)
 
 
 @pytest.fixture
