@@ -382,6 +382,10 @@ class LlamaCppBackend(Backend):
 
     def count_prompt_tokens(self, messages: Messages) -> int:
         """How many tokens `messages` make once formatted for the model (what a generation reads)."""
+        return len(self.prompt_tokens(messages))
+
+    def prompt_tokens(self, messages: Messages) -> list[int]:
+        """The tokens of `messages` once formatted with the model's chat template (what a generation reads)."""
         from llama_cpp import llama_chat_format
 
         llm = self._require()
@@ -394,7 +398,7 @@ class LlamaCppBackend(Backend):
             handler(llama=_PromptProbe(llm), messages=self.as_text(messages), max_tokens=1)
         except _Prompt as formatted:
             prompt = formatted.tokens
-            return len(prompt) if isinstance(prompt, list) else len(llm.tokenize(prompt.encode("utf-8"), special=True))
+            return list(prompt) if isinstance(prompt, list) else llm.tokenize(prompt.encode("utf-8"), special=True)
         raise RuntimeError(f"the chat handler of {self.spec.alias} never asked for a completion")
 
     def check_context(self, messages: Messages, *, max_tokens: int) -> int:
