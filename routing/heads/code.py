@@ -511,6 +511,7 @@ def differential_summary(
     those are kept under RAW_OUTPUT_KEY for staff."""
     summary: dict[str, Any] = {
         "probes_derived": len(probes), "probes_run": 0, "probes_agreed": 0, "probes_timed_out": 0,
+        "probes_refused_by_both": 0,
         "agree": False, "second_tests_failed": None, "second_error": None, "disagreement": None,
         "exit_code": result.exit_code, "timed_out": result.timed_out, "killed_reason": result.killed_reason,
         "duration_ms": round(result.duration_s * 1000, 1),
@@ -543,12 +544,17 @@ def differential_summary(
         if same is None:
             summary["probes_timed_out"] += 1
             continue
+        shown = row if isinstance(row, list) and len(row) == 3 else [None, None, None]
+        if same is False and all(isinstance(side, list) and side[:1] == ["raised"] for side in shown[1:]):
+            # Both refuse the input (an empty list for "the largest item", say), with different exceptions:
+            # a probe outside what the prompt asks for, evidence neither way (like a timeout).
+            summary["probes_refused_by_both"] += 1
+            continue
         summary["probes_run"] += 1
         if same is True:
             summary["probes_agreed"] += 1
         elif summary["disagreement"] is None:
             name, call = probes[index]
-            shown = row if isinstance(row, list) and len(row) == 3 else [None, None, None]
             summary["disagreement"] = {"probe": f"{name}{call[:200]}", "first": _outcome_kind(shown[1]),
                                        "second": _outcome_kind(shown[2])}  # fmt: skip
             raw["disagreement"] = {"first": shown[1], "second": shown[2]}

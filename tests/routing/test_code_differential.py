@@ -238,6 +238,19 @@ def test_same_exception_type_is_agreement() -> None:
     assert ballot.evidence["differential"]["agree"] is True and ballot.confidence == 0.9
 
 
+def test_both_refusing_an_input_with_different_exceptions_is_evidence_neither_way() -> None:
+    prompt = "Write a python function head(xs) returning the first item. For example head([4, 5]) -> 4."
+    first = "def head(xs):\n    return xs[0]"
+    second = "def head(xs):\n    if not xs:\n        raise ValueError('empty')\n    return xs[0]"
+    diff = CodeHead().answer(prompt, HeadContext(generate=model(first, second))).evidence["differential"]
+    assert diff["probes_refused_by_both"] >= 1 and diff["disagreement"] is None
+    assert diff["probes_run"] + diff["probes_refused_by_both"] + diff["probes_timed_out"] <= diff["probes_derived"]
+    # One refusing what the other answers is still a disagreement.
+    third = "def head(xs):\n    return xs[0] if xs else None"
+    diff = CodeHead().answer(prompt, HeadContext(generate=model(first, third))).evidence["differential"]
+    assert diff["disagreement"] is not None and diff["agree"] is False
+
+
 # --------------------------------------------------------------------------- a hostile second solution
 HOSTILE = {
     "loops": "def clamp_sum(xs, cap):\n    while True: pass",
