@@ -34,12 +34,17 @@ _NOT_NAMES = frozenset({"Swarm", "AI", "A", "An", "The", "Here", "Not", "Just", 
                         "Alright", "Going", "Feeling", "Designed", "Built", "Made", "Trained", "Programmed",
                         "Swarm's", "Swarmbot"})  # fmt: skip
 
-# "What did I eat this morning?", "What is my bank balance?", "What's my name?": a question about the user's
-# own past or belongings. Generic-you questions ("What do I need to bake bread?", "How many cups do I need?")
-# are not matched: only past tense and possessives.
+# A question about the user's own life: "What did I eat this morning?", "What is my bank balance?", "What is in
+# the photo I just sent you?", "Tell me the time I will wake up tomorrow": the user's past, plans and belongings.
+# A question or "tell me" whose clause has the user as the subject of a past or future verb, or as a possessor.
+# Generic-you questions ("What do I need to bake bread?", "How do I make tea?") are not matched: present tense
+# (an "-ed" after an "e" is no past tense: need, feed).
 _ABOUT_THE_USER = re.compile(
-    r"^\s*(?:(?:and|so|but|ok|okay|hey)\b[\s,]*)?(?:what|where|when|who|whom|which|how\s+(?:many|much|old|long))\b"
-    r"[^?.!]*?(?:\b(?:did|was|were|had)\s+i\b|\b(?:is|was|are|were)\s+my\b|'s\s+my\b)",
+    r"^\s*(?:(?:and|so|but|ok|okay|hey)\b[\s,]*)?"
+    r"(?:what|where|when|who|whom|which|why|how(?:\s+(?:many|much|old|long))?|tell\s+me|guess)\b"
+    r"[^?.!]*?(?:\b(?:did|was|were|had)\s+i\b|\b(?:is|was|are|were)\s+my\b|'s\s+my\b"
+    r"|\bi\s+(?:just\s+|already\s+)?(?:will|'ll|\w*[^e\W]ed|sent|ate|had|did|said|told|wrote|went|saw|bought|got|made|took"
+    r"|gave|left|put|kept|lost|met|ran|slept|woke|drank|heard|thought|felt|wore)\b)",
     re.IGNORECASE,
 )
 

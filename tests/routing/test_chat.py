@@ -58,7 +58,9 @@ def test_a_reply_that_invents_a_persona_is_not_trusted(reply, problem):
     [("What is my bank account balance?", True), ("what's my name?", True), ("Where was my wallet?", True),
      ("So what did I say earlier?", True), ("How much was my bill?", True), ("How are you?", False),
      ("What do I need to bake bread?", False), ("How many cups do I need for a litre?", False),
-     ("What did you do today?", False), ("What is your name?", False), ("Who is my favourite singer", True)],
+     ("What did you do today?", False), ("What is your name?", False), ("Who is my favourite singer", True),
+     ("What is in the photo I just sent you?", True), ("Tell me the exact time I will wake up tomorrow.", True),
+     ("I just finished work, how are you?", False), ("How do I make tea?", False)],
 )  # fmt: skip
 def test_a_reply_about_the_user_s_own_life_is_not_trusted(prompt, about_the_user):
     found = reply_problem("You had eggs and a banana.", prompt)
