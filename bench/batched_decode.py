@@ -67,9 +67,9 @@ def batched(llm: Any, prompts: list[list[int]], max_tokens: int) -> tuple[float,
     n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
     batch = llama_cpp.llama_batch_init(params.n_batch, 0, n)
 
-    def add(token: int, pos: int, seq: int) -> int:
+    def add(token: int, pos: int, seq: int, *, logits: bool = True) -> int:
         i = batch.n_tokens
-        batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, pos, 1, True
+        batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, pos, 1, logits
         batch.seq_id[i][0] = seq
         batch.n_tokens += 1
         return i
@@ -80,8 +80,7 @@ def batched(llm: Any, prompts: list[list[int]], max_tokens: int) -> tuple[float,
         last, pos = [0] * n, [len(p) for p in prompts]
         for seq, tokens in enumerate(prompts):
             for at, token in enumerate(tokens):
-                last[seq] = add(token, at, seq)
-                batch.logits[last[seq]] = at == len(tokens) - 1
+                last[seq] = add(token, at, seq, logits=at == len(tokens) - 1)
         if llama_cpp.llama_decode(ctx, batch) != 0:
             raise RuntimeError("llama_decode failed on the prompts")
         counts, live = [0] * n, set(range(n))

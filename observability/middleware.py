@@ -14,7 +14,11 @@ from django_prometheus import middleware as django_prometheus
 
 
 class _LabelledOnce:
-    _children: dict[tuple[Any, ...], Any]
+    """Mixed in before django-prometheus's middleware: keeps the labelled children it asks for."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._children: dict[tuple[Any, ...], Any] = {}
 
     def label_metric(self, metric: Any, request: Any, response: Any = None, **labels: str) -> Any:
         if not labels:
@@ -27,12 +31,8 @@ class _LabelledOnce:
 
 
 class PrometheusBeforeMiddleware(_LabelledOnce, django_prometheus.PrometheusBeforeMiddleware):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._children = {}
+    pass
 
 
 class PrometheusAfterMiddleware(_LabelledOnce, django_prometheus.PrometheusAfterMiddleware):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._children = {}
+    pass

@@ -21,6 +21,11 @@ log = logging.getLogger("swarm.errors")
 _HTML_PREFIXES = ("/admin", "/static", "/chat", "/flower")
 
 
+def is_api(request: HttpRequest) -> bool:
+    """A request for the API (JSON), not for the admin, the chat page, static files or Flower."""
+    return not request.path.startswith(_HTML_PREFIXES)
+
+
 class JsonErrorMiddleware:
     """API clients always get JSON: 404s, 405s, a bad Host header and unexpected errors included (no
     tracebacks). It sits outside Django's CommonMiddleware (settings.MIDDLEWARE), which reads the Host."""
@@ -28,12 +33,8 @@ class JsonErrorMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    @staticmethod
-    def _is_api(request: HttpRequest) -> bool:
-        return not request.path.startswith(_HTML_PREFIXES)
-
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if self._is_api(request):
+        if is_api(request):
             try:
                 request.get_host()  # what CommonMiddleware would refuse with an HTML 400
             except DisallowedHost as exc:
@@ -42,7 +43,7 @@ class JsonErrorMiddleware:
                                   code="invalid_host", param="Host")  # fmt: skip
         response = self.get_response(request)
         if (
-            self._is_api(request)
+            is_api(request)
             and response.status_code in (400, 404, 405, 413, 500)
             and not response.get("Content-Type", "").startswith("application/json")
             and not getattr(response, "streaming", False)
@@ -58,7 +59,7 @@ class JsonErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not self._is_api(request):
+        if not is_api(request):
             return None
         log.exception("unhandled error on %s", request.path)
         return json_error(500, "Internal error; it has been logged.", code="internal_error")
@@ -81,7 +82,7 @@ class RequestIdMiddleware:
 def sessionless(request: HttpRequest) -> bool:
     """An API call that carries no session cookie: it cannot read or write a session, be a logged-in
     staff user (access/authentication.py StaffSessionAuthentication) or show a flash message."""
-    return JsonErrorMiddleware._is_api(request) and settings.SESSION_COOKIE_NAME not in request.COOKIES
+    return is_api(request) and settings.SESSION_COOKIE_NAME not in request.COOKIES
 
 
 class _OnlyWithSessions:

@@ -8,9 +8,9 @@ import shutil
 import pytest
 import redis
 
-from tests.stack import PrivateRedis, Stack
+from tests.stack import PrivateRedis, Stack, run_redis_url
 
-TEST_REDIS_URL = os.environ.get("SWARM_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+TEST_REDIS_URL = run_redis_url(13)
 _RUN_REDIS: PrivateRedis | None = None
 
 
@@ -23,8 +23,9 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     _RUN_REDIS = PrivateRedis()
     _RUN_REDIS.start()
-    TEST_REDIS_URL = f"redis://127.0.0.1:{_RUN_REDIS.port}/13"
-    os.environ["SWARM_TEST_REDIS_URL"] = TEST_REDIS_URL  # read by the suites' modules, imported after this
+    # Read by the suites' modules (tests.stack.run_redis_url), imported after this.
+    os.environ["SWARM_TEST_REDIS_URL"] = f"redis://127.0.0.1:{_RUN_REDIS.port}/13"
+    TEST_REDIS_URL = run_redis_url(13)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
