@@ -113,6 +113,8 @@ docker-build-all:
 # profile's own integration test, tests/integration/test_model_profiles.py, starts a stack of its own).
 TEST_MODEL ?= smollm2-135m
 test test-runbook test-slow test-cluster: export SWARM_MODEL = $(TEST_MODEL)
+# One llama.cpp thread per serving process in the suites: their stacks run beside pytest and each other.
+test test-runbook test-slow test-cluster: export SWARM_MODEL_THREADS = 1
 
 # The budget race tests run again on PostgreSQL (the embedded default is SQLite).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm

@@ -123,9 +123,13 @@ def _chat(http: Http, model: str, path: str = "/v1/chat/completions", **extra: A
 def llama_params(n_ctx: int = N_CTX) -> dict[str, Any]:
     import llama_cpp
 
+    from bench.humaneval import setup_django
+
+    setup_django()
+    from inference.backends.llama import model_threads
+
     gpu = bool(llama_cpp.llama_supports_gpu_offload())
-    # The gateway's worker passes threads=None, which llama-cpp-python turns into this:
-    threads = max((os.cpu_count() or 2) // 2, 1)
+    threads = model_threads()  # what the gateway's serving process gives llama.cpp (one slot)
     return {"n_ctx": n_ctx, "n_threads": threads, "n_gpu_layers": -1 if gpu else 0, "gpu": gpu}
 
 

@@ -110,8 +110,9 @@ class Stack:
             SWARM_ANON_RATE_PER_MINUTE="0",
             SWARM_ANON_CONCURRENCY="0",
         )
-        if os.environ.get("SWARM_MODEL"):  # the model the caller chose (`make test`: the tiny profile)
-            env["SWARM_MODEL"] = os.environ["SWARM_MODEL"]
+        for name in ("SWARM_MODEL", "SWARM_MODEL_THREADS"):  # the caller's (`make test`: the tiny profile, 1 thread)
+            if os.environ.get(name):
+                env[name] = os.environ[name]
         env.update(extra)
         return cls(env=env)
 

@@ -16,11 +16,12 @@ sees when it is healthy: most traffic is repeated questions answered from the ex
 sizeable minority are new questions the fast exact heads answer (math, unit/date conversions,
 facts), and a small share is open chat that needs the local LLM. Default
 `cache:85,math:5,micro:4,knowledge:5,chat:1`. The cache, the mined patterns and the exact heads
-answer in the API; only chat reaches the serving worker (one slot by default), where one generation
-takes ~0.3-1 s on this 2-core CPU box, so chat beyond ~1 % of 120 QPS queues past what the model
-answers within SWARM_ADMIT_WAIT_S (routing/admission.py) and the excess is refused at once with a
-503. That is a property of the product on this hardware, measured per request kind in the report
-(`by_kind`).
+answer in the API; only chat reaches the serving worker (one slot by default, decoding on every core:
+inference.backends.llama.model_threads), where one generation takes ~0.3-1 s on this 2-core CPU box
+(p50 0.5 s), so chat much beyond ~1 % of 120 QPS queues past what the model answers within
+SWARM_ADMIT_WAIT_S (routing/admission.py) and the excess is refused at once with a 503. That is a
+property of the product on this hardware, measured per request kind in the report (`by_kind`).
+`--slots` / `--threads` run the stack with other SWARM_MODEL_SLOTS / SWARM_MODEL_THREADS.
 
 Each request kind keeps the exact cache from answering where it should not: new operands for
 math and micro, a random max_tokens for knowledge and a random max_tokens + temperature for chat.

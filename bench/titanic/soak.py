@@ -264,6 +264,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the gateway's own latency_ms p95 target")  # fmt: skip
     parser.add_argument("--max-fail-ratio", type=float, default=0.0)
     parser.add_argument("--no-flower", action="store_true", help="own stack: run it without Flower watching")
+    parser.add_argument("--slots", type=int, default=int(os.environ.get("SWARM_MODEL_SLOTS", "1")),
+                        help="own stack: serving processes (SWARM_MODEL_SLOTS, as the Procfile)")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("SWARM_MODEL_THREADS", "0")),
+        help="own stack: llama.cpp threads per serving process (SWARM_MODEL_THREADS; 0: as shipped)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     parse_mix(args.mix)
@@ -285,12 +293,19 @@ def main(argv: list[str] | None = None) -> int:
             # The web server as shipped (swarm_site/gunicorn.conf.py: 32 threads a process, half of them places
             # for requests waiting on the model), not the test stacks' 8.
             threads = os.environ.get("SOAK_WEB_THREADS", "32")
-            live = LiveStack.start(cloud=False, SWARM_WEB_THREADS=threads)
+            live = LiveStack.start(
+                cloud=False,
+                SWARM_WEB_THREADS=threads,
+                SWARM_MODEL_SLOTS=str(args.slots),
+                SWARM_MODEL_THREADS=str(args.threads),
+            )
             url = live.url
             snapshot = live.memory
             stack_info = {"mode": f"own stack (private redis, gunicorn x{live.stack.env['WEB_CONCURRENCY']} with "
                                   f"{threads} threads, serving worker, bookkeeping worker)",
                           "model": live.stack.env.get("SWARM_MODEL") or "the registry's default",
+                          "model_slots": args.slots,
+                          "model_threads": args.threads or "auto (inference.backends.llama.model_threads)",
                           "start_s": round(live.started_s, 1), "logs": str(live.stack.logdir)}  # fmt: skip
             if not args.no_flower:
                 flower = start_flower(live)

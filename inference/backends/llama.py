@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -194,6 +195,20 @@ def neutralize(text: str, specials: tuple[str, ...]) -> str:
     return text
 
 
+def model_threads(registry_threads: int | None = None) -> int:
+    """llama.cpp's CPU threads for one serving process: SWARM_MODEL_THREADS, else the registry's `threads`,
+    else the cores this process may use shared among the serving processes (SWARM_MODEL_SLOTS).
+
+    llama.cpp's own default is half the cores (for hyperthreaded desktops): on a 2-core box that is one
+    thread, and decoding is bound by reading the weights for every token, so the second core sat idle
+    while chat queued (bench/soak: one thread 56 ms/token, two 35 ms/token; reports/soak_*.json)."""
+    if settings.SWARM_MODEL_THREADS:
+        return settings.SWARM_MODEL_THREADS
+    if registry_threads:
+        return int(registry_threads)
+    return max(1, len(os.sched_getaffinity(0)) // max(1, settings.SWARM_MODEL_SLOTS))
+
+
 class LlamaCppBackend(Backend):
     def __init__(self, spec) -> None:
         super().__init__(spec)
@@ -227,7 +242,7 @@ class LlamaCppBackend(Backend):
             model_path=str(path),
             n_ctx=int(params.get("n_ctx", 2048)),
             n_gpu_layers=n_gpu_layers,
-            n_threads=params.get("threads"),
+            n_threads=model_threads(params.get("threads")),
             chat_format=params.get("chat_format"),
             seed=int(params.get("seed", 0)),
             verbose=False,

@@ -51,7 +51,8 @@ def test_the_gpu_worker_is_pinned_single_and_late_acking():
     assert argv[argv.index("-Q") + 1] == "gpu.1,gpu"
     env = gpu_worker_env(gpu=1, queues="gpu.1,gpu", base={})
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"
-    assert env["SWARM_WORKER_ROLE"] == "gpu"
+    assert env["SWARM_WORKER_ROLE"] == "gpu" and env["SWARM_MODEL_SLOTS"] == "1"
+    assert gpu_worker_env(gpu=1, queues="q", slots=3, base={})["SWARM_MODEL_SLOTS"] == "3"  # they share the cores
     assert gpu_worker_env(gpu=0, queues="q", base={"PYTORCH_CUDA_ALLOC_CONF": "x"})["PYTORCH_CUDA_ALLOC_CONF"] == "x"
 
 

@@ -27,8 +27,9 @@ def gpu_worker_argv(*, gpu: int, loglevel: str, extra_queues: list[str], slots: 
     ]  # fmt: skip
 
 
-def gpu_worker_env(*, gpu: int, queues: str, base: dict[str, str] | None = None) -> dict[str, str]:
+def gpu_worker_env(*, gpu: int, queues: str, slots: int = 1, base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
+    env["SWARM_MODEL_SLOTS"] = str(slots)  # the serving processes share the cores (llama.model_threads)
     env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     env.setdefault("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
     env["SWARM_WORKER_ROLE"] = "gpu"
@@ -51,7 +52,7 @@ class Command(BaseCommand):
         if slots < 1:
             raise CommandError("--slots must be at least 1")
         argv = gpu_worker_argv(gpu=gpu, loglevel=loglevel, extra_queues=extra_queue, slots=slots)
-        env = gpu_worker_env(gpu=gpu, queues=argv[argv.index("-Q") + 1])
+        env = gpu_worker_env(gpu=gpu, queues=argv[argv.index("-Q") + 1], slots=slots)
         self.stdout.write(f"starting {' '.join(argv[2:])} with CUDA_VISIBLE_DEVICES={gpu}")
         sys.stdout.flush()
         os.execvpe(argv[0], argv, env)  # noqa: S606 - replaces this process with the worker
