@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import secrets
 import time
@@ -47,6 +48,11 @@ SECOND_SYSTEM_PROMPT = (
 )
 SECOND_TEMPERATURE = 0.7
 SECOND_SEED = 20261203
+# A second solution that fails the prompt's own tests (or defines nothing that runs) is no witness either
+# way, so another is drawn (the next seed), up to this many in all. One that passes them is the witness:
+# its agreement or disagreement decides, and no other is drawn after a disagreement.
+MAX_WITNESSES = 3
+REDRAW_WITHIN_S = 30.0  # another is drawn only while the head has run less than this (the request's deadline)
 PASSED_CONFIDENCE = 0.9  # prompt tests pass and the two solutions agree on at least MIN_PROBES probes
 UNCORROBORATED_CONFIDENCE = 0.6  # prompt tests pass, but too few probes or no working second solution
 DISAGREED_CONFIDENCE = 0.3  # prompt tests pass, but the two solutions disagree on a probe
@@ -574,7 +580,7 @@ def defined_functions(code: str) -> set[str]:
 class CodeHead(Head):
     name = "code"
     skill_type = "code"
-    timeout_s = 100.0  # two generations of a few hundred tokens on a small CPU, and two sandbox runs
+    timeout_s = 100.0  # up to 1 + MAX_WITNESSES generations of a few hundred tokens on a small CPU, and sandbox runs
     sandbox_wall_s = 5.0
 
     def applies(self, prompt: str) -> bool:
@@ -612,25 +618,55 @@ class CodeHead(Head):
         if not passed:
             return self.ballot(code, FAILED_CONFIDENCE, started, **evidence)
         try:
-            differential = self.differential(prompt, ctx.generate, ctx.max_tokens, code, functions, tests)
+            differential = self.differential(prompt, ctx.generate, ctx.max_tokens, code, functions, tests,
+                                             redraw_until=started + REDRAW_WITHIN_S)  # fmt: skip
         except SandboxUnavailable as exc:
             return self.abstain(started, f"sandbox unavailable: {exc}")
         return self.ballot(code, differential_confidence(differential), started, **evidence,
                            differential=differential)  # fmt: skip
 
     def differential(
-        self, prompt: str, generate: Generate, max_tokens: int, code: str, functions: set[str], tests: list[str]
+        self,
+        prompt: str,
+        generate: Generate,
+        max_tokens: int,
+        code: str,
+        functions: set[str],
+        tests: list[str],
+        *,
+        redraw_until: float = math.inf,
     ) -> dict[str, Any]:
-        """A second solution, and the evidence of one sandbox run comparing it with `code` on new probes."""
+        """Second solutions until one is a witness (passes the prompt tests), and the evidence of the sandbox
+        run comparing that one with `code` on new probes (the last candidate's when none is). No candidate
+        is drawn after `redraw_until` (time.perf_counter()) but the first."""
         probes = derive_probes(tests, functions)
         if not probes:
             return {"probes_derived": 0, "probes_run": 0, "probes_agreed": 0, "agree": False,
-                    "second_error": "no probes"}  # fmt: skip
+                    "second_error": "no probes", "witnesses_drawn": 0}  # fmt: skip
+        for drawn in range(1, MAX_WITNESSES + 1):
+            summary = self._witness(prompt, generate, max_tokens, code, tests, probes, seed=SECOND_SEED + drawn - 1)
+            summary["witnesses_drawn"] = drawn
+            if not summary.get("second_error") or time.perf_counter() >= redraw_until:
+                break
+        return summary
+
+    def _witness(
+        self,
+        prompt: str,
+        generate: Generate,
+        max_tokens: int,
+        code: str,
+        tests: list[str],
+        probes: list[tuple[str, str]],
+        *,
+        seed: int,
+    ) -> dict[str, Any]:
+        """One second solution, drawn with `seed`, run against the prompt tests and `code` on the probes."""
         gen = generate(
             [{"role": "system", "content": SECOND_SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
             max_tokens=max(max_tokens, 256),
             temperature=SECOND_TEMPERATURE,
-            seed=SECOND_SEED,
+            seed=seed,
         )
         second = extract_code(gen.text)
         missing = sorted({name for name, _ in probes} - defined_functions(second))

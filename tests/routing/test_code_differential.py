@@ -209,10 +209,36 @@ def test_failing_the_prompt_tests_skips_the_second_solution() -> None:
     ],
     ids=["fails-the-prompt-tests", "no-function", "raises-when-defined"],
 )
-def test_a_second_solution_that_is_no_witness_leaves_the_answer_unsure(second: str, error: str) -> None:
-    ballot = ask(FIRST, second)
+def test_second_solutions_that_are_no_witness_leave_the_answer_unsure(second: str, error: str) -> None:
+    seen: list[dict] = []
+    ballot = ask(FIRST, *[second] * code_head.MAX_WITNESSES, seen=seen)
     assert ballot.confidence == code_head.UNCORROBORATED_CONFIDENCE < DEFAULT_MIN_CONFIDENCE
     assert ballot.evidence["differential"]["second_error"] == error
+    assert ballot.evidence["differential"]["witnesses_drawn"] == code_head.MAX_WITNESSES == len(seen) - 1
+    seeds = [call["seed"] for call in seen[1:]]
+    assert len(set(seeds)) == len(seeds)  # each candidate drawn with a seed of its own
+
+
+@pytest.mark.parametrize("no_witness", ["```python\ndef clamp_sum(xs, cap):\n    return 4\n```", "no code here"])
+def test_a_witness_drawn_after_one_that_was_not_decides(no_witness: str) -> None:
+    trusted = ask(FIRST, no_witness, SAME)
+    assert trusted.confidence == code_head.PASSED_CONFIDENCE
+    assert trusted.evidence["differential"]["witnesses_drawn"] == 2
+    disagreed = ask(FIRST, no_witness, WRONG)
+    assert disagreed.confidence == code_head.DISAGREED_CONFIDENCE
+
+
+def test_no_other_witness_is_drawn_after_a_disagreement() -> None:
+    seen: list[dict] = []
+    ballot = ask(FIRST, WRONG, SAME, seen=seen)  # an agreeing third would be shopping for a verdict
+    assert ballot.confidence == code_head.DISAGREED_CONFIDENCE and len(seen) == 2
+
+
+def test_no_candidate_is_redrawn_past_the_heads_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(code_head, "REDRAW_WITHIN_S", 0.0)
+    seen: list[dict] = []
+    ballot = ask(FIRST, "no code here", SAME, seen=seen)
+    assert ballot.confidence == code_head.UNCORROBORATED_CONFIDENCE and len(seen) == 2
 
 
 def test_no_probes_means_no_trust() -> None:
@@ -265,7 +291,8 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("second", list(HOSTILE.values()), ids=list(HOSTILE))
-def test_a_hostile_second_solution_cannot_hang_leak_or_win(second: str) -> None:
+def test_a_hostile_second_solution_cannot_hang_leak_or_win(second: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(code_head, "MAX_WITNESSES", 1)  # one hostile candidate's cost (each redraw is bounded alike)
     started = time.perf_counter()
     ballot = ask(FIRST, second).as_dict()
     assert time.perf_counter() - started < code_head.DIFF_WALL_S + 5

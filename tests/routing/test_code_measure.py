@@ -82,6 +82,7 @@ def measure(part: str, *, model: str = MODEL, cache: Path | None = None, limit: 
                          "prompt_tests": len(ballot.evidence.get("tests") or []),
                          "probes_run": diff.get("probes_run"), "probes_agreed": diff.get("probes_agreed"),
                          "second_error": diff.get("second_error"), "disagreement": diff.get("disagreement"),
+                         "witnesses_drawn": diff.get("witnesses_drawn"),
                          "seconds": round(time.perf_counter() - began, 1)})  # fmt: skip
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     finally:
