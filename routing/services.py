@@ -109,14 +109,14 @@ def council_answer(
     model's context window with `max_tokens` is refused before any head runs.
     """
     from routing.heads import council
-    from routing.heads.agent0 import SYSTEM_PROMPT
+    from routing.heads.agent0 import LONGEST_SYSTEM_PROMPT
 
     sink = streaming.TokenSink(request_id)
     with _replying(sink):
         backend, served = _serving_backend(adapter)
         try:
-            backend.check_context([{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
-                                  max_tokens=max_tokens)  # fmt: skip
+            backend.check_context([{"role": "system", "content": LONGEST_SYSTEM_PROMPT},
+                                   {"role": "user", "content": prompt}], max_tokens=max_tokens)  # fmt: skip
         except ContextWindowExceeded as exc:
             return sink.finish(_refusal(exc))
         fast, llm = council()

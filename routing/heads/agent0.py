@@ -20,6 +20,16 @@ from training.record import Match, TrainedRecord, record_for
 log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = "You are Swarm, a concise and helpful assistant. Answer in a few sentences."
+# Small talk gets what Swarm is as well: asked "who are you?" or "what can you do?" under SYSTEM_PROMPT
+# alone, Qwen2.5-Coder described a container orchestrator or a social network, and small talk is trusted
+# on the classifier's precision. Questions keep SYSTEM_PROMPT: the calibrated trust rule
+# (config/models.yaml) was fitted on its answers' token probabilities.
+CHAT_SYSTEM_PROMPT = (
+    "You are Swarm, an AI assistant that answers with small language models running on this computer "
+    "(Swarm is not container or cluster software). Be concise and friendly: answer in a few sentences."
+)
+# What a prompt must fit in the model's context beside (routing.services checks it before any head runs).
+LONGEST_SYSTEM_PROMPT = max(SYSTEM_PROMPT, CHAT_SYSTEM_PROMPT, key=len)
 
 # Small talk (routing/chat.py's classifier) is trusted at the classifier's held-out precision
 # (config/chat_classifier.json), when the reply passes routing.chat.reply_problem; otherwise at this:
@@ -139,8 +149,9 @@ class Agent0Head(Head):
         chat = verdict.chat
         # Small talk is agent0's to answer, so its tokens can go to the client as they come.
         generate = ctx.stream if chat and ctx.stream else ctx.generate
+        system = CHAT_SYSTEM_PROMPT if chat else SYSTEM_PROMPT
         gen = generate(
-            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
+            [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
             max_tokens=ctx.max_tokens,
             temperature=ctx.temperature,
         )

@@ -6,7 +6,13 @@ import pytest
 
 from inference.registry import ModelTrust
 from routing.cascade import run_council
-from routing.heads.agent0 import CALIBRATED_CONFIDENCE, UNVERIFIED_CONFIDENCE, Agent0Head
+from routing.heads.agent0 import (
+    CALIBRATED_CONFIDENCE,
+    CHAT_SYSTEM_PROMPT,
+    SYSTEM_PROMPT,
+    UNVERIFIED_CONFIDENCE,
+    Agent0Head,
+)
 from routing.heads.base import HeadContext
 from tests.routing.test_agent0_distilled import model
 
@@ -45,3 +51,17 @@ def test_small_talk_keeps_its_own_rule_and_a_calibrated_fact_clears_the_floor():
     assert run_council("Capital of Canada?", generate=sure, trust=RULE, **common).route == "council"
     assert run_council("Capital of Canada?", generate=unsure, trust=RULE, **common).route == "unsure"
     assert run_council("Capital of Canada?", generate=sure, trust=None, **common).route == "unsure"
+
+
+def test_small_talk_is_told_what_swarm_is_and_questions_keep_the_calibrated_prompt():
+    seen: list[str] = []
+
+    def generate(messages, **params):
+        seen.append(messages[0]["content"])
+        return model("Hello!", mean=0.99, least=0.9)(messages, **params)
+
+    ctx = HeadContext(generate=generate, trust=RULE)
+    assert Agent0Head().answer("who are you?", ctx).evidence["chat"] is True
+    assert Agent0Head().answer("What is the capital of Canada?", ctx).evidence["chat"] is False
+    assert seen == [CHAT_SYSTEM_PROMPT, SYSTEM_PROMPT]  # the trust rule was fitted under SYSTEM_PROMPT
+    assert "not container" in CHAT_SYSTEM_PROMPT and "Swarm" in CHAT_SYSTEM_PROMPT
