@@ -22,11 +22,12 @@ log = logging.getLogger(__name__)
 SYSTEM_PROMPT = "You are Swarm, a concise and helpful assistant. Answer in a few sentences."
 # Small talk gets what Swarm is as well: asked "who are you?" or "what can you do?" under SYSTEM_PROMPT
 # alone, Qwen2.5-Coder described a container orchestrator or a social network, and small talk is trusted
-# on the classifier's precision. Questions keep SYSTEM_PROMPT: the calibrated trust rule
-# (config/models.yaml) was fitted on its answers' token probabilities.
+# on the classifier's precision. The facts follow SYSTEM_PROMPT word for word (the model's prompt cache
+# keeps the common prefix); questions keep SYSTEM_PROMPT alone, under which the calibrated trust rule
+# (config/models.yaml) was fitted. Chosen on the suite's tuning part: its 17 small-talk items all pass
+# (16 with SYSTEM_PROMPT alone: chat-033, Docker Swarm; 16 with a rewritten prompt: chat-011).
 CHAT_SYSTEM_PROMPT = (
-    "You are Swarm, an AI assistant that answers with small language models running on this computer "
-    "(Swarm is not container or cluster software). Be concise and friendly: answer in a few sentences."
+    SYSTEM_PROMPT + " You run on small language models on this computer; Swarm is not container or cluster software."
 )
 # What a prompt must fit in the model's context beside (routing.services checks it before any head runs).
 LONGEST_SYSTEM_PROMPT = max(SYSTEM_PROMPT, CHAT_SYSTEM_PROMPT, key=len)
