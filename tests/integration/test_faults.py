@@ -88,7 +88,9 @@ def test_a_worker_killed_mid_task_is_redelivered_and_answered(fault_stack):
     # Long enough to be mid-generation when killed, short enough for the second try to finish before
     # the deadline on a 2-core CPU (about 40 tokens/s here, with the rest of the stack beside it).
     thread, box = _post_in_background(stack, {"prompt": LONG_PROMPT, "max_tokens": 300})
-    time.sleep(1.0)  # the task is picked up and generating
+    # The task is picked up (on a loaded machine that may take seconds), then generating.
+    wait_for(lambda: "] received" in stack.logs(tail=None), timeout=15, what="the serving worker receiving the task")
+    time.sleep(1.0)
     victim = _busy_child(stack)
     os.kill(victim, signal.SIGKILL)
 
