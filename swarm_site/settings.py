@@ -252,8 +252,8 @@ SWARM_INTERACTION_LINGER_MS = env_int("SWARM_INTERACTION_LINGER_MS", 200, minimu
 # the cache, pattern and exact heads keep answering. SWARM_MODEL_ADMIT: a fixed cap on top (requests
 # running or queued across the stack); 0: none.
 SWARM_MODEL_SLOTS = env_int("SWARM_MODEL_SLOTS", 1, minimum=1)
-# CPU threads of each serving process's llama.cpp context, over the registry's `threads`; 0: the registry's
-# (null there: llama.cpp's own choice, half the cores).
+# CPU threads of each serving process's llama.cpp context, over the registry's `threads`; 0: the registry's,
+# and where that is null, the cores the worker may use shared among its slots (inference.backends.llama.model_threads).
 SWARM_MODEL_THREADS = env_int("SWARM_MODEL_THREADS", 0, minimum=0)
 # A quarter of the deadline by default: a burst is queued (it drains in seconds), a model that stays
 # behind its traffic sends the excess back at once rather than making every chat wait half a minute.

@@ -201,12 +201,15 @@ def model_threads(registry_threads: int | None = None) -> int:
 
     llama.cpp's own default is half the cores (for hyperthreaded desktops): on a 2-core box that is one
     thread, and decoding is bound by reading the weights for every token, so the second core sat idle
-    while chat queued (bench/soak: one thread 56 ms/token, two 35 ms/token; reports/soak_*.json)."""
+    while chat queued (Qwen2.5-Coder-0.5B in one process: one thread 56 ms/token, two 35 ms/token; the
+    soak's chat, reports/soak_*.json, stopped being refused)."""
     if settings.SWARM_MODEL_THREADS:
         return settings.SWARM_MODEL_THREADS
     if registry_threads:
         return int(registry_threads)
-    return max(1, len(os.sched_getaffinity(0)) // max(1, settings.SWARM_MODEL_SLOTS))
+    # The cores this process may run on (a cgroup's or taskset's), where the platform says; else all of them.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // max(1, settings.SWARM_MODEL_SLOTS))
 
 
 class LlamaCppBackend(Backend):

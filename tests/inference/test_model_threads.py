@@ -38,3 +38,10 @@ def test_the_registry_entry_sets_it(four_cores):
 @override_settings(SWARM_MODEL_THREADS=1, SWARM_MODEL_SLOTS=1)
 def test_the_environment_overrides_the_registry(four_cores):
     assert model_threads(3) == 1
+
+
+@override_settings(SWARM_MODEL_THREADS=0, SWARM_MODEL_SLOTS=2)
+def test_without_affinity_the_platforms_core_count_is_shared(monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # not on macOS
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert model_threads(None) == 3
