@@ -110,7 +110,8 @@ class Stack:
             SWARM_ANON_RATE_PER_MINUTE="0",
             SWARM_ANON_CONCURRENCY="0",
         )
-        for name in ("SWARM_MODEL", "SWARM_MODEL_THREADS"):  # the caller's (`make test`: the tiny profile, 1 thread)
+        # the caller's (`make test`: the tiny profile, 1 thread; a benchmark's choice of heads)
+        for name in ("SWARM_MODEL", "SWARM_MODEL_THREADS", "SWARM_REASONING_HEAD"):
             if os.environ.get(name):
                 env[name] = os.environ[name]
         env.update(extra)

@@ -22,8 +22,11 @@ def fast_heads() -> tuple[Head, ...]:
 @lru_cache(maxsize=1)
 def council() -> tuple[tuple[Head, ...], tuple[Head, ...]]:
     """(fast heads run concurrently first, LLM heads run in turn when those are not enough)."""
+    from django.conf import settings
+
     from routing.heads.agent0 import Agent0Head
     from routing.heads.code import CodeHead
+    from routing.heads.reasoning import ReasoningHead
 
-    llm: list[Head] = [CodeHead(), Agent0Head()]
+    llm: list[Head] = [CodeHead(), *([ReasoningHead()] if settings.SWARM_REASONING_HEAD else []), Agent0Head()]
     return fast_heads(), tuple(llm)

@@ -14,7 +14,6 @@ As a test it runs only when SWARM_MEASURE_CODE names a part (it takes minutes on
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -24,27 +23,12 @@ from typing import Any
 
 import pytest
 
-from inference.backends.base import Generation
-from routing.heads.base import Generate, HeadContext
+from bench.model_cache import caching
+from routing.heads.base import HeadContext
 from routing.heads.code import CodeHead
 from routing.vote import DEFAULT_MIN_CONFIDENCE
 
 MODEL = "qwen2.5-coder-0.5b"
-
-
-def caching(generate: Generate, path: Path | None) -> Generate:
-    """`generate` remembering each reply in `path` (JSON), keyed by the messages and parameters."""
-    store: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path and path.is_file() else {}
-
-    def call(messages: list[dict[str, str]], **params: Any) -> Generation:
-        key = hashlib.sha256(json.dumps([messages, params], sort_keys=True).encode()).hexdigest()
-        if key not in store:
-            store[key] = generate(messages, **params).__dict__
-            if path:
-                path.write_text(json.dumps(store))
-        return Generation(**store[key])
-
-    return call
 
 
 def measure(part: str, *, model: str = MODEL, cache: Path | None = None, limit: int = 20) -> dict[str, Any]:
