@@ -4,7 +4,9 @@ Evidence, in order (each step runs in the bubblewrap sandbox, routing/sandbox.py
 
 1. Prompt tests: the request's asserts, its `f(x) -> y` examples and its doctest examples
    (`>>> f(x)` followed by the expected value) become asserts, run against the model's code.
-   Fail -> FAILED_CONFIDENCE (0.05). None to run (the code parses and defines a function) ->
+   A greedy answer that fails them is replaced by the first of up to MAX_ANSWERS - 1 sampled answers (same
+   instruction, fixed seeds) that passes them, while the head has run less than REDRAW_WITHIN_S. None
+   passes -> FAILED_CONFIDENCE (0.05). None to run (the code parses and defines a function) ->
    UNTESTED_CONFIDENCE (0.5).
 2. Differential testing, only once the prompt tests pass: the model writes a second solution
    (another system prompt, sampled with a fixed temperature and seed), and one sandbox run calls both
@@ -52,6 +54,10 @@ SECOND_SEED = 20261203
 # way, so another is drawn (the next seed), up to this many in all. One that passes them is the witness:
 # its agreement or disagreement decides, and no other is drawn after a disagreement.
 MAX_WITNESSES = 3
+# The answer itself: when the greedy one fails the prompt's own tests, others are sampled under the same
+# instruction (SECOND_TEMPERATURE, seeds from ANSWER_SEED), up to this many in all, within REDRAW_WITHIN_S.
+MAX_ANSWERS = 3
+ANSWER_SEED = 20261206
 REDRAW_WITHIN_S = 30.0  # another is drawn only while the head has run less than this (the request's deadline)
 PASSED_CONFIDENCE = 0.9  # prompt tests pass and the two solutions agree on at least MIN_PROBES probes
 UNCORROBORATED_CONFIDENCE = 0.6  # prompt tests pass, but too few probes or no working second solution
@@ -605,16 +611,27 @@ class CodeHead(Head):
         tests = derive_tests(prompt)
         if not tests:
             return self.ballot(code, UNTESTED_CONFIDENCE, started, functions=sorted(functions), tests=[])
-        marker = f"__swarm_tests_{secrets.token_hex(8)}__:"
         try:
-            result = run_python(code=script_with_tests(code, tests, marker), wall_s=self.sandbox_wall_s)
+            passed, summary = self.run_tests(code, tests)
+            drawn = 1
+            # An answer that fails the prompt's own tests is wrong whatever else holds: another is sampled
+            # (the same instruction, the next seed) while the head has time, and the first that passes is
+            # the answer; the evidence below is then gathered for that one.
+            while not passed and drawn < MAX_ANSWERS and time.perf_counter() < started + REDRAW_WITHIN_S:
+                other = extract_code(ctx.generate(
+                    [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
+                    max_tokens=max(ctx.max_tokens, 256), temperature=SECOND_TEMPERATURE,
+                    seed=ANSWER_SEED + drawn - 1,
+                ).text)  # fmt: skip
+                drawn += 1
+                if defined_functions(other) & functions:
+                    other_passed, other_summary = self.run_tests(other, tests)
+                    if other_passed:
+                        code, functions, passed, summary = other, defined_functions(other), True, other_summary
         except SandboxUnavailable as exc:
             return self.abstain(started, f"sandbox unavailable: {exc}")
-        summary = sandbox_summary(result, tests, marker)
-        passed = result.ok and summary["tests_failed"] == 0
-        summary[RAW_OUTPUT_KEY] = {"stdout": result.stdout[-500:], "stderr": result.stderr[-500:]}
         evidence: dict[str, Any] = {"functions": sorted(functions), "tests": tests, "passed": passed,
-                                    "sandbox": summary}  # fmt: skip
+                                    "sandbox": summary, "answers_drawn": drawn}  # fmt: skip
         if not passed:
             return self.ballot(code, FAILED_CONFIDENCE, started, **evidence)
         try:
@@ -624,6 +641,14 @@ class CodeHead(Head):
             return self.abstain(started, f"sandbox unavailable: {exc}")
         return self.ballot(code, differential_confidence(differential), started, **evidence,
                            differential=differential)  # fmt: skip
+
+    def run_tests(self, code: str, tests: list[str]) -> tuple[bool, dict[str, Any]]:
+        """Whether `code` passes every test in the sandbox, and the run's summary (raw output for staff)."""
+        marker = f"__swarm_tests_{secrets.token_hex(8)}__:"
+        result = run_python(code=script_with_tests(code, tests, marker), wall_s=self.sandbox_wall_s)
+        summary = sandbox_summary(result, tests, marker)
+        summary[RAW_OUTPUT_KEY] = {"stdout": result.stdout[-500:], "stderr": result.stderr[-500:]}
+        return result.ok and summary["tests_failed"] == 0, summary
 
     def differential(
         self,

@@ -20,6 +20,7 @@ from routing.heads.code import (
     derive_probes,
     derive_tests,
     doctest_examples,
+    extract_code,
     mutations,
     public_ballots,
 )
@@ -191,10 +192,35 @@ def test_a_disagreement_is_below_the_floor_and_shown_without_values() -> None:
     assert "output" not in public["differential"] and "output" not in public["sandbox"]
 
 
-def test_failing_the_prompt_tests_skips_the_second_solution() -> None:
+FAILS = "```python\ndef clamp_sum(xs, cap):\n    return 0\n```"
+
+
+def test_an_answer_failing_the_prompt_tests_is_redrawn_and_never_gets_a_second_solution() -> None:
     seen: list[dict] = []
-    ballot = ask("```python\ndef clamp_sum(xs, cap):\n    return 0\n```", seen=seen)
-    assert ballot.confidence == 0.05 and "differential" not in ballot.evidence and len(seen) == 1
+    ballot = ask(*[FAILS] * code_head.MAX_ANSWERS, seen=seen)
+    assert ballot.confidence == 0.05 and "differential" not in ballot.evidence
+    assert ballot.answer == extract_code(FAILS) and ballot.evidence["answers_drawn"] == code_head.MAX_ANSWERS
+    assert len(seen) == code_head.MAX_ANSWERS
+    # the greedy answer first, then samples under the same instruction, each with a seed of its own
+    assert {call["system"] for call in seen} == {code_head.SYSTEM_PROMPT}
+    assert "seed" not in seen[0] and all(call["temperature"] > 0 for call in seen[1:])
+    assert len({call["seed"] for call in seen[1:]}) == code_head.MAX_ANSWERS - 1
+
+
+def test_a_redrawn_answer_that_passes_the_prompt_tests_is_the_answer_and_still_needs_a_witness() -> None:
+    seen: list[dict] = []
+    trusted = ask(FAILS, "no code here", FIRST, SAME, seen=seen)
+    assert trusted.answer == extract_code(FIRST) and trusted.evidence["answers_drawn"] == 3
+    assert trusted.confidence == code_head.PASSED_CONFIDENCE
+    assert seen[3]["system"] == code_head.SECOND_SYSTEM_PROMPT  # the witness, drawn once the answer passed
+    disagreed = ask(FAILS, FIRST, WRONG)
+    assert disagreed.answer == extract_code(FIRST) and disagreed.confidence == code_head.DISAGREED_CONFIDENCE
+
+
+def test_no_answer_is_redrawn_past_the_heads_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(code_head, "REDRAW_WITHIN_S", 0.0)
+    seen: list[dict] = []
+    assert ask(FAILS, FIRST, SAME, seen=seen).confidence == 0.05 and len(seen) == 1
 
 
 @pytest.mark.parametrize(
