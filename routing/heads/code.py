@@ -394,7 +394,10 @@ def public_ballots(ballots: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # One sandbox run: both solutions defined in namespaces of their own, the second one's prompt tests, then
 # every probe called on both under a per-call time guard (SIGALRM); what each call gave is compared in
 # here and reported as JSON after `marker` on stdout's last line. What the solutions print is discarded.
-_DIFFERENTIAL = r"""
+# GUARD_PRELUDE: what every script the heads run starts with: `_swarm_guard(fn, limit)` calls fn under a
+# SIGALRM time guard with stdout discarded -> ["ok", value] | ["timeout", None] | ["raised", error name]
+# (the script installs `_swarm_alarm` as the SIGALRM handler first).
+GUARD_PRELUDE = r"""
 import ast, json, math, signal, sys, time
 
 
@@ -429,7 +432,10 @@ def _swarm_guard(fn, limit):
         return ["raised", type(exc).__name__]
     finally:
         sys.stdout = real
-
+"""
+_DIFFERENTIAL = (
+    GUARD_PRELUDE
+    + r"""
 
 def _swarm_same(x, y):
     if x[0] != y[0]:
@@ -486,6 +492,7 @@ def _swarm_main(p):
 
 _swarm_main({payload!r})
 """
+)
 
 
 def differential_script(first: str, second: str, tests: list[str], probes: list[tuple[str, str]], marker: str) -> str:

@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 from routing.heads.base import Ballot, Head, HeadContext, parse_source
-from routing.heads.code import complete_prefix, defined_functions, extract_code, is_code_request
+from routing.heads.code import GUARD_PRELUDE, complete_prefix, defined_functions, extract_code, is_code_request
 from routing.heads.numwords import replace_number_words
 from routing.sandbox import SandboxResult, SandboxUnavailable, run_python, sandbox_status
 
@@ -115,59 +115,44 @@ def format_number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
-# One sandbox run: the program defined in a namespace of its own, solution() called under a time guard;
-# what it returned is reported as JSON after the marker on stdout's last line. What it prints is discarded.
-_RUNNER = r"""
-import json, math, signal, sys
+# One sandbox run: the program defined in a namespace of its own and solution() called, both under one time
+# guard (GUARD_PRELUDE); what it returned is reported as JSON after the marker on stdout's last line. What it
+# prints is discarded.
+_RUNNER = (
+    GUARD_PRELUDE
+    + r"""
 
-
-class _SwarmTimeout(BaseException):
-    pass
-
-
-def _swarm_alarm(signum, frame):
-    raise _SwarmTimeout()
-
-
-class _SwarmSink:
-    def write(self, text):
-        return len(text)
-
-    def flush(self):
-        pass
+def _swarm_value():
+    space = {"__name__": "__swarm_program__", "__builtins__": __builtins__}
+    exec(compile(_swarm_p["code"], "<program>", "exec"), space)
+    return space["solution"]()
 
 
 def _swarm_main(p):
     signal.signal(signal.SIGALRM, _swarm_alarm)
-    real, sys.stdout = sys.stdout, _SwarmSink()
+    kind, value = _swarm_guard(_swarm_value, p["call_s"])
     report = {"result": None, "error": None}
-    try:
-        signal.setitimer(signal.ITIMER_REAL, p["call_s"])
-        try:
-            space = {"__name__": "__swarm_program__", "__builtins__": __builtins__}
-            exec(compile(p["code"], "<program>", "exec"), space)
-            value = space["solution"]()
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        if value is None:
-            report["error"] = "returned None"
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            report["error"] = "returned " + type(value).__name__
-        elif not math.isfinite(float(value)):
+    if kind == "timeout":
+        report["error"] = "timeout"
+    elif kind == "raised":
+        report["error"] = "raised " + str(value)
+    elif value is None:
+        report["error"] = "returned None"
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        report["error"] = "returned " + type(value).__name__
+    else:
+        number = _swarm_guard(lambda: float(value), p["call_s"])
+        if number[0] != "ok" or not math.isfinite(number[1]):
             report["error"] = "returned a non-finite number"
         else:
-            report["result"] = float(value)
-    except _SwarmTimeout:
-        report["error"] = "timeout"
-    except BaseException as exc:
-        report["error"] = "raised " + type(exc).__name__
-    finally:
-        sys.stdout = real
+            report["result"] = number[1]
     print("\n" + p["marker"] + json.dumps(report), flush=True)
 
 
-_swarm_main({payload!r})
+_swarm_p = {payload!r}
+_swarm_main(_swarm_p)
 """
+)
 
 
 def runner_script(code: str, marker: str) -> str:
