@@ -590,6 +590,12 @@ def defined_functions(code: str) -> set[str]:
     return {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
+def sandbox_missing() -> str | None:
+    """Why no model-written code can run here ("sandbox unavailable: ..."), or None when it can."""
+    sandbox = sandbox_status()
+    return None if sandbox["ok"] else f"sandbox unavailable: {sandbox['reason']}"
+
+
 class CodeHead(Head):
     name = "code"
     skill_type = "code"
@@ -601,11 +607,8 @@ class CodeHead(Head):
 
     def answer(self, prompt: str, ctx: HeadContext) -> Ballot:
         started = time.perf_counter()
-        if ctx.generate is None:
-            return self.abstain(started, "no local model")
-        sandbox = sandbox_status()
-        if not sandbox["ok"]:
-            return self.abstain(started, f"sandbox unavailable: {sandbox['reason']}")
+        if ctx.generate is None or (missing := sandbox_missing()):
+            return self.abstain(started, "no local model" if ctx.generate is None else missing)
         gen = ctx.generate(
             [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
             max_tokens=max(ctx.max_tokens, 256),

@@ -37,9 +37,16 @@ from decimal import Decimal
 from typing import Any
 
 from routing.heads.base import Ballot, Head, HeadContext, parse_source
-from routing.heads.code import GUARD_PRELUDE, complete_prefix, defined_functions, extract_code, is_code_request
+from routing.heads.code import (
+    GUARD_PRELUDE,
+    complete_prefix,
+    defined_functions,
+    extract_code,
+    is_code_request,
+    sandbox_missing,
+)
 from routing.heads.numwords import replace_number_words
-from routing.sandbox import SandboxResult, SandboxUnavailable, run_python, sandbox_status
+from routing.sandbox import SandboxResult, SandboxUnavailable, run_python
 
 PROGRAM_SYSTEM_PROMPT = "You are a careful Python programmer."
 PROGRAM_REQUEST = (
@@ -238,11 +245,8 @@ class ReasoningHead(Head):
 
     def answer(self, prompt: str, ctx: HeadContext) -> Ballot:
         started = time.perf_counter()
-        if ctx.generate is None:
-            return self.abstain(started, "no local model")
-        sandbox = sandbox_status()
-        if not sandbox["ok"]:
-            return self.abstain(started, f"sandbox unavailable: {sandbox['reason']}")
+        if ctx.generate is None or (missing := sandbox_missing()):
+            return self.abstain(started, "no local model" if ctx.generate is None else missing)
         try:
             program = self.program(prompt, ctx)
         except SandboxUnavailable as exc:

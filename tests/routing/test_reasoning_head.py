@@ -223,3 +223,13 @@ def test_without_agreement_the_council_stays_unsure() -> None:
                            generate=model(WRONG, "Answer: 8", "Sam gets $17 in change."), max_tokens=64,
                            temperature=0.0, min_confidence=DEFAULT_MIN_CONFIDENCE)  # fmt: skip
     assert decision.route == "unsure"
+
+
+def test_without_a_model_or_a_sandbox_the_head_abstains(monkeypatch: pytest.MonkeyPatch) -> None:
+    from routing.heads import code as code_head
+
+    assert ReasoningHead().answer(PROBLEM, HeadContext()).evidence == {"abstained": "no local model"}
+    monkeypatch.setattr(code_head, "sandbox_status", lambda: {"ok": False, "reason": "bwrap not found"})
+    seen: list[dict] = []
+    ballot = ask(GREEDY, "Answer: 8", seen=seen)
+    assert ballot.evidence == {"abstained": "sandbox unavailable: bwrap not found"} and seen == []
