@@ -609,12 +609,9 @@ class CodeHead(Head):
         started = time.perf_counter()
         if ctx.generate is None or (missing := sandbox_missing()):
             return self.abstain(started, "no local model" if ctx.generate is None else missing)
-        gen = ctx.generate(
-            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
-            max_tokens=max(ctx.max_tokens, 256),
-            temperature=ctx.temperature,
-        )
-        code = extract_code(gen.text)
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+        max_tokens = max(ctx.max_tokens, 256)
+        code = extract_code(ctx.generate(messages, max_tokens=max_tokens, temperature=ctx.temperature).text)
         functions = defined_functions(code)
         if not functions:
             return self.ballot(code, 0.0, started, reason="no function definition that parses")
@@ -628,16 +625,14 @@ class CodeHead(Head):
             # (the same instruction, the next seed) while the head has time, and the first that passes is
             # the answer; the evidence below is then gathered for that one.
             while not passed and drawn < MAX_ANSWERS and time.perf_counter() < started + REDRAW_WITHIN_S:
-                other = extract_code(ctx.generate(
-                    [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
-                    max_tokens=max(ctx.max_tokens, 256), temperature=SECOND_TEMPERATURE,
-                    seed=ANSWER_SEED + drawn - 1,
-                ).text)  # fmt: skip
+                other = extract_code(ctx.generate(messages, max_tokens=max_tokens, temperature=SECOND_TEMPERATURE,
+                                                  seed=ANSWER_SEED + drawn - 1).text)  # fmt: skip
                 drawn += 1
-                if defined_functions(other) & functions:
+                other_functions = defined_functions(other)
+                if other_functions & functions:
                     other_passed, other_summary = self.run_tests(other, tests)
                     if other_passed:
-                        code, functions, passed, summary = other, defined_functions(other), True, other_summary
+                        code, functions, passed, summary = other, other_functions, True, other_summary
         except SandboxUnavailable as exc:
             return self.abstain(started, f"sandbox unavailable: {exc}")
         evidence: dict[str, Any] = {"functions": sorted(functions), "tests": tests, "passed": passed,

@@ -68,8 +68,8 @@ MAX_PROMPT_CHARS = 600
 MIN_NUMBERS = 2
 MAX_MAGNITUDE = 1e12
 # Numbers a program may use without the problem stating them: identities, halves and doubles, and the common
-# unit factors (minutes, hours, days, weeks, months or dozens, years, metric prefixes). 100 (and the
-# problem's numbers over 100) only where the problem speaks of percent.
+# unit factors (minutes, hours, days, weeks, months or dozens, years, metric prefixes). 100, and the
+# problem's numbers divided by 100, only where the problem speaks of percent (allowed_constants).
 FREE_CONSTANTS = frozenset(Decimal(v) for v in ("0", "1", "2", "0.5", "60", "3600", "24", "7", "12", "365", "1000"))
 
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?")

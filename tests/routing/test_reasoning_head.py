@@ -206,23 +206,22 @@ def test_the_head_is_in_the_council_only_when_switched_on(settings: Any) -> None
         council.cache_clear()
 
 
+def decide(*replies: str):
+    fast, llm = council()
+    return run_council(PROBLEM, fast_heads=list(fast), llm_heads=list(llm), generate=model(*replies), max_tokens=64,
+                       temperature=0.0, min_confidence=DEFAULT_MIN_CONFIDENCE)  # fmt: skip
+
+
 @pytest.mark.usefixtures("with_reasoning")
 def test_the_council_asks_the_reasoning_head_and_trusts_its_agreed_answer() -> None:
-    fast, llm = council()
-    decision = run_council(PROBLEM, fast_heads=list(fast), llm_heads=list(llm),
-                           generate=model(STEPWISE, "Answer: 8", "Sam gets $8 in change."), max_tokens=64,
-                           temperature=0.0, min_confidence=DEFAULT_MIN_CONFIDENCE)  # fmt: skip
+    decision = decide(STEPWISE, "Answer: 8", "Sam gets $8 in change.")
     assert decision.route == "council" and decision.winner_head == "reasoning" and decision.answer == "8"
     assert "agrees with agent0" in decision.reasons["reasoning"]
 
 
 @pytest.mark.usefixtures("with_reasoning")
 def test_without_agreement_the_council_stays_unsure() -> None:
-    fast, llm = council()
-    decision = run_council(PROBLEM, fast_heads=list(fast), llm_heads=list(llm),
-                           generate=model(WRONG, "Answer: 8", "Sam gets $17 in change."), max_tokens=64,
-                           temperature=0.0, min_confidence=DEFAULT_MIN_CONFIDENCE)  # fmt: skip
-    assert decision.route == "unsure"
+    assert decide(WRONG, "Answer: 8", "Sam gets $17 in change.").route == "unsure"
 
 
 def test_without_a_model_or_a_sandbox_the_head_abstains(monkeypatch: pytest.MonkeyPatch) -> None:
