@@ -21,6 +21,8 @@ that trusts the most tuning answers with none wrong is recommended; its threshol
 registry's `trust` block (config/models.yaml) may carry, citing this report.
 
 Usage: python -m bench.trust [--models a,b] [--limit N]; writes reports/trust_<date>.json.
+`--rescore REPORT` judges an earlier report's answers again (greedy answers do not change, the
+correctness rule may) and fits the rules anew, without running a model.
 """
 
 from __future__ import annotations
@@ -290,20 +292,62 @@ def run(models: list[str], limit: int | None) -> dict[str, Any]:
     return report
 
 
+def rescore(path: Path) -> dict[str, Any]:
+    """`path`'s report with every stored answer judged again by is_right and every rule fitted anew."""
+    import json
+
+    from bench import split
+    from bench.titanic.live import machine_load
+
+    earlier = json.loads(path.read_text())
+    items = {item.key: item for item in load_items()}
+    report: dict[str, Any] = {
+        "benchmark": "trust",
+        "rescored_from": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+        "max_tokens": earlier["max_tokens"],
+        "min_trusted": MIN_TRUSTED,
+        "split": split.describe(),
+        "machine": machine_load(),
+        "items": earlier["items"],
+        "models": {},
+    }
+    for alias, body in earlier["models"].items():
+        answers = [Answer(**a) for a in body["answers"] if a["key"] in items]
+        changed = 0
+        for a in answers:
+            item = items[a.key]
+            a.part = item.part
+            right = is_right(item, a.text)
+            changed += right != a.correct
+            a.correct = right
+        report["models"][alias] = {
+            "accuracy": accuracy(answers),
+            "latency_ms": body["latency_ms"],
+            "judged_differently": changed,
+            "calibration": calibrate(answers),
+            "answers": [asdict(a) for a in answers],
+        }
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="", help="comma-separated registry aliases (default: every model present)")
     parser.add_argument("--limit", type=int, default=None, help="first N items only (a quick look)")
+    parser.add_argument("--rescore", type=Path, default=None, help="judge REPORT's stored answers again; no model")
     args = parser.parse_args(argv)
     setup_django()
     from bench.reporting import write_report
     from inference.registry import load_registry
 
-    registry = load_registry()
-    models = [m for m in args.models.split(",") if m] or [
-        s.alias for s in registry.models.values() if s.local_path().is_file()
-    ]
-    report = run(models, args.limit)
+    if args.rescore:
+        report = rescore(args.rescore.resolve())
+    else:
+        registry = load_registry()
+        models = [m for m in args.models.split(",") if m] or [
+            s.alias for s in registry.models.values() if s.local_path().is_file()
+        ]
+        report = run(models, args.limit)
     path = write_report("trust", report)
     for alias, body in report["models"].items():
         rec = body["calibration"]["recommended"]

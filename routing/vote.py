@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from routing.heads.base import Ballot
+from routing.heads.numwords import replace_number_words
 from routing.stubguard import stub_marker
 
 DEFAULT_MIN_CONFIDENCE = 0.75
@@ -38,15 +39,33 @@ class VoteResult:
         return self.winner is None
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?")
+# A number: thousands grouped by commas ("299,792,458"), a decimal or a fraction.
+_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|-?\d+(?:\.\d+)?(?:/\d+)?")
+# Words that hedge or introduce a short answer without changing it: "approximately 3.14159", "the Pacific".
+_HEDGE = re.compile(r"^(?:(?:approximately|about|around|roughly|nearly|exactly|the|a|an)\s+)+")
+
+
+# One notation for what is written several ways: degree signs, British spellings of metric units.
+_NOTATION = (
+    (re.compile(r"\s*°\s*c\b"), " degrees celsius"),
+    (re.compile(r"\s*°\s*f\b"), " degrees fahrenheit"),
+    (re.compile(r"\s*°"), " degrees"),
+    (re.compile(r"metre"), "meter"),
+    (re.compile(r"litre"), "liter"),
+)
+_ASIDE = re.compile(r"\s*\([^()]*\)")  # "100 °C (at sea level)": the answer is before the aside
 
 
 def _canonical(answer: str) -> str:
-    return re.sub(r"[\s.!,;:]+$", "", " ".join(answer.casefold().split()))
+    text = answer.casefold()
+    for pattern, replacement in _NOTATION:
+        text = pattern.sub(replacement, text)
+    return re.sub(r"[\s.!,;:]+$", "", " ".join(text.split()))
 
 
 def _value(token: str) -> Decimal | None:
     try:
+        token = token.replace(",", "")
         if "/" in token:
             num, den = token.split("/")
             return (Decimal(num) / Decimal(den)).normalize()
@@ -58,8 +77,12 @@ def _value(token: str) -> Decimal | None:
 def answers_agree(a: str, b: str) -> bool:
     """Same answer, allowing for case, punctuation and a short answer stated inside a longer one.
 
-    A short numeric answer agrees with a longer text whose final number is the same value
-    ("56" and "7*8 is 56"); a short word answer agrees with a text that contains it as a word.
+    Number words count as numbers ("six" is 6) and a leading hedge or article is no part of the answer
+    ("approximately 3.14159", "the Pacific Ocean"). A short numeric answer agrees with a longer text
+    whose final number is the same value ("56" and "7*8 is 56"). A short answer agrees with a text that
+    contains it as words ("H2O" and "Water's formula is H2O"), provided the text's final number, if the
+    short answer states one, is one of the short answer's ("x = 2" is not "x = 2, x = -2"). A degree
+    sign reads as "degrees", "metre" as "meter", and an aside in brackets is no part of a short answer.
     """
     ca, cb = _canonical(a), _canonical(b)
     if not ca or not cb:
@@ -69,13 +92,16 @@ def answers_agree(a: str, b: str) -> bool:
     short, long = sorted((ca, cb), key=len)
     if len(short) > 40:
         return False
+    short = replace_number_words(_HEDGE.sub("", _ASIDE.sub("", short)) or short)
+    long = replace_number_words(long)
     short_numbers = _NUMBER.findall(short)
     if len(short_numbers) == 1 and _NUMBER.fullmatch(short.strip()):
         long_numbers = _NUMBER.findall(long)
         return bool(long_numbers) and _value(long_numbers[-1]) == _value(short_numbers[0])
-    if short_numbers:
+    if re.search(rf"(?<![\w.]){re.escape(short)}(?!\w)", long) is None:
         return False
-    return re.search(rf"(?<![\w.]){re.escape(short)}(?!\w)", long) is not None
+    long_numbers = _NUMBER.findall(long)
+    return not short_numbers or _value(long_numbers[-1]) in {_value(n) for n in short_numbers}
 
 
 def length_penalty(answer: str) -> float:

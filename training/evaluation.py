@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference.backends.base import AdapterRef, Backend
+from inference.registry import ModelTrust
 from routing.vote import answers_agree
 from training.datasets import Example
 from training.record import TrainedRecord
@@ -44,6 +45,8 @@ class Score:
     total: int = 0
     trusted: int = 0  # answered locally (agent0's distilled trust), not escalated
     trusted_wrong: int = 0
+    calibrated: int = 0  # trusted under the base model's calibrated rule (`score(..., calibrated=rule)`)
+    calibrated_wrong: int = 0
     seconds: float = 0.0
     answers: list[dict[str, Any]] = field(default_factory=list)
 
@@ -56,6 +59,7 @@ class Score:
         body = {"adapter": self.adapter, "correct": self.correct, "total": self.total,
                 "accuracy": round(self.accuracy, 4), "escalation_rate": round(1 - self.trusted / total, 4),
                 "trusted_wrong_rate": round(self.trusted_wrong / total, 4),
+                "calibrated": self.calibrated, "calibrated_wrong": self.calibrated_wrong,
                 "seconds": round(self.seconds, 2)}  # fmt: skip
         if with_answers:
             body["answers"] = self.answers
@@ -70,15 +74,17 @@ def sure_false_hits(answers: list[dict[str, Any]], *, trusted: str = "trusted") 
 
 def score(
     backend: Backend, examples: list[Example], adapter: AdapterRef | None, *, trust: bool | None = None,
-    record: TrainedRecord | None = None,
+    record: TrainedRecord | None = None, calibrated: ModelTrust | None = None,
 ) -> Score:  # fmt: skip
     """Greedy answers of `backend` with `adapter` (None: the base model) against the references.
 
     Each answer also says whether agent0 would trust it without escalating (`trusted`: guarded
     distilled trust, routing.heads.agent0.distilled_trust: sure of every token and near a prompt of
     `record`, the adapter's training record, by default the stored one; `trust` None follows
-    SWARM_DISTILLED_TRUST and the record's gate verdict, True measures the rule as if both allowed it)."""
-    from routing.heads.agent0 import SYSTEM_PROMPT, distilled_trust, sure_tokens
+    SWARM_DISTILLED_TRUST and the record's gate verdict, True measures the rule as if both allowed it).
+    With `calibrated` (the base model's rule), each answer also says whether that rule trusts it
+    (`calibrated`), read on this adapter's answers as if its gate had allowed it."""
+    from routing.heads.agent0 import SYSTEM_PROMPT, calibrated_trust, distilled_trust, sure_tokens
 
     backend.use_adapter(adapter)
     result = Score(adapter=adapter.version if adapter else "base")
@@ -95,9 +101,13 @@ def score(
         similarity = round(verdict.match.similarity, 4) if verdict.match else None
         result.trusted += trusted
         result.trusted_wrong += trusted and not ok
+        by_rule = calibrated is not None and calibrated_trust(gen, trust=calibrated, adapter=None)
+        result.calibrated += by_rule
+        result.calibrated_wrong += by_rule and not ok
         result.answers.append({"prompt": example.prompt, "reference": example.answer, "answer": gen.text,
                                "correct": ok, "trusted": trusted, "token_confidence": gen.token_confidence,
                                "min_token_prob": gen.min_token_prob, "sure_tokens": sure_tokens(gen),
-                               "why_not": verdict.reason, "similarity": similarity})  # fmt: skip
+                               "why_not": verdict.reason, "similarity": similarity,
+                               "calibrated": by_rule})  # fmt: skip
     result.seconds = time.perf_counter() - started
     return result

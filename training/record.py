@@ -80,6 +80,9 @@ class TrainedRecord:
         if data.get("v") != RECORD_VERSION:
             raise ValueError(f"record version {data.get('v')!r} is not {RECORD_VERSION}")
         self.trust = bool(data.get("trust"))
+        # The gate found the base model's calibrated trust rule (config/models.yaml) trusting no wrong
+        # answer of this adapter's (unseen prompts, near misses): agent0 may keep applying it.
+        self.calibrated = bool(data.get("calibrated"))
         self.min_similarity = float(data.get("min_similarity", MIN_SIMILARITY))
         self.groups = data["groups"]
         self.guards = [HeadGuard(g["guard"]) for g in self.groups]

@@ -221,27 +221,35 @@ def _train_and_gate(job: TrainingJob, params) -> dict[str, Any]:
     misses = [datasets.Example(prompt, answer, "near-miss") for prompt, answer in near_misses(train)]
     backend = build_backend(spec)
     backend.load()
+    rule = spec.trust  # the base model's calibrated rule, read on the new adapter's answers too
     try:  # both measured as if guarded distilled trust were on, each with its own training record
         current = evaluation.score(backend, evalset, current_ref, trust=True)
-        new = evaluation.score(backend, evalset, new_ref, trust=True, record=record)
-        near = evaluation.score(backend, misses, new_ref, trust=True, record=record)
+        new = evaluation.score(backend, evalset, new_ref, trust=True, record=record, calibrated=rule)
+        near = evaluation.score(backend, misses, new_ref, trust=True, record=record, calibrated=rule)
     finally:
         backend.unload()
     # The trained answer to a near miss, trusted, is a false hit (its reference is the trained answer).
     false_hits = evaluation.sure_false_hits(near.answers)
+    calibrated_false_hits = evaluation.sure_false_hits(near.answers, trusted="calibrated")
     # Better or as good, and never more often sure of a wrong answer (what would skip the paid chain).
     passed = new.accuracy >= current.accuracy and new.trusted_wrong <= current.trusted_wrong
     # Its sure answers are trusted near what it learned only when none was wrong on unseen prompts and
     # no near miss got the trained answer (confidently wrong: 0).
     record_data["trust"] = passed and new.trusted_wrong == 0 and false_hits == 0
+    # The base model's calibrated rule keeps holding under this adapter only when, read on the adapter's
+    # answers, it trusted no wrong one on unseen prompts and gave no near miss the trained answer.
+    record_data["calibrated"] = (passed and rule is not None and new.calibrated_wrong == 0
+                                 and calibrated_false_hits == 0)  # fmt: skip
     record_data["gate"] = {"eval_set": eval_kind, "escalation_rate": new.as_dict()["escalation_rate"],
                            "trusted_wrong": new.trusted_wrong, "near_misses": near.total,
-                           "near_miss_false_hits": false_hits}  # fmt: skip
+                           "near_miss_false_hits": false_hits, "calibrated": new.calibrated,
+                           "calibrated_wrong": new.calibrated_wrong,
+                           "calibrated_near_miss_false_hits": calibrated_false_hits}  # fmt: skip
     report = {
         "eval_set": eval_kind, "current": current.as_dict(), "new": new.as_dict(with_answers=True),
         "train_examples": len(train), "steps": result.steps, "seconds_per_step": round(result.seconds_per_step, 4),
         "near_miss": {"total": near.total, "sure_false_hits": false_hits, "answers": near.answers},
-        "guarded_trust": record_data["trust"],
+        "guarded_trust": record_data["trust"], "calibrated_trust": record_data["calibrated"],
         "device": result.device, "stopped_by": result.stopped_by, "loss_first": result.losses[0],
         "loss_last": result.losses[-1], "params": params.as_dict(),
     }  # fmt: skip
@@ -255,7 +263,9 @@ def _train_and_gate(job: TrainingJob, params) -> dict[str, Any]:
             detail=f"gate: accuracy {new.accuracy:.3f} vs {current.accuracy:.3f}, sure and wrong "
                    f"{new.trusted_wrong} vs {current.trusted_wrong} on {eval_kind}; near misses trusted with the "
                    f"trained answer {false_hits} of {near.total}; guarded trust "
-                   f"{'on' if record_data['trust'] else 'off'}",
+                   f"{'on' if record_data['trust'] else 'off'}; the calibrated rule trusted "
+                   f"{new.calibrated} ({new.calibrated_wrong} wrong, {calibrated_false_hits} near misses): "
+                   f"{'kept' if record_data['calibrated'] else 'off'} under this adapter",
         )  # fmt: skip
         adapter_store.save_blob(adapter, gguf_path)
     detail = (f"trained {adapter.version} on {len(train)} examples: {result.steps} steps, "

@@ -103,12 +103,23 @@ def distilled_trust(
     return DistilledTrust(match.near, match.reason, match)
 
 
-def calibrated_trust(gen, *, trust, adapter: str | None) -> bool:
-    """True when the base model's greedy answer meets its calibrated rule (`trust`: inference.registry.ModelTrust).
+def calibrated_trust(gen, *, trust, adapter: str | None, record: TrainedRecord | None = None) -> bool:
+    """True when the model's greedy answer meets the base model's calibrated rule (`trust`:
+    inference.registry.ModelTrust).
 
-    Only the base model (an adapter changes what the model is sure of: see `distilled_trust`), only
-    greedy decoding (the evidence is the probability of each chosen token), only a finished answer."""
-    if trust is None or adapter or gen.finish_reason != "stop" or not gen.text.strip():
+    The rule was fitted on the base model: an adapter changes what the model is sure of, so under an
+    adapter it holds only when that adapter's gate measured it and found no wrong answer trusted
+    (its training record says `calibrated`; `record` defaults to the adapter's own). Only greedy
+    decoding (the evidence is the probability of each chosen token), only a finished answer, and never
+    a reply that ends in a question: a small model sure of echoing the question back ("How do I read
+    a file in Python?") has answered nothing."""
+    if trust is None or gen.finish_reason != "stop" or not gen.text.strip():
+        return False
+    if adapter:
+        record = record if record is not None else record_for(adapter)
+        if record is None or not record.calibrated:
+            return False
+    if gen.text.rstrip().endswith("?"):
         return False
     evidence = trust_evidence(gen, trust.rule)
     return evidence is not None and evidence >= trust.threshold

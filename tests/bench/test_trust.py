@@ -45,3 +45,22 @@ def test_calibrate_recommends_the_rule_trusting_most_tuning_answers_and_reports_
     best = result["recommended"]
     assert best["threshold"] == 0.9 and best["tuning"]["trusted_wrong"] == 0
     assert (best["heldout"]["trusted"], best["heldout"]["trusted_wrong"]) == (2, 1)
+
+
+def test_rescore_judges_stored_answers_again_and_fits_anew(tmp_path):
+    import json
+    from dataclasses import asdict
+
+    from bench.trust import load_items, rescore
+
+    items = [i for i in load_items() if i.key.startswith("paraphrases:") and i.part == "tuning"][: MIN_TRUSTED + 1]
+    stored = [ans(i.key, i.part, 0.9, False) for i in items]
+    for a, item in zip(stored, items, strict=True):
+        a.text = item.reference  # right, though the stored report said wrong
+    stored.append(ans("paraphrases:no-such-group:0", "tuning", 0.99, True))  # no longer an item: dropped
+    path = tmp_path / "trust.json"
+    path.write_text(json.dumps({"max_tokens": 64, "items": len(stored), "models": {
+        "m": {"latency_ms": {"p50": 1.0, "p95": 2.0}, "answers": [asdict(a) for a in stored]}}}))  # fmt: skip
+    body = rescore(path)["models"]["m"]
+    assert body["judged_differently"] == len(items) and len(body["answers"]) == len(items)
+    assert body["calibration"]["recommended"]["tuning"]["trusted"] == len(items)

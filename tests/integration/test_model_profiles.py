@@ -2,8 +2,8 @@
 sure of (its calibrated rule in config/models.yaml), the tiny SmolLM2 profile never does (it has no rule).
 
 "Who painted the Mona Lisa?" is answered by no exact head (no table, no parser): only the model. Qwen's
-least token probability on it was 0.77 in the calibration run (reports/trust_20261203.json), above its
-0.71 threshold; the answer must name Leonardo and win the vote without a paid call.
+least token probability on it was 0.77 in the calibration run (reports/trust_20261206.json), above its
+0.634 threshold; the answer must name Leonardo and win the vote without a paid call.
 """
 
 from __future__ import annotations

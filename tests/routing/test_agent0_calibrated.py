@@ -33,6 +33,7 @@ MEAN_RULE = ModelTrust(rule="token_confidence", threshold=0.9, report="reports/t
         (RULE, "lora-v2", 0.99, 0.99, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # an adapter: not this rule
         (RULE, None, 0.99, 0.99, "length", "Ottawa", UNVERIFIED_CONFIDENCE * 0.8),  # cut off
         (RULE, None, None, None, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # sampled: no evidence
+        (RULE, None, 0.99, 0.99, "stop", "What is the capital of Canada?", UNVERIFIED_CONFIDENCE),  # an echo
     ],
 )
 def test_calibrated_trust(trust, adapter, mean, least, finish, text, expected):
@@ -65,3 +66,18 @@ def test_small_talk_is_told_what_swarm_is_and_questions_keep_the_calibrated_prom
     assert Agent0Head().answer("What is the capital of Canada?", ctx).evidence["chat"] is False
     assert seen == [CHAT_SYSTEM_PROMPT, SYSTEM_PROMPT]  # the trust rule was fitted under SYSTEM_PROMPT
     assert "not container" in CHAT_SYSTEM_PROMPT and "Swarm" in CHAT_SYSTEM_PROMPT
+
+
+def test_an_adapter_keeps_the_calibrated_rule_only_where_its_gate_measured_it():
+    from types import SimpleNamespace
+
+    from routing.heads.agent0 import calibrated_trust
+    from training.record import RECORD_VERSION, TrainedRecord
+
+    sure = SimpleNamespace(text="Ottawa.", finish_reason="stop", min_token_prob=0.99, token_confidence=0.99)
+    kept = TrainedRecord({"v": RECORD_VERSION, "groups": [], "calibrated": True})
+    refused = TrainedRecord({"v": RECORD_VERSION, "groups": []})  # a gate that did not measure it, or found it wrong
+    assert calibrated_trust(sure, trust=RULE, adapter=None)
+    assert calibrated_trust(sure, trust=RULE, adapter="lora-v3", record=kept)
+    assert not calibrated_trust(sure, trust=RULE, adapter="lora-v3", record=refused)
+    assert not calibrated_trust(sure, trust=None, adapter="lora-v3", record=kept)

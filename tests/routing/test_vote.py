@@ -94,7 +94,17 @@ def test_error_and_abstaining_ballots_are_ignored():
     ("a", "b_", "same"),
     [("56", "The answer is 56.", True), ("56", "560", False), ("1/2", "0.5", True), ("Paris", "paris.", True),
      ("Paris", "Parisian food", False), ("x = 2", "x = 2, x = -2", False), ("5", "3 + 2 = 5", True),
-     ("2", "x = 2, x = -2", False), ("Monday", "It was a Monday", True)],
+     ("2", "x = 2, x = -2", False), ("Monday", "It was a Monday", True),
+     # a number inside a word, number words, a hedge, grouped thousands
+     ("H2O", "The chemical formula of water is H2O.", True),
+     ("6", "A hexagon has six sides.", True), ("6", "A hexagon has sixty sides.", False),
+     ("Approximately 3.14159", "Pi is approximately 3.14159.", True), ("3.14", "Pi is 3.14159.", False),
+     ("The Pacific Ocean", "The largest ocean on Earth is the Pacific Ocean.", True),
+     ("299,792,458 m/s", "It is about 299,792,458 m/s in a vacuum.", True), ("299792458", "299,792,458 m/s", True),
+     ("299,792 km/s", "299,792,458 m/s", False), ("Monday", "It was a Monday in 1990", True),
+     ("5 km", "5 km or 8 km", False), ("16 ounces", "One pound is equal to 16 ounces.", True),
+     ("100 °C (at sea level)", "Water boils at 100 degrees Celsius.", True), ("32 °F", "It is 0 °F.", False),
+     ("299,792,458 metres per second", "about 299,792,458 meters per second", True)],
 )  # fmt: skip
 def test_answers_agree(a, b_, same):
     assert answers_agree(a, b_) is same

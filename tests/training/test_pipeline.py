@@ -43,6 +43,10 @@ def test_a_job_trains_exports_gates_and_starts_its_canary():
     assert [g["prompts"] for g in record["groups"]] == [[p["prompt"] for p in PAIRS]]
     assert record["groups"][0]["guard"] and isinstance(record["trust"], bool)
     assert record["gate"]["near_miss_false_hits"] == 0 and "guarded trust" in adapter.detail
+    # the base model's calibrated rule, read on the adapter's answers: kept only if it trusted none wrong
+    gate = record["gate"]
+    assert isinstance(record["calibrated"], bool) and "under this adapter" in adapter.detail
+    assert not record["calibrated"] or (gate["calibrated_wrong"] == 0 and gate["calibrated_near_miss_false_hits"] == 0)
     if adapter.status == AdapterVersion.Status.CANARY:  # the gate passed: its canary runs
         snap = read_snapshot()
         assert snap.canary.version == "lora-v1" and snap.weight == 5 and snap.canary.sha256 == adapter.sha256
