@@ -5,7 +5,8 @@ A stack of its own (private redis-server, gunicorn, the serving worker on the de
 bookkeeping worker; bench/titanic/live.py) with the reference-replay provider as the only paid
 provider, answering each paraphrase with its group's reference (mining/data/paraphrases.yaml):
 
-- day 1: the first 3 paraphrases of each group, POST /orchestrate one by one: the cascade answers
+- day 1: the first 3 paraphrases of each group, POST /vote one by one (the cascade of /orchestrate,
+  with the ballots, so the report can tell which rule trusted agent0's answer): the cascade answers
   them (council, or the cloud when the council is unsure), and the bookkeeping worker logs them;
 - the mining job runs (`manage.py mine_once`, what the 6-hourly beat runs);
 - with --distill: the nightly distillation job runs on the day-1 log (`manage.py evolution_once` on a
@@ -19,7 +20,8 @@ Each day reports its routes, escalations to the cloud, and accuracy: an answer i
 every one of them ("1 km = 1000 m" for "1000 meters"); an UNSURE answer counts as wrong. The replay
 provider answers escalations right by construction, so the pattern route's own precision is
 reported separately, and each half's share of day 2's local answers (`halves`: pattern heads, the
-adapter's trusted answers).
+adapter's trusted answers). Every group belongs to a part of the frozen split (bench/split.py): each
+day's figures also come `by_part`, and the held-out part's are those of groups nothing was tuned on.
 
 Usage: python -m bench.spiral_live [--groups N] [--distill [--max-steps N]] [--out PATH]
        (default: all groups, heads only; reports/spiral_live_<date>.json)
@@ -68,15 +70,19 @@ def judge(answer: str, reference: str) -> bool:
     return bool(expected) and set(expected) <= set(numbers_in(answer))
 
 
-def ask_day(stack: Stack, name: str, items: list[tuple[str, str]]) -> dict[str, Any]:
-    """POST each (prompt, reference) to /orchestrate; the day's routes, escalations and accuracy."""
+def ask_day(stack: Stack, name: str, items: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """POST each (prompt, reference, part) to /vote; the day's routes, escalations and accuracy,
+    over all and per part."""
     routes: Counter[str] = Counter()
     latencies: list[float] = []
     wrong: list[dict[str, Any]] = []
+    escalated_prompts: list[dict[str, str]] = []
+    per_part: dict[str, Counter[str]] = {}
+    adapter_rules: Counter[str] = Counter()
     right = pattern = pattern_right = adapter = adapter_right = 0
-    for prompt, reference in items:
+    for prompt, reference, part in items:
         started = time.perf_counter()
-        response = stack.post("/orchestrate", {"prompt": prompt})
+        response = stack.post("/vote", {"prompt": prompt})
         latencies.append((time.perf_counter() - started) * 1000)
         if response.status_code != 200:
             raise RuntimeError(f"{prompt!r}: HTTP {response.status_code}: {response.text[:300]}")
@@ -84,18 +90,22 @@ def ask_day(stack: Stack, name: str, items: list[tuple[str, str]]) -> dict[str, 
         routes[body["route"]] += 1
         ok = body["route"] != "unsure" and judge(body["answer"], reference)
         right += ok
+        tally = per_part.setdefault(part, Counter())
+        tally.update(prompts=1, right=int(ok), escalated=int(body["route"] in ESCALATED))
+        if body["route"] in ESCALATED:
+            escalated_prompts.append({"prompt": prompt, "part": part, "route": body["route"]})
         if body["route"] == "pattern":
             pattern += 1
             pattern_right += ok
-        if (
-            body["route"] == "council"
-            and body.get("skill_type") == "agent0"
-            and body.get("adapter_version", "base") != "base"
-        ):
-            adapter += 1  # a distilled adapter's answer, trusted (guarded distilled trust)
+        evidence = (body.get("winner") or {}).get("evidence") or {}
+        if body["route"] == "council" and body.get("skill_type") == "agent0" and evidence.get("adapter"):
+            # a distilled adapter's answer, trusted: near what it learned (guarded distilled trust), or
+            # under the base model's calibrated rule where the adapter's gate kept it
+            adapter += 1
             adapter_right += ok
+            adapter_rules.update(["distilled" if evidence.get("distilled") else "calibrated"])
         if not ok:
-            wrong.append({"prompt": prompt, "route": body["route"], "skill_type": body.get("skill_type"),
+            wrong.append({"prompt": prompt, "part": part, "route": body["route"], "skill_type": body.get("skill_type"),
                           "answer": body["answer"][:200], "reference": reference})  # fmt: skip
     n = len(items)
     escalated = sum(routes[r] for r in ESCALATED)
@@ -109,8 +119,19 @@ def ask_day(stack: Stack, name: str, items: list[tuple[str, str]]) -> dict[str, 
         "pattern_answers": pattern,
         "pattern_precision": round(pattern_right / pattern, 4) if pattern else None,
         "adapter_answers": adapter,
+        "adapter_answers_by_rule": dict(adapter_rules),
         "adapter_precision": round(adapter_right / adapter, 4) if adapter else None,
         "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 0.95), 1)},
+        "by_part": {
+            part: {
+                "prompts": t["prompts"],
+                "escalated": t["escalated"],
+                "escalation_rate": round(t["escalated"] / t["prompts"], 4),
+                "accuracy": round(t["right"] / t["prompts"], 4),
+            }
+            for part, t in sorted(per_part.items())
+        },
+        "escalated_prompts": escalated_prompts,
         "wrong": wrong,
         # a local answer (not escalated, not UNSURE) that is wrong: the council and the pattern heads answer
         # only at or above the confidence floor, so every such answer was given as sure
@@ -145,8 +166,11 @@ def run_spiral(
 ) -> dict[str, Any]:
     """Day 1, mine (and with `distill`, distil an adapter), day 2 on a running stack; the
     report's days and what mining and distillation did."""
-    day1_items = [(p, g["answer"]) for g in groups for p in g["paraphrases"][:SEEN]]
-    day2_items = [(p, g["answer"]) for g in groups for p in g["paraphrases"][SEEN:]]
+    from bench.split import paraphrase_parts
+
+    parts = paraphrase_parts(groups)
+    day1_items = [(p, g["answer"], parts[g["id"]]) for g in groups for p in g["paraphrases"][:SEEN]]
+    day2_items = [(p, g["answer"], parts[g["id"]]) for g in groups for p in g["paraphrases"][SEEN:]]
     day1 = ask_day(stack, "day 1: first 3 paraphrases per group", day1_items)
     # The bookkeeping worker logs each answer after it is sent: mine once all of day 1 is in.
     wait_for(lambda: logged_interactions(stack) >= len(day1_items), timeout=120, interval=1.0,
@@ -170,7 +194,11 @@ def headline(days: list[dict[str, Any]], *, distilled: bool = False) -> dict[str
                               "escalated": day2["escalated"]}  # fmt: skip
     if not distilled:
         halves["note"] = "pattern heads only: no adapter was distilled between the days (--distill runs both halves)"
+    by_part = {part: round(day2["by_part"][part]["escalation_rate"] / day1["by_part"][part]["escalation_rate"], 4)
+               for part in day2.get("by_part", {})
+               if day1.get("by_part", {}).get(part, {}).get("escalation_rate")}  # fmt: skip
     return {"day2_over_day1_escalations": round(ratio, 4) if ratio is not None else None,
+            "day2_over_day1_escalations_by_part": by_part,
             "confidently_wrong": sum(day.get("confidently_wrong", 0) for day in days), "halves": halves}  # fmt: skip
 
 

@@ -6,7 +6,10 @@ Which interactions are trusted (the only ones mined, `trusted_filter` + `is_trus
 - route "cloud" (a paid provider answered after the local council was unsure), or route "council" with
   confidence >= `min_confidence` (0.9) from a verified skill: `math` (sympy-checked), `knowledge` (the
   curated fact table), `micro` (unit tables, calendar arithmetic, greetings), or `code` only when its
-  winning ballot ran the prompt's tests in the sandbox and they passed;
+  winning ballot ran the prompt's tests in the sandbox and they passed; or, with `calibrated_answers`
+  (on), an `agent0` answer served under the model's calibrated trust rule (its ballot says
+  `calibrated`: config/models.yaml, bench/trust.py), never its small talk or a distilled adapter's
+  answer (an adapter learns from the mined log: mining its answers would let it confirm itself);
 - never route "cache" (a copy of an answer already logged), "pattern" (our own answers: mining them
   would let a head confirm itself) or "unsure";
 - the prompt is short (<= `max_prompt_chars`) and not about volatile facts (today, now, current, latest,
@@ -83,6 +86,7 @@ class MiningParams:
     threshold_ceiling: float = 0.97
     match_similarity: float = 0.90
     min_evidence: int = 2
+    calibrated_answers: bool = True  # mine agent0's answers served under the model's calibrated trust rule
     max_prompt_chars: int = 300
     max_sources: int = 500
     pca_dims: int = 48
@@ -146,15 +150,28 @@ class _Run:
 def trusted_filter(params: MiningParams, since: datetime) -> Q:
     """The database side of the trust rule (see the module docstring)."""
     council = Q(route="council", confidence__gte=params.min_confidence, skill_type__in=params.verified_skills)
+    if params.calibrated_answers:
+        council |= Q(route="council", skill_type="agent0")  # is_trusted keeps the calibrated ones
     return (Q(route="cloud") | council) & Q(created_at__gte=since, status=Interaction.Status.OK) & ~Q(answer="")
 
 
-def _code_tests_passed(ballots: Any) -> bool:
+def _evidence(ballots: Any, head: str) -> dict[str, Any]:
+    """The evidence of `head`'s ballot among an interaction's ballots ({} when it cast none)."""
     for ballot in ballots or []:
-        if isinstance(ballot, dict) and ballot.get("head") == "code":
-            evidence = ballot.get("evidence") or {}
-            return bool(evidence.get("passed")) and bool(evidence.get("tests"))
-    return False
+        if isinstance(ballot, dict) and ballot.get("head") == head:
+            return ballot.get("evidence") or {}
+    return {}
+
+
+def _code_tests_passed(ballots: Any) -> bool:
+    evidence = _evidence(ballots, "code")
+    return bool(evidence.get("passed")) and bool(evidence.get("tests"))
+
+
+def _calibrated(ballots: Any) -> bool:
+    """agent0's answer was trusted under the base model's calibrated rule (not small talk, no adapter)."""
+    evidence = _evidence(ballots, "agent0")
+    return evidence.get("calibrated") is True and not evidence.get("chat") and not evidence.get("adapter")
 
 
 def is_trusted(row: dict[str, Any], params: MiningParams) -> bool:
@@ -167,6 +184,8 @@ def is_trusted(row: dict[str, Any], params: MiningParams) -> bool:
         return False
     if row.get("route") == "council" and row.get("skill_type") == "code":
         return _code_tests_passed(row.get("ballots"))
+    if row.get("route") == "council" and row.get("skill_type") == "agent0":
+        return params.calibrated_answers and _calibrated(row.get("ballots"))
     return True
 
 

@@ -31,3 +31,7 @@ def test_day_two_escalates_less_and_is_as_accurate(tmp_path):
     assert day2["pattern_answers"] > 0 and day2["pattern_precision"] == 1.0, day2
     assert day2["escalation_rate"] < day1["escalation_rate"], (day1["routes"], day2["routes"])
     assert day2["accuracy"] >= day1["accuracy"], (day1["wrong"], day2["wrong"])
+    for day in (day1, day2):  # every prompt counted in its group's part of the frozen split
+        assert set(day["by_part"]) <= {"tuning", "heldout"}, day["by_part"]
+        assert sum(p["prompts"] for p in day["by_part"].values()) == day["prompts"]
+        assert sum(p["escalated"] for p in day["by_part"].values()) == day["escalated"]

@@ -37,11 +37,18 @@ def test_only_trusted_interactions_are_mined():
     log_interaction("q math", "4", route="council", skill_type="math", confidence=0.95)  # trusted: verified skill
     log_interaction("q code ok", "def f(): ...", route="council", skill_type="code", confidence=0.9,
                     ballots=[{"head": "code", "evidence": {"passed": True, "tests": ["assert f() == 1"]}}])  # fmt: skip
+    # the model's own answer under its calibrated trust rule
+    log_interaction("q calibrated", "Ottawa", route="council", skill_type="agent0", confidence=0.8,
+                    ballots=[{"head": "agent0", "evidence": {"calibrated": True, "chat": False}}])  # fmt: skip
     untrusted = [
         log_interaction("q code untested", "def f(): ...", route="council", skill_type="code", confidence=0.9,
                         ballots=[{"head": "code", "evidence": {"tests": []}}]),
         log_interaction("q low", "x", route="council", skill_type="math", confidence=0.8),
         log_interaction("q llm", "x", route="council", skill_type="agent0", confidence=0.95),
+        log_interaction("q chat", "Hi!", route="council", skill_type="agent0", confidence=0.97,
+                        ballots=[{"head": "agent0", "evidence": {"calibrated": False, "chat": True}}]),
+        log_interaction("q adapter", "x", route="council", skill_type="agent0", confidence=0.8,
+                        ballots=[{"head": "agent0", "evidence": {"calibrated": True, "adapter": "lora-v1"}}]),
         log_interaction("q cache", "a", route="cache"),
         log_interaction("q pattern", "a", route="pattern", skill_type="pattern"),
         log_interaction("q unsure", "UNSURE", route="unsure", status=Interaction.Status.UNSURE),
@@ -50,9 +57,11 @@ def test_only_trusted_interactions_are_mined():
         log_interaction("q empty", ""),
     ]  # fmt: skip
     prompts = {row["prompt"] for row in trusted_interactions(params)}
-    assert prompts == {"q cloud", "q math", "q code ok"}
+    assert prompts == {"q cloud", "q math", "q code ok", "q calibrated"}
     assert not any(p.prompt in prompts for p in untrusted)
     assert not is_trusted({"prompt": "q", "answer": "UNSURE", "route": "cloud"}, params)
+    without = {row["prompt"] for row in trusted_interactions(MiningParams(calibrated_answers=False))}
+    assert without == {"q cloud", "q math", "q code ok"}
 
 
 @requires_ml
