@@ -82,9 +82,21 @@ _ASSERT_LINE = re.compile(r"^\s*(assert\s+.+)$", re.M)
 # f(2, 3) == 5  |  f(2, 3) -> 5  |  f(2, 3) returns 5  |  f(2,3) should return 5
 _EXAMPLE = re.compile(
     r"(?P<call>\b[A-Za-z_]\w*\((?:[^()]|\([^()]*\))*\))\s*(?:==|->|=>|returns|should return|gives|is)\s*"
-    r"(?P<expected>[^\n;]+?)\s*(?:[,;.]\s|[.;,]?$|\n)",
+    r"(?=(?P<rest>[^\n;]+))",  # looked at, not consumed: the next example may sit inside it
     re.M,
 )
+# Where an example's expected value may end: a comma, full stop or semicolon before a space, or the line's end.
+_VALUE_END = re.compile(r"\s*(?:[,;.]\s|[.;,]?$)")
+
+
+def _expected_value(rest: str) -> str | None:
+    """The literal an example states after its arrow: the shortest text up to a value end that is a Python
+    literal ("[1, 2, 3]" in "[1, 2, 3]. More", not "[1"); None when no prefix is one."""
+    for end in _VALUE_END.finditer(rest):
+        candidate = rest[: end.start()].strip()
+        if candidate and _is_literal(candidate):
+            return candidate
+    return None
 
 
 def is_code_request(prompt: str) -> bool:
@@ -205,8 +217,8 @@ def derive_tests(prompt: str) -> list[str]:
     runs the tests it would fail every one of them, the right code's as well."""
     tests = [line.strip() for line in _ASSERT_LINE.findall(prompt)]
     for match in _EXAMPLE.finditer(prompt):
-        call, expected = match.group("call"), match.group("expected").strip().rstrip(".")
-        if _literal_call(call) and _is_literal(expected):
+        call, expected = match.group("call"), _expected_value(match.group("rest"))
+        if expected is not None and _literal_call(call):
             tests.append(f"assert {call} == {expected}, {call!r}")
     for call, expected in doctest_examples(prompt):
         call = _one_line(call)  # a trailing `# comment` on the >>> line would swallow the rest of the assert

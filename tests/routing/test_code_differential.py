@@ -73,8 +73,17 @@ def test_doctest_examples_in_a_docstring_become_asserts() -> None:
         ),
         # an example whose arguments are names, not literals, cannot be run
         ("For example: twice(x) -> 4, twice(2) -> 4.\n", ["assert twice(2) == 4, 'twice(2)'"]),
+        # a list or dict value holds commas: the value is the shortest literal, not the text before the first comma
+        (
+            "For example unique_sorted([3, 1, 3]) -> [1, 3]. Also count('aab') -> {'a': 2, 'b': 1}, f(1) -> 2; done",
+            [
+                "assert unique_sorted([3, 1, 3]) == [1, 3], 'unique_sorted([3, 1, 3])'",
+                "assert count('aab') == {'a': 2, 'b': 1}, \"count('aab')\"",
+                "assert f(1) == 2, 'f(1)'",
+            ],
+        ),
     ],
-    ids=["doctest-comment", "assert-not-python", "example-not-literal"],
+    ids=["doctest-comment", "assert-not-python", "example-not-literal", "example-value-with-commas"],
 )
 def test_derived_tests_are_python_that_can_run(prompt: str, expected: list[str]) -> None:
     tests = derive_tests(prompt)

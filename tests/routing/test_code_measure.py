@@ -1,6 +1,6 @@
 """The code head's trust measured on the Titanic suite's code items with the real local model.
 
-`python -m tests.routing.test_code_measure tuning|heldout|humaneval [--model ALIAS] [--cache FILE]` runs
+`python -m tests.routing.test_code_measure tuning|heldout|humaneval [--model ALIAS] [--cache FILE] [--only IDS]` runs
 the head in this process (the real model, the real sandbox) over one part's code items (bench/split.py),
 or the first --limit HumanEval problems wrapped as bench/humaneval.py wraps them, and scores every
 answer it would trust (confidence >= the council's floor) on the hidden tests: trusted-and-passes vs
@@ -31,7 +31,9 @@ from routing.vote import DEFAULT_MIN_CONFIDENCE
 MODEL = "qwen2.5-coder-0.5b"
 
 
-def measure(part: str, *, model: str = MODEL, cache: Path | None = None, limit: int = 20) -> dict[str, Any]:
+def measure(
+    part: str, *, model: str = MODEL, cache: Path | None = None, limit: int = 20, only: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     from bench.titanic.scorers import score_code_tests
     from bench.titanic.suite import load_suite
     from inference.registry import load_registry
@@ -40,13 +42,13 @@ def measure(part: str, *, model: str = MODEL, cache: Path | None = None, limit: 
     if part == "humaneval":  # an outside benchmark: never tuned on
         from bench.humaneval import MAX_TOKENS, grade, load_problems, wrap_prompt
 
-        problems = load_problems()[:limit]
+        problems = [p for p in load_problems() if p["task_id"] in only] if only else load_problems()[:limit]
         cases = [
             (p["task_id"], wrap_prompt(p["prompt"]), lambda answer, p=p: grade(p, answer).passed) for p in problems
         ]
         max_tokens = MAX_TOKENS
     else:
-        items = [item for item in load_suite().part(part) if item.category == "code"]
+        items = [item for item in load_suite().part(part) if item.category == "code" and (not only or item.id in only)]
         cases = [
             (i.id, i.prompt, lambda answer, i=i: score_code_tests(answer, i.reference, i.args).passed) for i in items
         ]
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=("tuning", "heldout", "humaneval"))
     parser.add_argument("--limit", type=int, default=20, help="humaneval: the first N problems")
+    parser.add_argument("--only", default="", help="comma-separated ids (HumanEval/87, code-014): these alone")
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--cache", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    result = measure(args.part, model=args.model, cache=args.cache, limit=args.limit)
+    only = frozenset(i for i in args.only.split(",") if i)
+    result = measure(args.part, model=args.model, cache=args.cache, limit=args.limit, only=only)
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}))
     return 0
 
