@@ -194,9 +194,9 @@ def headline(days: list[dict[str, Any]], *, distilled: bool = False) -> dict[str
                               "escalated": day2["escalated"]}  # fmt: skip
     if not distilled:
         halves["note"] = "pattern heads only: no adapter was distilled between the days (--distill runs both halves)"
-    by_part = {part: round(day2["by_part"][part]["escalation_rate"] / day1["by_part"][part]["escalation_rate"], 4)
-               for part in day2.get("by_part", {})
-               if day1.get("by_part", {}).get(part, {}).get("escalation_rate")}  # fmt: skip
+    by_part = {part: round(second["escalation_rate"] / day1["by_part"][part]["escalation_rate"], 4)
+               for part, second in day2["by_part"].items()
+               if day1["by_part"].get(part, {}).get("escalation_rate")}  # fmt: skip
     return {"day2_over_day1_escalations": round(ratio, 4) if ratio is not None else None,
             "day2_over_day1_escalations_by_part": by_part,
             "confidently_wrong": sum(day.get("confidently_wrong", 0) for day in days), "halves": halves}  # fmt: skip

@@ -257,9 +257,7 @@ def _progress(alias: str, total: int) -> Callable[[int], None]:
 
 
 def run(models: list[str], limit: int | None) -> dict[str, Any]:
-    from bench import split
     from bench.reporting import percentile
-    from bench.titanic.live import machine_load
     from routing.vote import answers_agree
 
     items = load_items()[:limit] if limit else load_items()
@@ -272,20 +270,34 @@ def run(models: list[str], limit: int | None) -> dict[str, Any]:
         first, second = (per_model[m] for m in models)
         for a, b in zip(first, second, strict=True):
             a.agrees = b.agrees = answers_agree(a.text, b.text)
+    latency = {}
+    for alias, answers in per_model.items():
+        latencies = [a.latency_ms for a in answers]
+        latency[alias] = {"p50": round(percentile(latencies, 0.5), 1), "p95": round(percentile(latencies, 0.95), 1)}
+    return report_of(per_model, items=len(items), max_tokens=MAX_TOKENS, latency_ms=latency)
+
+
+def report_of(
+    per_model: dict[str, list[Answer]], *, items: int, max_tokens: int, latency_ms: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """The report on judged answers: the run's settings, then per model its accuracy, latency, each
+    rule's calibration and every answer."""
+    from bench import split
+    from bench.titanic.live import machine_load
+
     report: dict[str, Any] = {
         "benchmark": "trust",
-        "max_tokens": MAX_TOKENS,
+        "max_tokens": max_tokens,
         "min_trusted": MIN_TRUSTED,
         "split": split.describe(),
         "machine": machine_load(),
-        "items": len(items),
+        "items": items,
         "models": {},
     }
     for alias, answers in per_model.items():
-        latencies = [a.latency_ms for a in answers]
         report["models"][alias] = {
             "accuracy": accuracy(answers),
-            "latency_ms": {"p50": round(percentile(latencies, 0.5), 1), "p95": round(percentile(latencies, 0.95), 1)},
+            "latency_ms": latency_ms[alias],
             "calibration": calibrate(answers),
             "answers": [asdict(a) for a in answers],
         }
@@ -296,37 +308,24 @@ def rescore(path: Path) -> dict[str, Any]:
     """`path`'s report with every stored answer judged again by is_right and every rule fitted anew."""
     import json
 
-    from bench import split
-    from bench.titanic.live import machine_load
-
     earlier = json.loads(path.read_text())
     items = {item.key: item for item in load_items()}
-    report: dict[str, Any] = {
-        "benchmark": "trust",
-        "rescored_from": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
-        "max_tokens": earlier["max_tokens"],
-        "min_trusted": MIN_TRUSTED,
-        "split": split.describe(),
-        "machine": machine_load(),
-        "items": earlier["items"],
-        "models": {},
-    }
+    per_model: dict[str, list[Answer]] = {}
+    changed: dict[str, int] = {}
     for alias, body in earlier["models"].items():
-        answers = [Answer(**a) for a in body["answers"] if a["key"] in items]
-        changed = 0
-        for a in answers:
+        per_model[alias] = [Answer(**a) for a in body["answers"] if a["key"] in items]
+        changed[alias] = 0
+        for a in per_model[alias]:
             item = items[a.key]
             a.part = item.part
             right = is_right(item, a.text)
-            changed += right != a.correct
+            changed[alias] += right != a.correct
             a.correct = right
-        report["models"][alias] = {
-            "accuracy": accuracy(answers),
-            "latency_ms": body["latency_ms"],
-            "judged_differently": changed,
-            "calibration": calibrate(answers),
-            "answers": [asdict(a) for a in answers],
-        }
+    latency = {alias: body["latency_ms"] for alias, body in earlier["models"].items()}
+    report = report_of(per_model, items=earlier["items"], max_tokens=earlier["max_tokens"], latency_ms=latency)
+    report["rescored_from"] = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    for alias, n in changed.items():
+        report["models"][alias]["judged_differently"] = n
     return report
 
 

@@ -113,14 +113,12 @@ def calibrated_trust(gen, *, trust, adapter: str | None, record: TrainedRecord |
     decoding (the evidence is the probability of each chosen token), only a finished answer, and never
     a reply that ends in a question: a small model sure of echoing the question back ("How do I read
     a file in Python?") has answered nothing."""
-    if trust is None or gen.finish_reason != "stop" or not gen.text.strip():
+    if trust is None or gen.finish_reason != "stop" or not gen.text.strip() or gen.text.rstrip().endswith("?"):
         return False
     if adapter:
         record = record if record is not None else record_for(adapter)
         if record is None or not record.calibrated:
             return False
-    if gen.text.rstrip().endswith("?"):
-        return False
     evidence = trust_evidence(gen, trust.rule)
     return evidence is not None and evidence >= trust.threshold
 
