@@ -33,6 +33,13 @@ _NOT_NAMES = frozenset({"Swarm", "AI", "A", "An", "The", "Here", "Not", "Just", 
                         "Afraid", "Sure", "Ready", "Excited", "Delighted", "Thrilled", "Pleased", "Okay", "OK",
                         "Alright", "Going", "Feeling", "Designed", "Built", "Made", "Trained", "Programmed",
                         "Swarm's", "Swarmbot"})  # fmt: skip
+# A reply that declines: "I'm sorry, but I can't assist with that request." (to "see you"). A model that
+# refuses small talk has not answered it, however sure the classifier is that the prompt was small talk.
+_REFUSAL = re.compile(
+    r"\b(?:I\s+(?:can ?not|can[\u2019']t|am unable to|'m unable to|am not able to|'m not able to|won't|will not)"
+    r"\s+(?:assist|help|comply|respond|answer|do that|fulfil+|provide|engage)|I must decline)\b",
+    re.IGNORECASE,
+)
 
 # A question about the user's own life: "What did I eat this morning?", "What is my bank balance?", "What is in
 # the photo I just sent you?", "Tell me the time I will wake up tomorrow": the user's past, plans and belongings.
@@ -92,10 +99,12 @@ def classify(prompt: str) -> ChatVerdict:
 
 
 def reply_problem(reply: str, prompt: str = "") -> str | None:
-    """Why a small-talk reply (to `prompt`) must not be trusted (None: nothing found): empty, a persona
-    invented, or an answer to a question about the user's own life."""
+    """Why a small-talk reply (to `prompt`) must not be trusted (None: nothing found): empty, a refusal,
+    a persona invented, or an answer to a question about the user's own life."""
     if not reply.strip():
         return "empty reply"
+    if refusal := _REFUSAL.search(reply):
+        return f"the reply declines ({refusal.group(0)!r})"
     if _ABOUT_THE_USER.search(prompt):
         return "the question is about the user's own life: only the user knows"
     for match in _PERSONA.finditer(reply):

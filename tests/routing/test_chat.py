@@ -46,9 +46,12 @@ def test_the_committed_classifier_carries_its_measured_held_out_precision():
     ("reply", "problem"),
     [("I'm Dr. Elena Zephyra, a researcher.", "persona"), ("My name is Max and I love hiking.", "persona"),
      ("Call me Bob!", "persona"), ("", "empty"), ("I'm Swarm, an assistant. How can I help?", None),
-     ("I'm doing well, thanks! And you?", None), ("Hello! I'm glad you asked.", None)],
+     ("I'm doing well, thanks! And you?", None), ("Hello! I'm glad you asked.", None),
+     ("I'm sorry, but I can't assist with that request.", "declines"), ("I cannot help with that.", "declines"),
+     ("Sorry, I am unable to respond to that.", "declines"), ("I can't wait to hear more!", None),
+     ("See you later! I'm always here to help.", None)],
 )  # fmt: skip
-def test_a_reply_that_invents_a_persona_is_not_trusted(reply, problem):
+def test_a_reply_that_invents_a_persona_or_declines_is_not_trusted(reply, problem):
     found = reply_problem(reply)
     assert (found is None) if problem is None else (problem in found)
 
