@@ -79,7 +79,7 @@ def ask_day(stack: Stack, name: str, items: list[tuple[str, str, str]]) -> dict[
     escalated_prompts: list[dict[str, str]] = []
     per_part: dict[str, Counter[str]] = {}
     adapter_rules: Counter[str] = Counter()
-    right = pattern = pattern_right = adapter = adapter_right = 0
+    right = pattern = pattern_right = adapter = adapter_right = base_model = 0
     for prompt, reference, part in items:
         started = time.perf_counter()
         response = stack.post("/vote", {"prompt": prompt})
@@ -104,6 +104,8 @@ def ask_day(stack: Stack, name: str, items: list[tuple[str, str, str]]) -> dict[
             adapter += 1
             adapter_right += ok
             adapter_rules.update(["distilled" if evidence.get("distilled") else "calibrated"])
+        if body["route"] == "council" and evidence.get("base_model"):
+            base_model += 1  # the adapter's answer was not trusted; the base model's was, under its calibrated rule
         if not ok:
             wrong.append({"prompt": prompt, "part": part, "route": body["route"], "skill_type": body.get("skill_type"),
                           "answer": body["answer"][:200], "reference": reference})  # fmt: skip
@@ -120,6 +122,7 @@ def ask_day(stack: Stack, name: str, items: list[tuple[str, str, str]]) -> dict[
         "pattern_precision": round(pattern_right / pattern, 4) if pattern else None,
         "adapter_answers": adapter,
         "adapter_answers_by_rule": dict(adapter_rules),
+        "base_model_answers": base_model,
         "adapter_precision": round(adapter_right / adapter, 4) if adapter else None,
         "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 0.95), 1)},
         "by_part": {

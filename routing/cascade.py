@@ -169,17 +169,20 @@ def run_council(
     on_token: Callable[[str], bool] | None = None,
     adapter: str | None = None,
     trust: ModelTrust | None = None,
+    base_generate: Generate | None = None,
 ) -> Decision:
     """`stream_generate` + `on_token`: the model's streaming call and where its tokens go;
     `adapter`: the LoRA adapter the model serves this request with (None: the base model);
-    `trust`: the model's calibrated trust rule (config/models.yaml), if it has one."""
+    `trust`: the model's calibrated trust rule (config/models.yaml), if it has one;
+    `base_generate`: the same model's call without its adapter (used only when `adapter` is set)."""
     started = time.perf_counter()
     metered = MeteredGenerate(generate) if generate else None
     stream = None
     if metered and stream_generate and on_token:
         stream = partial(metered.run, partial(stream_generate, on_piece=on_token))
+    base = partial(metered.run, base_generate) if metered and base_generate and adapter else None
     ctx = HeadContext(generate=metered, max_tokens=max_tokens, temperature=temperature, stream=stream, adapter=adapter,
-                      trust=trust)  # fmt: skip
+                      trust=trust, base_generate=base)  # fmt: skip
 
     ballots, early = _fast_stage(prompt, fast_heads, ctx, min_confidence)
     if early.winner is not None:

@@ -132,6 +132,7 @@ def council_answer(
             on_token=sink.emit if stream else None,
             adapter=None if served == BASE_VERSION else served,
             trust=backend.spec.trust,
+            base_generate=backend.generate_base,
         )
         log.info("request %s answered by %s (%s)", request_id, decision.skill_type, decision.route)
         result = {**decision.as_dict(), "model": backend.spec.alias, "streamed_tokens": sink.sent,

@@ -136,6 +136,10 @@ class Backend(ABC):
     @abstractmethod
     def unload(self) -> None: ...
 
+    def generate_base(self, messages: Messages, *, max_tokens: int, temperature: float, **params: Any) -> Generation:
+        """`generate` by the base model alone, whatever adapter is on (a backend without adapters: `generate`)."""
+        return self.generate(messages, max_tokens=max_tokens, temperature=temperature, **params)
+
     def use_adapter(self, adapter: AdapterRef | None) -> None:
         """Serve the next generations with `adapter` on the base model (None: the base model alone).
 

@@ -459,6 +459,18 @@ class LlamaCppBackend(Backend):
     def active_adapter(self) -> AdapterRef | None:
         return self._active
 
+    def generate_base(self, messages: Messages, *, max_tokens: int, temperature: float, **params: Any) -> Generation:
+        """One generation by the base model while an adapter is on: the adapter is taken off for it and put
+        back after (each switch drops the KV cache: the prompt is read again, tens of ms on a small model)."""
+        active = self._active
+        if active is None:
+            return self.generate(messages, max_tokens=max_tokens, temperature=temperature, **params)
+        self._apply(None)
+        try:
+            return self.generate(messages, max_tokens=max_tokens, temperature=temperature, **params)
+        finally:
+            self._apply(active, self._adapters[active.version].handle)
+
     def use_adapter(self, adapter: AdapterRef | None) -> None:
         """Apply `adapter` (None: the base model) for the next generations; a no-op when unchanged.
 

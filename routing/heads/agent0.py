@@ -2,7 +2,10 @@
 
 Its factual answers are unverified (below the vote's floor) unless the model was sure of every token
 under a rule calibrated for that model (`calibrated_trust`, bench/trust.py), or a distilled adapter
-answers what it learned, near a prompt it was trained on (`distilled_trust`)."""
+answers what it learned, near a prompt it was trained on (`distilled_trust`). An adapter moves what the
+model is sure of, so the calibrated rule does not hold for its answers (unless its gate measured that it
+does); when an adapter's answer is not trusted, the base model answers alone and its answer is trusted
+under the calibrated rule as it would be with no adapter on (the ballot's `base_model` evidence)."""
 
 from __future__ import annotations
 
@@ -160,15 +163,19 @@ class Agent0Head(Head):
         # Small talk is agent0's to answer, so its tokens can go to the client as they come.
         generate = ctx.stream if chat and ctx.stream else ctx.generate
         system = CHAT_SYSTEM_PROMPT if chat else SYSTEM_PROMPT
-        gen = generate(
-            [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
-            max_tokens=ctx.max_tokens,
-            temperature=ctx.temperature,
-        )
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+        gen = generate(messages, max_tokens=ctx.max_tokens, temperature=ctx.temperature)
         confidence, problem = chat_confidence(gen.text, prompt) if chat else (UNVERIFIED_CONFIDENCE, None)
         guarded = None if chat or not ctx.adapter else distilled_trust(gen, adapter=ctx.adapter, prompt=prompt)
         distilled = guarded is not None and guarded.trusted
         calibrated = not chat and not distilled and calibrated_trust(gen, trust=ctx.trust, adapter=ctx.adapter)
+        adapter, adapter_reply = ctx.adapter, None
+        if not chat and not distilled and not calibrated and ctx.adapter and ctx.base_generate and ctx.trust:
+            # The adapter's answer is not trusted, and an adapter moves what the model is sure of: ask the
+            # base model, whose own sure answers the calibrated rule trusts as they would be without an adapter.
+            base = ctx.base_generate(messages, max_tokens=ctx.max_tokens, temperature=ctx.temperature)
+            if calibrated_trust(base, trust=ctx.trust, adapter=None):
+                adapter_reply, gen, adapter, calibrated = gen.text[:200], base, None, True
         if distilled:
             confidence = DISTILLED_CONFIDENCE
         elif calibrated:
@@ -189,9 +196,10 @@ class Agent0Head(Head):
             prompt_tokens=gen.prompt_tokens,
             completion_tokens=gen.completion_tokens,
             token_confidence=gen.token_confidence,
-            adapter=ctx.adapter,
+            adapter=adapter,  # the adapter that wrote this answer (None: the base model)
             distilled=distilled,
             **({"distilled_trust": guarded.as_dict()} if guarded else {}),
             calibrated=calibrated,
             min_token_prob=gen.min_token_prob,
+            **({} if adapter_reply is None else {"base_model": {"adapter": ctx.adapter, "reply": adapter_reply}}),
         )

@@ -60,8 +60,9 @@ class HeadContext:
 
     `stream`, when set, generates like `generate` while relaying each token to the client as it
     is produced; a head uses it only when its answer is going to be the reply (agent0 on chat).
-    `adapter` names the LoRA adapter the model serves this request with, if any. `trust` is the rule
-    under which the base model's own answers are trusted (calibrated per model; see agent0).
+    `adapter` names the LoRA adapter the model serves this request with, if any; `base_generate`, set
+    with an adapter, generates like `generate` by the base model alone. `trust` is the rule under which
+    the base model's own answers are trusted (calibrated per model; see agent0).
     """
 
     generate: Generate | None = None
@@ -69,6 +70,7 @@ class HeadContext:
     temperature: float = 0.0
     stream: Generate | None = None
     adapter: str | None = None  # the distilled LoRA adapter on the model (None: the base model)
+    base_generate: Generate | None = None  # the model without `adapter` (None: no adapter, or none to take off)
     # The base model's calibrated trust rule (config/models.yaml `trust`, fitted by bench/trust.py); None: none.
     trust: ModelTrust | None = None
 

@@ -68,6 +68,46 @@ def test_small_talk_is_told_what_swarm_is_and_questions_keep_the_calibrated_prom
     assert "not container" in CHAT_SYSTEM_PROMPT and "Swarm" in CHAT_SYSTEM_PROMPT
 
 
+@pytest.mark.django_db  # the adapter's answer is looked up in its (missing) training record first
+@pytest.mark.parametrize(
+    ("base_least", "chat", "expected"),
+    [(0.9, False, "base"), (0.3, False, "adapter"), (0.9, True, "adapter")],
+)
+def test_an_adapter_s_untrusted_answer_gives_way_to_the_base_model_s_calibrated_one(base_least, chat, expected):
+    """Under an adapter the base model's calibrated rule does not hold for the adapter's answers; when the
+    adapter's answer is not trusted, the base model answers alone, under its own rule (never for small talk)."""
+    asked: list[str] = []
+
+    def base(messages, **params):
+        asked.append(messages[1]["content"])
+        return model("Ottawa.", mean=0.99, least=base_least)(messages, **params)
+
+    prompt = "how are you?" if chat else "What is the capital of Canada?"
+    ctx = HeadContext(generate=model("Toronto.", mean=0.99, least=0.99), adapter="lora-v2", trust=RULE,
+                      base_generate=base)  # fmt: skip
+    ballot = Agent0Head().answer(prompt, ctx)
+    assert asked == ([] if chat else [prompt])
+    if expected == "base":
+        assert (ballot.answer, ballot.confidence) == ("Ottawa.", CALIBRATED_CONFIDENCE)
+        assert ballot.evidence["adapter"] is None and ballot.evidence["calibrated"] is True
+        assert ballot.evidence["base_model"] == {"adapter": "lora-v2", "reply": "Toronto."}
+    else:
+        assert ballot.answer != "Ottawa." and ballot.evidence["adapter"] == "lora-v2"
+        assert "base_model" not in ballot.evidence and ballot.evidence["calibrated"] is False
+
+
+@pytest.mark.django_db
+def test_the_council_hands_the_base_model_to_agent0_only_under_an_adapter():
+    common = {"fast_heads": [], "llm_heads": [Agent0Head()], "max_tokens": 16, "temperature": 0.0,
+              "min_confidence": 0.75, "trust": RULE}  # fmt: skip
+    adapter_says, base_says = model("Toronto.", mean=0.99, least=0.2), model("Ottawa.", mean=0.99, least=0.9)
+    decision = run_council("Capital of Canada?", generate=adapter_says, adapter="lora-v2", base_generate=base_says,
+                           **common)  # fmt: skip
+    assert (decision.route, decision.answer) == ("council", "Ottawa.")
+    unused = run_council("Capital of Canada?", generate=adapter_says, base_generate=base_says, **common)
+    assert unused.route == "unsure"  # no adapter on: the model's own answer, not trusted, and nothing else asked
+
+
 def test_an_adapter_keeps_the_calibrated_rule_only_where_its_gate_measured_it():
     from types import SimpleNamespace
 

@@ -63,6 +63,16 @@ def test_base_adapter_base_restores_the_base_outputs_exactly(backend, adapter, b
     FIGURES.append(f"use_adapter: first load + switch {switch_s * 1000:.1f} ms")
 
 
+def test_generate_base_answers_as_the_base_model_and_puts_the_adapter_back(backend, adapter):
+    base = answer(backend)
+    assert backend.generate_base(MESSAGES, max_tokens=16, temperature=0.0).text == base  # no adapter on: generate
+    backend.use_adapter(adapter)
+    with_adapter = answer(backend)
+    assert with_adapter != base
+    assert backend.generate_base(MESSAGES, max_tokens=16, temperature=0.0).text == base
+    assert backend.active_adapter == adapter and answer(backend) == with_adapter  # back on, no stale KV
+
+
 def test_switching_drops_the_kv_cache_and_an_unchanged_adapter_keeps_it(backend, adapter):
     llm = backend._llm
     answer(backend)
