@@ -20,7 +20,7 @@ would trust is wrong, and what that threshold trusts, and gets wrong, on the hel
 that trusts the most tuning answers with none wrong is recommended; its threshold is what the
 registry's `trust` block (config/models.yaml) may carry, citing this report.
 
-Usage: python -m bench.trust [--models a,b] [--limit N]; writes reports/trust_<date>.json.
+Usage: python -m bench.trust [--models a,b] [--limit N] [--out FILE]; writes reports/trust_<date>.json.
 `--rescore REPORT` judges an earlier report's answers again (greedy answers do not change, the
 correctness rule may) and fits the rules anew, without running a model.
 """
@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="", help="comma-separated registry aliases (default: every model present)")
     parser.add_argument("--limit", type=int, default=None, help="first N items only (a quick look)")
     parser.add_argument("--rescore", type=Path, default=None, help="judge REPORT's stored answers again; no model")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: reports/trust_<date>.json)")
     args = parser.parse_args(argv)
     setup_django()
     from bench.reporting import write_report
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             s.alias for s in registry.models.values() if s.local_path().is_file()
         ]
         report = run(models, args.limit)
-    path = write_report("trust", report)
+    path = write_report("trust", report, args.out)
     for alias, body in report["models"].items():
         rec = body["calibration"]["recommended"]
         acc = body["accuracy"]

@@ -67,6 +67,9 @@ class ModelSpec:
     backend: str
     params: dict[str, Any] = field(default_factory=dict)
     optional: bool = False
+    # False: a plain `prefetch_models` leaves it alone (a large model kept for other hosts or for measuring);
+    # it is fetched when named, or when it is the model this host serves (`prefetch_specs`).
+    prefetch: bool = True
     description: str = ""
     architecture: str | None = None  # the GGUF's general.architecture, checked at load when set
     gguf_name: str | None = None  # the GGUF's general.name, checked at load when set
@@ -190,6 +193,7 @@ def _parse_model(raw: dict[str, Any]) -> ModelSpec:
         backend=backend,
         params=dict(raw.get("params") or {}),
         optional=bool(raw.get("optional", False)),
+        prefetch=bool(raw.get("prefetch", True)),
         description=str(raw.get("description", "")),
         architecture=identity["architecture"],
         gguf_name=identity["gguf_name"],
@@ -253,6 +257,15 @@ def _parse_registry(path: Path) -> Registry:
     if default not in models:
         raise RegistryError(f"default model {default!r} is not in {path}")
     return Registry(default=default, models=models)
+
+
+def prefetch_specs(registry: Registry, aliases: list[str] | None = None) -> list[ModelSpec]:
+    """What `prefetch_models` fetches: the named models, else every model marked for prefetch and the
+    one this host serves (`SWARM_MODEL`), whatever its mark."""
+    if aliases:
+        return [registry.get(a) for a in aliases]
+    served = registry.get(settings.SWARM_MODEL or None).alias
+    return [spec for spec in registry.models.values() if spec.prefetch or spec.alias == served]
 
 
 def active_model() -> ModelSpec:

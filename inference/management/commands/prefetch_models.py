@@ -11,14 +11,18 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inference.fetch import FetchError, prefetch
 from inference.integrity import IntegrityError
-from inference.registry import RegistryError, load_registry
+from inference.registry import RegistryError, load_registry, prefetch_specs
 
 
 class Command(BaseCommand):
     help = "Fetch the registry's models (or the named ones) into SWARM_MODEL_DIR and verify their SHA-256."
 
     def add_arguments(self, parser):
-        parser.add_argument("aliases", nargs="*", help="models to fetch (default: all in the registry)")
+        parser.add_argument(
+            "aliases",
+            nargs="*",
+            help="models to fetch (default: every model marked for prefetch in the registry, and the served one)",
+        )
         parser.add_argument("--force", action="store_true", help="download again even if a file is present")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
         parser.add_argument(
@@ -30,7 +34,7 @@ class Command(BaseCommand):
                **options):  # fmt: skip
         try:
             registry = load_registry()
-            specs = [registry.get(a) for a in aliases] if aliases else list(registry.models.values())
+            specs = prefetch_specs(registry, aliases)
             results = prefetch(specs, model_dir=settings.SWARM_MODEL_DIR, show_progress=not no_progress, force=force)
         except (RegistryError, FetchError, IntegrityError) as exc:
             if summary:
