@@ -376,10 +376,11 @@ def run_profile(
 
 
 def prefetched_models() -> list[str]:
-    """Every registry alias whose model file is present in the model directory."""
+    """Every registry alias whose model file is present in the model directory, but for models marked
+    `prefetch: false` (fetched for other hosts or a measurement: named with --models when wanted)."""
     from inference.registry import load_registry
 
-    return [alias for alias, spec in load_registry().models.items() if spec.local_path().is_file()]
+    return [alias for alias, spec in load_registry().models.items() if spec.prefetch and spec.local_path().is_file()]
 
 
 def check_models(names: list[str]) -> list[str]:

@@ -331,7 +331,11 @@ def rescore(path: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="", help="comma-separated registry aliases (default: every model present)")
+    parser.add_argument(
+        "--models",
+        default="",
+        help="comma-separated registry aliases (default: every model present, not prefetch: false)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N items only (a quick look)")
     parser.add_argument("--rescore", type=Path, default=None, help="judge REPORT's stored answers again; no model")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: reports/trust_<date>.json)")
@@ -345,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         registry = load_registry()
         models = [m for m in args.models.split(",") if m] or [
-            s.alias for s in registry.models.values() if s.local_path().is_file()
+            s.alias for s in registry.models.values() if s.prefetch and s.local_path().is_file()
         ]
         report = run(models, args.limit)
     path = write_report("trust", report, args.out)
