@@ -341,17 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: reports/trust_<date>.json)")
     args = parser.parse_args(argv)
     setup_django()
+    from bench.humaneval import prefetched_models
     from bench.reporting import write_report
-    from inference.registry import load_registry
 
     if args.rescore:
         report = rescore(args.rescore.resolve())
     else:
-        registry = load_registry()
-        models = [m for m in args.models.split(",") if m] or [
-            s.alias for s in registry.models.values() if s.prefetch and s.local_path().is_file()
-        ]
-        report = run(models, args.limit)
+        report = run([m for m in args.models.split(",") if m] or prefetched_models(), args.limit)
     path = write_report("trust", report, args.out)
     for alias, body in report["models"].items():
         rec = body["calibration"]["recommended"]
