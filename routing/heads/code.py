@@ -2,8 +2,11 @@
 
 Evidence, in order (each step runs in the bubblewrap sandbox, routing/sandbox.py):
 
-1. Prompt tests: the request's asserts, its `f(x) -> y` examples and its doctest examples
-   (`>>> f(x)` followed by the expected value) become asserts, run against the model's code.
+1. Prompt tests: the request's asserts, its examples (`f(x) -> y`, `==>`, `=>`, `➞`, `=`, `returns`...),
+   its doctest examples (`>>> f(x)` followed by the expected value) and its examples that state input and
+   output without naming the function ("Input: nums = [1, 2] ... Output: 3", "For n = 5 the output should
+   be 1": calls of the `def` before them) become asserts, run against the model's code. Only the tests
+   that call a function the code defines count (a fact the prose states about `ord` is no test of it).
    A greedy answer that fails them is replaced by the first of up to MAX_ANSWERS - 1 sampled answers (same
    instruction, fixed seeds) that passes them, while the head has run less than REDRAW_WITHIN_S. None
    passes -> FAILED_CONFIDENCE (0.05). None to run (the code parses and defines a function) ->
@@ -79,21 +82,28 @@ _CODE_REQUEST = re.compile(
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S | re.I)
 _OPEN_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n", re.I)
 _ASSERT_LINE = re.compile(r"^\s*(assert\s+.+)$", re.M)
-# f(2, 3) == 5  |  f(2, 3) -> 5  |  f(2, 3) returns 5  |  f(2,3) should return 5
+# f(2, 3) == 5  |  f(2, 3) -> 5  |  f(2, 3) ==> 5  |  f(2, 3) ➞ 5  |  f(2, 3) = 5  |  f(2, 3) returns 5  |
+# f(2, 3)  # returns 5  |  f(2,3) should return 5: the notations of docstrings and kata-style problem statements
 _EXAMPLE = re.compile(
-    r"(?P<call>\b[A-Za-z_]\w*\((?:[^()]|\([^()]*\))*\))\s*(?:==|->|=>|returns|should return|gives|is)\s*"
+    r"(?P<call>\b[A-Za-z_]\w*\((?:[^()]|\([^()]*\))*\))\s*"
+    r"(?:==>|==|->|=>|\u279e|\u2192|=(?![=>])|(?:\#\s*)?(?:returns|should return|gives)|is)\s*"
     r"(?=(?P<rest>[^\n;]+))",  # looked at, not consumed: the next example may sit inside it
     re.M,
 )
-# Where an example's expected value may end: a comma, full stop or semicolon before a space, or the line's end.
-_VALUE_END = re.compile(r"\s*(?:[,;.]\s|[.;,]?$)")
+# Where an example's expected value may end: a comma, full stop or semicolon before a space, a comment, or the
+# line's end.
+_VALUE_END = re.compile(r"\s*(?:[,;.]\s|#|[.;,]?$)")
+# Lower-case spellings of Python's constants, as prose and other languages write them ("=> true").
+_CONSTANTS = {"true": "True", "false": "False", "none": "None", "null": "None"}
 
 
 def _expected_value(rest: str) -> str | None:
     """The literal an example states after its arrow: the shortest text up to a value end that is a Python
-    literal ("[1, 2, 3]" in "[1, 2, 3]. More", not "[1"); None when no prefix is one."""
+    literal ("[1, 2, 3]" in "[1, 2, 3]. More", not "[1"), `true`/`false`/`null` as Python spells them; None
+    when no prefix is one."""
     for end in _VALUE_END.finditer(rest):
         candidate = rest[: end.start()].strip()
+        candidate = _CONSTANTS.get(candidate, candidate)
         if candidate and _is_literal(candidate):
             return candidate
     return None
@@ -223,7 +233,91 @@ def derive_tests(prompt: str) -> list[str]:
     for call, expected in doctest_examples(prompt):
         call = _one_line(call)  # a trailing `# comment` on the >>> line would swallow the rest of the assert
         tests.append(f"assert ({call}) == ({_one_line(expected)}), {call!r}")
+    for call, expected in stated_examples(prompt):
+        tests.append(f"assert {call} == {expected}, {call!r}")
     return [test for test in dict.fromkeys(tests) if _parses(test)]
+
+
+# "Input: nums = [1, 2], k = 3 ... Output: 5" (the arguments may span lines, `name : value` or `name = value`,
+# or bare values), and "For num = "AB" the output should be 1": examples that name no function. They are
+# calls of the function whose `def` comes last before them.
+_DEF = re.compile(r"^[ \t]*def[ \t]+(?P<name>[A-Za-z_]\w*)[ \t]*\((?P<params>[^()]*)\)", re.M)
+_INPUT_OUTPUT = re.compile(
+    r"\bInput\s*:[ \t]*(?P<args>[^\n]*(?:\n(?![ \t]*Output\b)[^\n]*){0,6}?)\s*\bOutput\s*:\s*(?=(?P<rest>[^\n;]+))"
+)
+_FOR_OUTPUT = re.compile(
+    r"\bFor\s+(?P<args>[A-Za-z_]\w*\s*=[^\n]*?)\s+the output should be\s+(?=(?P<rest>[^\n;]+))", re.I
+)
+_NAMED_VALUE = re.compile(r"^\s*([A-Za-z_]\w*)\s*:\s*(?=\S)", re.M)
+
+
+def _parameters(params: str) -> list[str] | None:
+    """The parameter names of `def f(<params>)`, or None when that does not parse."""
+    try:
+        tree = parse_source(f"def f({params}):\n    pass")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    arguments = tree.body[0].args  # type: ignore[attr-defined]
+    return [arg.arg for arg in [*arguments.posonlyargs, *arguments.args]]
+
+
+def _literal_arguments(text: str) -> tuple[list[Any], dict[str, Any]] | None:
+    """The positional and keyword values of `text` read as a call's arguments ("3", "a = [1], k = 2",
+    "grid : [[0]]\n k : 1"); the longest comma-separated prefix that reads so; None when none does."""
+    text = ", ".join(line.strip().rstrip(",") for line in _NAMED_VALUE.sub(r"\1=", text).splitlines() if line.strip())
+    cuts = [len(text)] + [m.start() for m in reversed(list(re.finditer(",", text)))]
+    for cut in cuts:
+        try:
+            node = parse_source(f"_f({text[:cut]})", mode="eval").body
+            if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
+                continue
+            args = [ast.literal_eval(arg) for arg in node.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg is not None}
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if len(kwargs) == len(node.keywords) and (args or kwargs):
+            return args, kwargs
+    return None
+
+
+def stated_examples(prompt: str) -> list[tuple[str, str]]:
+    """(call, expected) of the examples that state inputs and output without naming the function: the call
+    is to the `def` that comes last before the example, by keyword when the names are its parameters, else
+    by position when the values are as many as its parameters."""
+    defs = [(m.start(), m.group("name"), _parameters(m.group("params"))) for m in _DEF.finditer(prompt)]
+    examples: list[tuple[str, str]] = []
+    for match in [*_INPUT_OUTPUT.finditer(prompt), *_FOR_OUTPUT.finditer(prompt)]:
+        before = [d for d in defs if d[0] < match.start() and d[2] is not None]
+        expected = _expected_value(match.group("rest"))
+        read = _literal_arguments(match.group("args"))
+        if not before or expected is None or read is None:
+            continue
+        _, name, params = before[-1]
+        args, kwargs = read
+        assert params is not None
+        if kwargs and not set(kwargs) <= set(params):
+            if args or len(kwargs) != len(params):
+                continue
+            args, kwargs = list(kwargs.values()), {}
+        if len(args) + len(kwargs) > len(params):
+            continue
+        shown = [repr(value) for value in args] + [f"{key}={value!r}" for key, value in kwargs.items()]
+        examples.append((f"{name}({', '.join(shown)})", expected))
+    return examples
+
+
+def relevant_tests(tests: list[str], functions: set[str]) -> list[str]:
+    """The tests that call one of `functions`: a stated fact about another function ("ord('a') = 0" in the
+    prose, a helper the answer does not define) says nothing about the answer."""
+    return [test for test in tests if _called_names(test) & functions]
+
+
+def _called_names(test: str) -> set[str]:
+    try:
+        tree = parse_source(test)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return set()
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 
 
 # --------------------------------------------------------------------------- probes
@@ -627,7 +721,7 @@ class CodeHead(Head):
         functions = defined_functions(code)
         if not functions:
             return self.ballot(code, 0.0, started, reason="no function definition that parses")
-        tests = derive_tests(prompt)
+        tests = relevant_tests(derive_tests(prompt), functions)
         if not tests:
             return self.ballot(code, UNTESTED_CONFIDENCE, started, functions=sorted(functions), tests=[])
         try:

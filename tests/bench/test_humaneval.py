@@ -117,6 +117,28 @@ def test_rates_are_over_all_problems() -> None:
     assert figures["with_derived_tests"] == 2
 
 
+def test_the_problems_are_split_by_the_projects_rule(problems: list[dict]) -> None:
+    """110 tuning and 54 held-out problems (bench/README.md); a change to the rule or the set name fails here."""
+    from bench.split import HELDOUT, held_out_by_rule, heldout_digest
+
+    heldout = [p["task_id"] for p in problems if he.part_of(p["task_id"]) == HELDOUT]
+    assert (len(problems) - len(heldout), len(heldout)) == (110, 54)
+    assert heldout_digest(heldout) == "c70c282a6199e667d8f08998cbfb04b589c994d7bf645f4bc674c66f5d9a1304"
+    assert all(held_out_by_rule("humaneval", task_id) for task_id in heldout)
+
+
+def test_rates_come_per_part() -> None:
+    rows = [Record(task_id="HumanEval/0", outcome="trusted", passed=True),
+            Record(task_id="HumanEval/1", outcome="unsure"),
+            Record(task_id="HumanEval/2", outcome="unsure")]  # fmt: skip
+    parts = {row.task_id: he.part_of(row.task_id) for row in rows}
+    by_part = he.rates_by_part(rows)
+    assert set(by_part) == {"tuning", "heldout"}
+    assert sum(block["n"] for block in by_part.values()) == 3
+    for part, block in by_part.items():
+        assert block["n"] == sum(p == part for p in parts.values())
+
+
 def test_rates_of_nothing_are_none() -> None:
     figures = he.rates([])
     assert figures["n"] == 0 and figures["trusted_pass_rate"] is None and figures["raw_pass_at_1"] is None

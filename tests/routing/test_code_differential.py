@@ -23,6 +23,8 @@ from routing.heads.code import (
     extract_code,
     mutations,
     public_ballots,
+    relevant_tests,
+    stated_examples,
 )
 from routing.vote import DEFAULT_MIN_CONFIDENCE
 
@@ -106,6 +108,85 @@ def test_derived_tests_are_python_that_can_run(prompt: str, expected: list[str])
 )
 def test_doctest_parsing(prompt: str, expected: list[tuple[str, str]]) -> None:
     assert doctest_examples(prompt) == expected
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        # the arrows of kata-style statements, `=`, and lower-case constants
+        (
+            "Examples:\n  pairs([1, 2]) ==> 1\n  pairs([]) \u279e 0\n  odd(3) => true\n  halve(8) = 4\n",
+            [
+                "assert pairs([1, 2]) == 1, 'pairs([1, 2])'",
+                "assert pairs([]) == 0, 'pairs([])'",
+                "assert odd(3) == True, 'odd(3)'",
+                "assert halve(8) == 4, 'halve(8)'",
+            ],
+        ),
+        # a comment after the value, and "# returns"
+        (
+            "double(2) -> 4 # two twos\nshout('a')   # returns 'A'\n",
+            ["assert double(2) == 4, 'double(2)'", "assert shout('a') == 'A', \"shout('a')\""],
+        ),
+        # `x = f(1)` is an assignment, `f(1) = y` with a value that is no literal is prose: neither is an example
+        ("total = add(1, 2)\nadd(x, 2) = x + 2\nadd(1, 2) = three\n", []),
+    ],
+    ids=["arrows-and-constants", "comments", "assignment-is-no-example"],
+)
+def test_example_notations(prompt: str, expected: list[str]) -> None:
+    assert derive_tests(prompt) == expected
+
+
+LEETCODE_STYLE = '''def first_words(sentence: str, k: int) -> str:
+    """Return the first k words of sentence.
+
+    Example 1:
+        Input: sentence = "a b c", k = 2
+        Output: "a b"
+    Example 2:
+        Input:
+            sentence : "x y"
+            k : 1
+        Output: "x" # the first word
+    Example 3:
+        Input: s = "q r", count = 2
+        Output: "q r"
+    Example 4:
+        Input: "z", 1
+        Output: "z"
+    Example 5:
+        Input: n = 3
+        Output: "never: too few values for the parameters, by name"
+    """
+
+
+def digits(num):
+    """For num = "AB" the output should be 1.
+    For num = 147, the sum of its digits is 12 the output should be 12.
+    For x = 1, y = 2 the output should be 2.
+    """
+'''
+
+
+def test_examples_that_state_input_and_output_call_the_function_defined_before_them() -> None:
+    assert stated_examples(LEETCODE_STYLE) == [
+        ("first_words(sentence='a b c', k=2)", '"a b"'),
+        ("first_words(sentence='x y', k=1)", '"x"'),
+        ("first_words('q r', 2)", '"q r"'),  # other names, as many values as parameters: by position
+        ("first_words('z', 1)", '"z"'),
+        ("digits(num='AB')", "1"),
+        ("digits(num=147)", "12"),  # the longest prefix that reads as arguments
+    ]  # n = 3 names no parameter of first_words and is one value of two; x, y: two values of digits' one
+    tests = derive_tests(LEETCODE_STYLE)
+    assert "assert first_words(sentence='a b c', k=2) == \"a b\", \"first_words(sentence='a b c', k=2)\"" in tests
+    assert len(tests) == 6 and all(ast.parse(test) for test in tests)
+
+
+def test_relevant_tests_are_those_that_call_the_answers_functions() -> None:
+    tests = derive_tests("Note that ord('a') = 97, and Helper(2) is 3.\nshift('a') -> 'b'\n")
+    assert len(tests) == 3
+    assert relevant_tests(tests, {"shift"}) == ["assert shift('a') == 'b', \"shift('a')\""]
+    assert relevant_tests(tests, set()) == []
 
 
 # --------------------------------------------------------------------------- probes
