@@ -193,8 +193,29 @@ def rule_majority_probe(row: dict[str, Any]) -> bool:
     return wins >= head.MIN_PROBES
 
 
+def rule_votes(row: dict[str, Any], limit: int = head.MAX_WITNESSES) -> bool:
+    """The head's votes (routing/heads/code.py `trusted_by`), replayed on the first `limit` candidates in the
+    order the head draws them, stopping where it stops."""
+    summaries: list[dict[str, Any]] = []
+    for column, witness in enumerate((row.get("witnesses") or [])[:limit], 1):
+        if not witness["prompt_tests"]:
+            summaries.append({"second_error": "fails the prompt's tests"})
+        else:
+            run, agreed = _compared(row, column)
+            summaries.append({"agree": run == agreed, "probes_run": run, "disagreement": run > agreed or None})
+        votes = head._votes(summaries)
+        if head.trusted_by(votes) or not head.reachable(votes, limit - column):
+            break
+        last = summaries[-1]
+        if not last.get("second_error") and not head._agrees(last) and not last.get("disagreement"):
+            break
+    return head.trusted_by(head._votes(summaries))
+
+
 RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "first_witness (the head)": rule_first_witness,
+    "first_witness (the head before)": rule_first_witness,
+    "votes, 3 candidates": lambda row: rule_votes(row, 3),
+    "votes (the head now, MAX_WITNESSES candidates)": rule_votes,
     "two_witnesses_agree": rule_two_of_three,
     "majority_per_probe": rule_majority_probe,
 }

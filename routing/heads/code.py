@@ -15,11 +15,13 @@ Evidence, in order (each step runs in the bubblewrap sandbox, routing/sandbox.py
    (another system prompt, sampled with a fixed temperature and seed), and one sandbox run calls both
    on probe inputs the request did not give: type-preserving mutations of the examples' arguments
    (`derive_probes`: at most MAX_PROBES, deduplicated, each call under a time guard). The second
-   solution must pass the prompt tests too. Both agree on every probe that ran (equal results, or the
-   same exception type), with at least MIN_PROBES probes run -> PASSED_CONFIDENCE (0.9). Any
-   disagreement -> DISAGREED_CONFIDENCE; too few probes, or a second solution that fails the prompt
-   tests or does not parse -> UNCORROBORATED_CONFIDENCE. Both are below the council's 0.75 floor:
-   passing the request's own one or two examples is not enough to be trusted.
+   solution must pass the prompt tests too to be a witness. A witness agrees when both agree on every
+   probe that ran (equal results, or the same exception type), with at least MIN_PROBES probes run.
+   One witness agreeing and none disagreeing, or two or more agreeing and outnumbering those that
+   disagree (more are drawn after a disagreement, up to MAX_WITNESSES candidates in all: `trusted_by`)
+   -> PASSED_CONFIDENCE (0.9). Otherwise, a disagreement -> DISAGREED_CONFIDENCE; too few probes, or
+   no second solution that passes the prompt tests -> UNCORROBORATED_CONFIDENCE. Both are below the
+   council's 0.75 floor: passing the request's own one or two examples is not enough to be trusted.
 
 Without a working sandbox the head abstains: no code runs unsandboxed.
 
@@ -54,9 +56,11 @@ SECOND_SYSTEM_PROMPT = (
 SECOND_TEMPERATURE = 0.7
 SECOND_SEED = 20261203
 # A second solution that fails the prompt's own tests (or defines nothing that runs) is no witness either
-# way, so another is drawn (the next seed), up to this many in all. One that passes them is the witness:
-# its agreement or disagreement decides, and no other is drawn after a disagreement.
-MAX_WITNESSES = 3
+# way, so another is drawn (the next seed), up to this many in all. One that passes them is a witness and
+# votes: for the answer (agrees on every probe run, at least MIN_PROBES) or against it (a probe differs).
+# The answer is trusted when one witness is for it and none against, or when at least two are for it and
+# outnumber those against (trusted_by); drawing stops once that holds or can no longer hold.
+MAX_WITNESSES = 4
 # The answer itself: when the greedy one fails the prompt's own tests, others are sampled under the same
 # instruction (SECOND_TEMPERATURE, seeds from ANSWER_SEED), up to this many in all, within REDRAW_WITHIN_S.
 MAX_ANSWERS = 3
@@ -772,19 +776,35 @@ class CodeHead(Head):
         *,
         redraw_until: float = math.inf,
     ) -> dict[str, Any]:
-        """Second solutions until one is a witness (passes the prompt tests), and the evidence of the sandbox
-        run comparing that one with `code` on new probes (the last candidate's when none is). No candidate
-        is drawn after `redraw_until` (time.perf_counter()) but the first."""
+        """Second solutions, each compared with `code` on new probes in a sandbox run, until the witnesses'
+        votes settle it (trusted_by, or trust out of reach: see MAX_WITNESSES); the evidence of the witness
+        that settled it (the first that disagreed when none did; the last candidate's when no candidate was a
+        witness), with `votes` and `witnesses_drawn`. No candidate is drawn after `redraw_until`
+        (time.perf_counter()) but the first."""
         probes = derive_probes(tests, functions)
         if not probes:
             return {"probes_derived": 0, "probes_run": 0, "probes_agreed": 0, "agree": False,
-                    "second_error": "no probes", "witnesses_drawn": 0}  # fmt: skip
+                    "second_error": "no probes", "witnesses_drawn": 0, "votes": _votes([])}  # fmt: skip
+        drawn_summaries: list[dict[str, Any]] = []
         for drawn in range(1, MAX_WITNESSES + 1):
-            summary = self._witness(prompt, generate, max_tokens, code, tests, probes, seed=SECOND_SEED + drawn - 1)
-            summary["witnesses_drawn"] = drawn
-            if not summary.get("second_error") or time.perf_counter() >= redraw_until:
+            seed = SECOND_SEED + drawn - 1
+            drawn_summaries.append(self._witness(prompt, generate, max_tokens, code, tests, probes, seed=seed))
+            votes, last = _votes(drawn_summaries), drawn_summaries[-1]
+            if trusted_by(votes) or not reachable(votes, MAX_WITNESSES - drawn):
                 break
-        return summary
+            if not last.get("second_error") and not _agrees(last) and not last.get("disagreement"):
+                break  # a witness that agreed on too few probes: the same probes say no more for another
+            if time.perf_counter() >= redraw_until:
+                break
+        votes = _votes(drawn_summaries)
+        witnesses = [w for w in drawn_summaries if not w.get("second_error")]
+        if trusted_by(votes):  # shown: the witness that settled it
+            shown = [w for w in witnesses if _agrees(w)][-1]
+        elif votes["disagree"]:  # the first that disagreed
+            shown = next(w for w in witnesses if w.get("disagreement"))
+        else:
+            shown = drawn_summaries[-1]
+        return {**shown, "witnesses_drawn": len(drawn_summaries), "votes": votes}
 
     def _witness(
         self,
@@ -815,12 +835,40 @@ class CodeHead(Head):
         return differential_summary(result, probes, tests, marker)
 
 
+def _agrees(summary: dict[str, Any]) -> bool:
+    """A witness's vote for the answer: it agrees on every probe that ran, and at least MIN_PROBES ran."""
+    return bool(summary.get("agree")) and summary.get("probes_run", 0) >= MIN_PROBES
+
+
+def _votes(summaries: list[dict[str, Any]]) -> dict[str, int]:
+    """How many witnesses (second solutions that pass the prompt tests) agree with the answer, how many
+    disagree on a probe; a witness with too few probes run is neither."""
+    witnesses = [w for w in summaries if not w.get("second_error")]
+    return {
+        "agree": sum(_agrees(w) for w in witnesses),
+        "disagree": sum(bool(w.get("disagreement")) for w in witnesses),
+    }
+
+
+def trusted_by(votes: dict[str, int]) -> bool:
+    """The witnesses' verdict: one agrees and none disagrees, or at least two agree and they outnumber
+    those that disagree (a witness is a sample of the same model: one that disagrees may be the one
+    that is wrong, but only more witnesses agreeing with the answer can say so)."""
+    agree, disagree = votes["agree"], votes["disagree"]
+    return (agree >= 1 and disagree == 0) or (agree >= 2 and agree > disagree)
+
+
+def reachable(votes: dict[str, int], left: int) -> bool:
+    """Whether `left` more witnesses could still make trusted_by true."""
+    return trusted_by({"agree": votes["agree"] + left, "disagree": votes["disagree"]})
+
+
 def differential_confidence(evidence: dict[str, Any]) -> float:
-    """The confidence for code that passed the prompt tests, from the differential evidence."""
-    if evidence.get("second_error"):  # no witness: it failed the prompt tests, or never ran
-        return UNCORROBORATED_CONFIDENCE
-    if evidence.get("disagreement"):
-        return DISAGREED_CONFIDENCE
-    if evidence.get("agree") and evidence.get("probes_run", 0) >= MIN_PROBES:
+    """The confidence for code that passed the prompt tests, from the differential evidence (the votes of
+    the witnesses, see trusted_by; evidence without votes: one witness's summary)."""
+    votes = evidence.get("votes") or _votes([evidence])
+    if trusted_by(votes):
         return PASSED_CONFIDENCE
+    if votes["disagree"]:
+        return DISAGREED_CONFIDENCE
     return UNCORROBORATED_CONFIDENCE

@@ -60,6 +60,21 @@ def test_rules_report_what_each_trusts_and_what_of_it_fails_the_hidden_tests() -
             {"task_id": "HumanEval/9", "answer": {"prompt_tests": False, "hidden": False}}]  # fmt: skip
     rows[1]["task_id"] = "HumanEval/1"
     figures = cw.rules(rows)
-    assert figures["first_witness (the head)"] == {"trusted": 1, "trusted_pass": 0, "trusted_fail": ["HumanEval/0"]}
+    before = {"trusted": 1, "trusted_pass": 0, "trusted_fail": ["HumanEval/0"]}
+    assert figures["first_witness (the head before)"] == before
+    assert figures["votes, 3 candidates"] == {
+        "trusted": 2,
+        "trusted_pass": 1,
+        "trusted_fail": ["HumanEval/0"],
+    }
     assert figures["two_witnesses_agree"] == {"trusted": 1, "trusted_pass": 1, "trusted_fail": []}
     assert figures["answer_passes_hidden"] == 1
+
+
+def test_the_votes_replay_the_heads_order_and_stopping() -> None:
+    assert cw.rule_votes(row(A, B, A, A, witnesses=[True, True, True])) is True  # outvoted
+    assert cw.rule_votes(row(A, B, B, A, witnesses=[True, True, True]), limit=3) is False  # two against: stops
+    assert cw.rule_votes(row(A, B, A, B, A, witnesses=[True, True, True, True]), limit=3) is False  # 1 for, 2 against
+    assert cw.rule_votes(row(A, B, B, A, A, witnesses=[True] * 4), limit=4) is False  # 0 for, 2 against: two more can't
+    assert cw.rule_votes(row(A, B, A, B, A, A, witnesses=[True] * 5), limit=5) is True  # 3 for, 2 against
+    assert cw.rule_votes(row(A, A, A, A, witnesses=[False, False, True])) is True  # the third is the witness

@@ -271,9 +271,10 @@ def test_agreeing_solutions_are_trusted_and_the_second_is_sampled_differently() 
 
 
 def test_a_disagreement_is_below_the_floor_and_shown_without_values() -> None:
-    ballot = ask(FIRST, WRONG).as_dict()
+    ballot = ask(FIRST, WRONG, WRONG).as_dict()
     diff = ballot["evidence"]["differential"]
     assert ballot["confidence"] == code_head.DISAGREED_CONFIDENCE < DEFAULT_MIN_CONFIDENCE
+    assert diff["votes"] == {"agree": 0, "disagree": 2} and diff["witnesses_drawn"] == 2
     assert diff["agree"] is False and diff["probes_agreed"] < diff["probes_run"]
     shown = diff["disagreement"]
     assert shown["probe"].startswith("clamp_sum(") and shown["first"] == shown["second"] == "returned int"
@@ -303,7 +304,7 @@ def test_a_redrawn_answer_that_passes_the_prompt_tests_is_the_answer_and_still_n
     assert trusted.answer == extract_code(FIRST) and trusted.evidence["answers_drawn"] == 3
     assert trusted.confidence == code_head.PASSED_CONFIDENCE
     assert seen[3]["system"] == code_head.SECOND_SYSTEM_PROMPT  # the witness, drawn once the answer passed
-    disagreed = ask(FAILS, FIRST, WRONG)
+    disagreed = ask(FAILS, FIRST, WRONG, WRONG)
     assert disagreed.answer == extract_code(FIRST) and disagreed.confidence == code_head.DISAGREED_CONFIDENCE
 
 
@@ -340,14 +341,33 @@ def test_a_witness_drawn_after_one_that_was_not_decides(no_witness: str) -> None
     trusted = ask(FIRST, no_witness, SAME)
     assert trusted.confidence == code_head.PASSED_CONFIDENCE
     assert trusted.evidence["differential"]["witnesses_drawn"] == 2
-    disagreed = ask(FIRST, no_witness, WRONG)
+    disagreed = ask(FIRST, no_witness, WRONG, WRONG)  # after one against, two more could still outvote it
     assert disagreed.confidence == code_head.DISAGREED_CONFIDENCE
+    assert disagreed.evidence["differential"]["votes"] == {"agree": 0, "disagree": 2}
 
 
-def test_no_other_witness_is_drawn_after_a_disagreement() -> None:
+def test_a_disagreement_is_outvoted_only_by_two_agreeing_witnesses() -> None:
     seen: list[dict] = []
-    ballot = ask(FIRST, WRONG, SAME, seen=seen)  # an agreeing third would be shopping for a verdict
-    assert ballot.confidence == code_head.DISAGREED_CONFIDENCE and len(seen) == 2
+    ballot = ask(FIRST, WRONG, SAME, SAME, seen=seen)
+    diff = ballot.evidence["differential"]
+    assert ballot.confidence == code_head.PASSED_CONFIDENCE and len(seen) == 4
+    assert diff["votes"] == {"agree": 2, "disagree": 1} and diff["agree"] is True and diff["disagreement"] is None
+    seen.clear()
+    ballot = ask(FIRST, WRONG, SAME, WRONG, seen=seen)  # one for, two against
+    assert ballot.confidence == code_head.DISAGREED_CONFIDENCE and len(seen) == 4
+    assert ballot.evidence["differential"]["disagreement"] is not None
+    seen.clear()
+    ballot = ask(FIRST, WRONG, WRONG, SAME, seen=seen)  # two against: one more could not outvote them
+    assert ballot.confidence == code_head.DISAGREED_CONFIDENCE and len(seen) == 3
+
+
+@pytest.mark.parametrize(
+    ("votes", "trusted"),
+    [((1, 0), True), ((0, 0), False), ((1, 1), False), ((2, 1), True), ((2, 2), False), ((3, 2), True),
+     ((0, 1), False)],
+)  # fmt: skip
+def test_trusted_by(votes: tuple[int, int], trusted: bool) -> None:
+    assert code_head.trusted_by({"agree": votes[0], "disagree": votes[1]}) is trusted
 
 
 def test_no_candidate_is_redrawn_past_the_heads_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -389,7 +409,7 @@ def test_both_refusing_an_input_with_different_exceptions_is_evidence_neither_wa
     assert diff["probes_run"] + diff["probes_refused_by_both"] + diff["probes_timed_out"] <= diff["probes_derived"]
     # One refusing what the other answers is still a disagreement.
     third = "def head(xs):\n    return xs[0] if xs else None"
-    diff = CodeHead().answer(prompt, HeadContext(generate=model(first, third))).evidence["differential"]
+    diff = CodeHead().answer(prompt, HeadContext(generate=model(first, third, third))).evidence["differential"]
     assert diff["disagreement"] is not None and diff["agree"] is False
 
 
