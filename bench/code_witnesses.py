@@ -94,7 +94,7 @@ def collect(generate: Callable[..., Any], problem: dict[str, Any], *, witnesses:
     second = [{"role": "system", "content": head.SECOND_SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
     answers = [head.extract_code(generate(messages, max_tokens=MAX_TOKENS, temperature=0.0).text)]
     functions = head.defined_functions(answers[0])
-    tests = head.relevant_tests(head.derive_tests(prompt), functions)
+    tests = head.derive_tests(prompt, functions)
     row: dict[str, Any] = {"task_id": problem["task_id"], "tests": len(tests), "functions": sorted(functions)}
     if not functions or not tests:
         row["answer"] = {"prompt_tests": None, "hidden": grade(problem, f"```python\n{answers[0]}\n```").passed}

@@ -5,8 +5,9 @@ Evidence, in order (each step runs in the bubblewrap sandbox, routing/sandbox.py
 1. Prompt tests: the request's asserts, its examples (`f(x) -> y`, `==>`, `=>`, `➞`, `=`, `returns`...),
    its doctest examples (`>>> f(x)` followed by the expected value) and its examples that state input and
    output without naming the function ("Input: nums = [1, 2] ... Output: 3", "For n = 5 the output should
-   be 1": calls of the `def` before them) become asserts, run against the model's code. Only the tests
-   that call a function the code defines count (a fact the prose states about `ord` is no test of it).
+   be 1": calls of the `def` before them) become asserts, run against the model's code. Of the examples
+   read off the prose, only those that call a function the code defines count (a fact the prose states
+   about `ord` is no test of it); the request's own asserts always do.
    A greedy answer that fails them is replaced by the first of up to MAX_ANSWERS - 1 sampled answers (same
    instruction, fixed seeds) that passes them, while the head has run less than REDRAW_WITHIN_S. None
    passes -> FAILED_CONFIDENCE (0.05). None to run (the code parses and defines a function) ->
@@ -225,21 +226,26 @@ def _one_line(source: str) -> str:
     return ast.unparse(parse_source(source, mode="eval"))
 
 
-def derive_tests(prompt: str) -> list[str]:
+def derive_tests(prompt: str, functions: set[str] | None = None) -> list[str]:
     """Asserts stated in the request, `f(literals) -> value` examples and doctest examples whose value is a
     literal. A test that is not valid Python (`assert f(1) => 2`, prose) is left out: in the script that
-    runs the tests it would fail every one of them, the right code's as well."""
+    runs the tests it would fail every one of them, the right code's as well. With `functions` (those the
+    answer defines), an example read off the prose counts only when it calls one of them (the prose's
+    `ord('a') = 97` tests nothing the answer wrote); the request's own asserts always count."""
     tests = [line.strip() for line in _ASSERT_LINE.findall(prompt)]
+    examples: list[str] = []
     for match in _EXAMPLE.finditer(prompt):
         call, expected = match.group("call"), _expected_value(match.group("rest"))
         if expected is not None and _literal_call(call):
-            tests.append(f"assert {call} == {expected}, {call!r}")
+            examples.append(f"assert {call} == {expected}, {call!r}")
     for call, expected in doctest_examples(prompt):
         call = _one_line(call)  # a trailing `# comment` on the >>> line would swallow the rest of the assert
-        tests.append(f"assert ({call}) == ({_one_line(expected)}), {call!r}")
+        examples.append(f"assert ({call}) == ({_one_line(expected)}), {call!r}")
     for call, expected in stated_examples(prompt):
-        tests.append(f"assert {call} == {expected}, {call!r}")
-    return [test for test in dict.fromkeys(tests) if _parses(test)]
+        examples.append(f"assert {call} == {expected}, {call!r}")
+    if functions is not None:
+        examples = [test for test in examples if _called_names(test) & functions]
+    return [test for test in dict.fromkeys(tests + examples) if _parses(test)]
 
 
 # "Input: nums = [1, 2], k = 3 ... Output: 5" (the arguments may span lines, `name : value` or `name = value`,
@@ -308,12 +314,6 @@ def stated_examples(prompt: str) -> list[tuple[str, str]]:
         shown = [repr(value) for value in args] + [f"{key}={value!r}" for key, value in kwargs.items()]
         examples.append((f"{name}({', '.join(shown)})", expected))
     return examples
-
-
-def relevant_tests(tests: list[str], functions: set[str]) -> list[str]:
-    """The tests that call one of `functions`: a stated fact about another function ("ord('a') = 0" in the
-    prose, a helper the answer does not define) says nothing about the answer."""
-    return [test for test in tests if _called_names(test) & functions]
 
 
 def _called_names(test: str) -> set[str]:
@@ -725,7 +725,7 @@ class CodeHead(Head):
         functions = defined_functions(code)
         if not functions:
             return self.ballot(code, 0.0, started, reason="no function definition that parses")
-        tests = relevant_tests(derive_tests(prompt), functions)
+        tests = derive_tests(prompt, functions)
         if not tests:
             return self.ballot(code, UNTESTED_CONFIDENCE, started, functions=sorted(functions), tests=[])
         try:

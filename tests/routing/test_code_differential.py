@@ -23,7 +23,6 @@ from routing.heads.code import (
     extract_code,
     mutations,
     public_ballots,
-    relevant_tests,
     stated_examples,
 )
 from routing.vote import DEFAULT_MIN_CONFIDENCE
@@ -182,11 +181,11 @@ def test_examples_that_state_input_and_output_call_the_function_defined_before_t
     assert len(tests) == 6 and all(ast.parse(test) for test in tests)
 
 
-def test_relevant_tests_are_those_that_call_the_answers_functions() -> None:
-    tests = derive_tests("Note that ord('a') = 97, and Helper(2) is 3.\nshift('a') -> 'b'\n")
-    assert len(tests) == 3
-    assert relevant_tests(tests, {"shift"}) == ["assert shift('a') == 'b', \"shift('a')\""]
-    assert relevant_tests(tests, set()) == []
+def test_examples_that_call_no_function_of_the_answer_are_dropped_but_asserts_are_kept() -> None:
+    prompt = "Note that ord('a') = 97, and Helper(2) is 3.\nshift('a') -> 'b'\nassert False, 'always'\n"
+    assert len(derive_tests(prompt)) == 4
+    assert derive_tests(prompt, {"shift"}) == ["assert False, 'always'", "assert shift('a') == 'b', \"shift('a')\""]
+    assert derive_tests(prompt, set()) == ["assert False, 'always'"]
 
 
 # --------------------------------------------------------------------------- probes
