@@ -139,17 +139,16 @@ def collect(generate: Callable[..., Any], problem: dict[str, Any], *, witnesses:
 
 
 def _compared(row: dict[str, Any], column: int) -> tuple[int, int]:
-    """(probes run, probes agreed) between the answer (column 0) and one witness column, as the head counts
-    them: a timeout on either side is not run, both raising (any errors) is evidence neither way."""
+    """(probes run, probes agreed) between the answer (column 0) and one witness column, counted by the
+    head's own rule (routing/heads/code.py `probe_verdict`) on the outcome keys."""
     run = agreed = 0
     for probe in row.get("outcomes") or []:
         first, other = probe[0], probe[column]
-        if first.startswith("timeout") or other.startswith("timeout"):
-            continue
-        if first.startswith("raised") and other.startswith("raised") and first != other:
-            continue
-        run += 1
-        agreed += first == other
+        timed_out = first.startswith("timeout") or other.startswith("timeout")
+        both_raised = first.startswith("raised") and other.startswith("raised")
+        verdict = head.probe_verdict(None if timed_out else first == other, both_raised=both_raised)
+        run += verdict in (head.AGREED, head.DIFFERED)
+        agreed += verdict == head.AGREED
     return run, agreed
 
 

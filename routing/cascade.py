@@ -170,11 +170,13 @@ def run_council(
     adapter: str | None = None,
     trust: ModelTrust | None = None,
     base_generate: Generate | None = None,
+    deadline: float | None = None,
 ) -> Decision:
     """`stream_generate` + `on_token`: the model's streaming call and where its tokens go;
     `adapter`: the LoRA adapter the model serves this request with (None: the base model);
     `trust`: the model's calibrated trust rule (config/models.yaml), if it has one;
-    `base_generate`: the same model's call without its adapter (used only when `adapter` is set)."""
+    `base_generate`: the same model's call without its adapter (used only when `adapter` is set);
+    `deadline`: time.perf_counter() by which the council must decide (HeadContext.deadline)."""
     started = time.perf_counter()
     metered = MeteredGenerate(generate) if generate else None
     stream = None
@@ -182,7 +184,7 @@ def run_council(
         stream = partial(metered.run, partial(stream_generate, on_piece=on_token))
     base = partial(metered.run, base_generate) if metered and base_generate and adapter else None
     ctx = HeadContext(generate=metered, max_tokens=max_tokens, temperature=temperature, stream=stream, adapter=adapter,
-                      trust=trust, base_generate=base)  # fmt: skip
+                      trust=trust, base_generate=base, deadline=deadline)  # fmt: skip
 
     ballots, early = _fast_stage(prompt, fast_heads, ctx, min_confidence)
     if early.winner is not None:

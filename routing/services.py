@@ -100,9 +100,13 @@ def council_answer(
     request_id: str,
     stream: bool = False,
     adapter: dict[str, Any] | None = None,
+    deadline_at: float | None = None,
 ) -> dict[str, Any]:
     """Answer with the local council on this worker's model. Plain JSON out, also written to the
     request's stream (routing/streaming.py), where the API waits for it.
+
+    `deadline_at` (epoch seconds, set by the API) is when the request's deadline passes; the council
+    decides SWARM_COUNCIL_RESERVE_S before it (council_deadline), leaving that for the paid chain.
 
     With `stream`, tokens of an answer that is being generated for the client (agent0 on chat)
     go to the stream as they come, before the decision closes it. A prompt that does not fit the
@@ -133,11 +137,21 @@ def council_answer(
             adapter=None if served == BASE_VERSION else served,
             trust=backend.spec.trust,
             base_generate=backend.generate_base,
+            deadline=council_deadline(deadline_at),
         )
         log.info("request %s answered by %s (%s)", request_id, decision.skill_type, decision.route)
         result = {**decision.as_dict(), "model": backend.spec.alias, "streamed_tokens": sink.sent,
                   "adapter_version": served}  # fmt: skip
         return sink.finish(result)
+
+
+def council_deadline(deadline_at: float | None) -> float | None:
+    """The time.perf_counter() by which the council must decide: the request's deadline (`deadline_at`,
+    epoch seconds, as the API's clock set it; hosts keep their clocks in step, as Celery's `expires` also
+    assumes) less SWARM_COUNCIL_RESERVE_S. None without a deadline."""
+    if deadline_at is None:
+        return None
+    return time.perf_counter() + (deadline_at - time.time()) - settings.SWARM_COUNCIL_RESERVE_S
 
 
 def model_answer(
@@ -272,7 +286,7 @@ class Ask:
         common = {"max_tokens": self.max_tokens, "temperature": self.temperature, "request_id": self.request_id,
                   "stream": stream, "adapter": self.arm.as_task()}  # fmt: skip
         if self.route == AUTO:
-            return {"prompt": self.prompt, **common}
+            return {"prompt": self.prompt, **common, "deadline_at": time.time() + self.remaining()}
         if self.endpoint == COMPLETIONS:  # a raw text prompt (routing/openai_completions.py)
             return {"prompt": self.prompt, **common, "options": self.options or None}
         if self.options:

@@ -24,11 +24,12 @@ def orchestrate(
     request_id: str,
     stream: bool = False,
     adapter: dict[str, Any] | None = None,
+    deadline_at: float | None = None,
 ) -> dict[str, Any]:
     """Runs on a serving (gpu) worker: the local council answers (on the request's adapter), or says UNSURE."""
     return services.council_answer(
         prompt=prompt, max_tokens=max_tokens, temperature=temperature, request_id=request_id, stream=stream,
-        adapter=adapter,
+        adapter=adapter, deadline_at=deadline_at,
     )  # fmt: skip
 
 

@@ -236,6 +236,10 @@ if SWARM_REDIS_REPLICA_ACK_TIMEOUT_MS >= SWARM_REDIS_TIMEOUT_S * 1000:
     )
 # How long the API waits for a worker's answer before a 504.
 SWARM_DEADLINE_S = env_float("SWARM_DEADLINE_S", 60.0, minimum=1.0)
+# The worker's council decides this long before the request's deadline (a quarter of it by default), leaving
+# the rest for the paid chain when it is unsure; a head that can use more time (the code head's redraws and
+# witnesses) starts no draw that would end after that.
+SWARM_COUNCIL_RESERVE_S = env_float("SWARM_COUNCIL_RESERVE_S", SWARM_DEADLINE_S / 4, minimum=0.0)
 # The interaction log (routing/interaction_log.py): the API appends each answered request to the Redis
 # stream swarm:interactions, trimmed to about this many entries (the oldest unwritten ones go first);
 # the writers in worker-cpu read up to SWARM_INTERACTION_BATCH entries at a time and take over a dead

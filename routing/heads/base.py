@@ -62,7 +62,9 @@ class HeadContext:
     is produced; a head uses it only when its answer is going to be the reply (agent0 on chat).
     `adapter` names the LoRA adapter the model serves this request with, if any; `base_generate`, set
     with an adapter, generates like `generate` by the base model alone. `trust` is the rule under which
-    the base model's own answers are trusted (calibrated per model; see agent0).
+    the base model's own answers are trusted (calibrated per model; see agent0). `deadline`: a head that
+    can do more with more time (the code head's redraws and witnesses) stops starting work that would
+    not end by it.
     """
 
     generate: Generate | None = None
@@ -73,6 +75,9 @@ class HeadContext:
     base_generate: Generate | None = None  # the model without `adapter` (None: no adapter, or none to take off)
     # The base model's calibrated trust rule (config/models.yaml `trust`, fitted by bench/trust.py); None: none.
     trust: ModelTrust | None = None
+    # time.perf_counter() by which the council must have decided (the request's deadline less
+    # SWARM_COUNCIL_RESERVE_S, for what follows it); None: no deadline known (an offline caller).
+    deadline: float | None = None
 
 
 class Head(ABC):

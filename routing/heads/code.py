@@ -9,7 +9,7 @@ Evidence, in order (each step runs in the bubblewrap sandbox, routing/sandbox.py
    read off the prose, only those that call a function the code defines count (a fact the prose states
    about `ord` is no test of it); the request's own asserts always do.
    A greedy answer that fails them is replaced by the first of up to MAX_ANSWERS - 1 sampled answers (same
-   instruction, fixed seeds) that passes them, while the head has run less than REDRAW_WITHIN_S. None
+   instruction, fixed seeds) that passes them, while another draw fits in the head's time (DrawSchedule). None
    passes -> FAILED_CONFIDENCE (0.05). None to run (the code parses and defines a function) ->
    UNTESTED_CONFIDENCE (0.5).
 2. Differential testing, only once the prompt tests pass: the model writes a second solution
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 import re
 import secrets
 import time
@@ -63,10 +62,12 @@ SECOND_SEED = 20261203
 # outnumber those against (trusted_by); drawing stops once that holds or can no longer hold.
 MAX_WITNESSES = 4
 # The answer itself: when the greedy one fails the prompt's own tests, others are sampled under the same
-# instruction (SECOND_TEMPERATURE, seeds from ANSWER_SEED), up to this many in all, within REDRAW_WITHIN_S.
+# instruction (SECOND_TEMPERATURE, seeds from ANSWER_SEED), up to this many in all, while draws fit (DrawSchedule).
 MAX_ANSWERS = 3
 ANSWER_SEED = 20261206
-REDRAW_WITHIN_S = 30.0  # another is drawn only while the head has run less than this (the request's deadline)
+# Without the request's deadline (HeadContext.deadline: an offline caller), the head's draws end within this
+# window; the first witness is drawn whatever the time. With it, every draw after the first answer must fit.
+REDRAW_WITHIN_S = 30.0
 PASSED_CONFIDENCE = 0.9  # prompt tests pass and the two solutions agree on at least MIN_PROBES probes
 UNCORROBORATED_CONFIDENCE = 0.6  # prompt tests pass, but too few probes or no working second solution
 DISAGREED_CONFIDENCE = 0.3  # prompt tests pass, but the two solutions disagree on a probe
@@ -316,12 +317,17 @@ def stated_examples(prompt: str) -> list[tuple[str, str]]:
     return examples
 
 
-def _called_names(test: str) -> set[str]:
+def _plain_calls(test: str) -> list[tuple[str, ast.Call]]:
+    """(name, call) of each call in `test` to a plain name; none when it does not parse."""
     try:
         tree = parse_source(test)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return set()
-    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        return []
+    return [(n.func.id, n) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+
+
+def _called_names(test: str) -> set[str]:
+    return {name for name, _ in _plain_calls(test)}
 
 
 # --------------------------------------------------------------------------- probes
@@ -329,12 +335,8 @@ def example_calls(tests: list[str], functions: set[str]) -> list[tuple[str, tupl
     """(function, args, kwargs) of each call in `tests` to one of `functions` whose arguments are all literals."""
     calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
     for test in tests:
-        try:
-            tree = parse_source(test)
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
-            continue
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions):
+        for name, node in _plain_calls(test):
+            if name not in functions:
                 continue
             if any(isinstance(arg, ast.Starred) for arg in node.args) or any(k.arg is None for k in node.keywords):
                 continue
@@ -343,7 +345,7 @@ def example_calls(tests: list[str], functions: set[str]) -> list[tuple[str, tupl
                 kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg is not None}
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                 continue
-            calls.append((node.func.id, args, kwargs))
+            calls.append((name, args, kwargs))
     return calls
 
 
@@ -633,6 +635,21 @@ def _outcome_kind(shown: Any) -> str:
     return f"{kind if kind in ('returned', 'raised') else 'unknown'} {_error_name(name)}"
 
 
+TIMED_OUT, REFUSED_BY_BOTH, AGREED, DIFFERED = "timed_out", "refused_by_both", "agreed", "differed"
+
+
+def probe_verdict(same: bool | None, *, both_raised: bool) -> str:
+    """How one probe counts between two solutions: `same` is None when either call timed out (not run),
+    else whether the outcomes are equal. Both raising different exceptions is a refusal by both (an empty
+    list for "the largest item", say): a probe outside what the prompt asks for, evidence neither way.
+    Only AGREED and DIFFERED probes are run."""
+    if same is None:
+        return TIMED_OUT
+    if same:
+        return AGREED
+    return REFUSED_BY_BOTH if both_raised else DIFFERED
+
+
 def differential_summary(
     result: SandboxResult, probes: list[tuple[str, str]], tests: list[str], marker: str
 ) -> dict[str, Any]:
@@ -669,18 +686,14 @@ def differential_summary(
     if failed:
         summary["second_error"] = _error_name(failed[0])
     for index, row in enumerate(report["probes"]):
-        same = row[0] if isinstance(row, list) and len(row) == 3 else False
-        if same is None:
-            summary["probes_timed_out"] += 1
-            continue
-        shown = row if isinstance(row, list) and len(row) == 3 else [None, None, None]
-        if same is False and all(isinstance(side, list) and side[:1] == ["raised"] for side in shown[1:]):
-            # Both refuse the input (an empty list for "the largest item", say), with different exceptions:
-            # a probe outside what the prompt asks for, evidence neither way (like a timeout).
-            summary["probes_refused_by_both"] += 1
+        shown = row if isinstance(row, list) and len(row) == 3 else [False, None, None]
+        both_raised = all(isinstance(side, list) and side[:1] == ["raised"] for side in shown[1:])
+        verdict = probe_verdict(shown[0] if shown[0] is None else shown[0] is True, both_raised=both_raised)
+        if verdict in (TIMED_OUT, REFUSED_BY_BOTH):
+            summary["probes_timed_out" if verdict == TIMED_OUT else "probes_refused_by_both"] += 1
             continue
         summary["probes_run"] += 1
-        if same is True:
+        if verdict == AGREED:
             summary["probes_agreed"] += 1
         elif summary["disagreement"] is None:
             name, call = probes[index]
@@ -706,6 +719,34 @@ def sandbox_missing() -> str | None:
     return None if sandbox["ok"] else f"sandbox unavailable: {sandbox['reason']}"
 
 
+class DrawSchedule:
+    """When the head may start another draw (one generation and its sandbox run): only when the longest
+    draw of this request so far, started now, would end by `limit` (time.perf_counter()), so the head
+    uses the time the request has and never overruns it. `hard`: the limit is the request's deadline, so
+    the first witness must fit too (without one, the first witness is drawn whatever the time)."""
+
+    def __init__(self, limit: float, *, hard: bool) -> None:
+        self.limit = limit
+        self.hard = hard
+        self.longest_s = 0.0
+
+    @classmethod
+    def for_head(cls, started: float, timeout_s: float, deadline: float | None) -> DrawSchedule:
+        """Within the head's own timeout and the council's deadline when there is one, else REDRAW_WITHIN_S."""
+        if deadline is None:
+            return cls(started + REDRAW_WITHIN_S, hard=False)
+        return cls(min(started + timeout_s, deadline), hard=True)
+
+    def took(self, since: float) -> None:
+        """A draw that started at `since` has ended."""
+        self.longest_s = max(self.longest_s, time.perf_counter() - since)
+
+    def allows(self, *, first_witness: bool = False) -> bool:
+        if first_witness and not self.hard:
+            return True
+        return time.perf_counter() + self.longest_s < self.limit
+
+
 class CodeHead(Head):
     name = "code"
     skill_type = "code"
@@ -719,6 +760,7 @@ class CodeHead(Head):
         started = time.perf_counter()
         if ctx.generate is None or (missing := sandbox_missing()):
             return self.abstain(started, "no local model" if ctx.generate is None else missing)
+        schedule = DrawSchedule.for_head(started, self.timeout_s, ctx.deadline)
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
         max_tokens = max(ctx.max_tokens, 256)
         code = extract_code(ctx.generate(messages, max_tokens=max_tokens, temperature=ctx.temperature).text)
@@ -730,11 +772,13 @@ class CodeHead(Head):
             return self.ballot(code, UNTESTED_CONFIDENCE, started, functions=sorted(functions), tests=[])
         try:
             passed, summary = self.run_tests(code, tests)
+            schedule.took(started)
             drawn = 1
             # An answer that fails the prompt's own tests is wrong whatever else holds: another is sampled
-            # (the same instruction, the next seed) while the head has time, and the first that passes is
+            # (the same instruction, the next seed) while another draw fits, and the first that passes is
             # the answer; the evidence below is then gathered for that one.
-            while not passed and drawn < MAX_ANSWERS and time.perf_counter() < started + REDRAW_WITHIN_S:
+            while not passed and drawn < MAX_ANSWERS and schedule.allows():
+                since = time.perf_counter()
                 other = extract_code(ctx.generate(messages, max_tokens=max_tokens, temperature=SECOND_TEMPERATURE,
                                                   seed=ANSWER_SEED + drawn - 1).text)  # fmt: skip
                 drawn += 1
@@ -743,6 +787,7 @@ class CodeHead(Head):
                     other_passed, other_summary = self.run_tests(other, tests)
                     if other_passed:
                         code, functions, passed, summary = other, other_functions, True, other_summary
+                schedule.took(since)
         except SandboxUnavailable as exc:
             return self.abstain(started, f"sandbox unavailable: {exc}")
         evidence: dict[str, Any] = {"functions": sorted(functions), "tests": tests, "passed": passed,
@@ -751,7 +796,7 @@ class CodeHead(Head):
             return self.ballot(code, FAILED_CONFIDENCE, started, **evidence)
         try:
             differential = self.differential(prompt, ctx.generate, ctx.max_tokens, code, functions, tests,
-                                             redraw_until=started + REDRAW_WITHIN_S)  # fmt: skip
+                                             schedule=schedule)  # fmt: skip
         except SandboxUnavailable as exc:
             return self.abstain(started, f"sandbox unavailable: {exc}")
         return self.ballot(code, differential_confidence(differential), started, **evidence,
@@ -774,29 +819,33 @@ class CodeHead(Head):
         functions: set[str],
         tests: list[str],
         *,
-        redraw_until: float = math.inf,
+        schedule: DrawSchedule | None = None,
     ) -> dict[str, Any]:
         """Second solutions, each compared with `code` on new probes in a sandbox run, until the witnesses'
         votes settle it (trusted_by, or trust out of reach: see MAX_WITNESSES); the evidence of the witness
         that settled it (the first that disagreed when none did; the last candidate's when no candidate was a
-        witness), with `votes` and `witnesses_drawn`. No candidate is drawn after `redraw_until`
-        (time.perf_counter()) but the first."""
+        witness), with `votes` and `witnesses_drawn`. Each candidate is drawn only when `schedule` allows it
+        (None: no time limit)."""
         probes = derive_probes(tests, functions)
+        votes = _votes([])
         if not probes:
-            return {"probes_derived": 0, "probes_run": 0, "probes_agreed": 0, "agree": False,
-                    "second_error": "no probes", "witnesses_drawn": 0, "votes": _votes([])}  # fmt: skip
+            return _no_witness(probes, "no probes")
         drawn_summaries: list[dict[str, Any]] = []
         for drawn in range(1, MAX_WITNESSES + 1):
+            if schedule is not None and not schedule.allows(first_witness=drawn == 1):
+                break
+            since = time.perf_counter()
             seed = SECOND_SEED + drawn - 1
             drawn_summaries.append(self._witness(prompt, generate, max_tokens, code, tests, probes, seed=seed))
+            if schedule is not None:
+                schedule.took(since)
             votes, last = _votes(drawn_summaries), drawn_summaries[-1]
             if trusted_by(votes) or not reachable(votes, MAX_WITNESSES - drawn):
                 break
             if not last.get("second_error") and not _agrees(last) and not last.get("disagreement"):
                 break  # a witness that agreed on too few probes: the same probes say no more for another
-            if time.perf_counter() >= redraw_until:
-                break
-        votes = _votes(drawn_summaries)
+        if not drawn_summaries:
+            return _no_witness(probes, "no time left for a second solution")
         witnesses = [w for w in drawn_summaries if not w.get("second_error")]
         if trusted_by(votes):  # shown: the witness that settled it
             shown = [w for w in witnesses if _agrees(w)][-1]
@@ -833,6 +882,11 @@ class CodeHead(Head):
         result = run_python(code=differential_script(code, second, tests, probes, marker), wall_s=DIFF_WALL_S,
                             cpu_s=DIFF_CPU_S)  # fmt: skip
         return differential_summary(result, probes, tests, marker)
+
+
+def _no_witness(probes: list[tuple[str, str]], why: str) -> dict[str, Any]:
+    return {"probes_derived": len(probes), "probes_run": 0, "probes_agreed": 0, "agree": False, "second_error": why,
+            "witnesses_drawn": 0, "votes": _votes([])}  # fmt: skip
 
 
 def _agrees(summary: dict[str, Any]) -> bool:

@@ -21,6 +21,7 @@ class Fixed(Head):
 
     def answer(self, prompt: str, ctx: HeadContext) -> Ballot:
         self.calls += 1
+        self.deadline = ctx.deadline
         started = time.perf_counter()
         time.sleep(self._delay)
         if self._boom:
@@ -101,3 +102,27 @@ def test_code_without_tests_is_unverified_and_a_stub_cannot_win():
                    prompt="def custom_function()")  # fmt: skip
     assert stub.ballots[0].head == "code" and stub.scores["code"] == 0.0
     assert stub.route == "unsure" and stub.confidence == 0.0
+
+
+def test_the_council_task_carries_the_requests_deadline_and_decides_its_reserve_before_it(settings) -> None:
+    from routing import services
+    from routing.tasks import orchestrate
+
+    settings.SWARM_DEADLINE_S, settings.SWARM_COUNCIL_RESERVE_S = 60.0, 15.0
+    ask = services.Ask(prompt="Write a python function f(x).", max_tokens=4, temperature=0.0)
+    assert services._worker_task(ask) is orchestrate
+    kwargs = ask.worker_kwargs(stream=False)
+    assert set(kwargs) <= set(orchestrate.__wrapped__.__code__.co_varnames)  # the task takes every one
+    assert time.time() + 59.0 < kwargs["deadline_at"] <= time.time() + 60.0
+    council = services.council_deadline(kwargs["deadline_at"])
+    assert council is not None and time.perf_counter() + 44.0 < council <= time.perf_counter() + 45.0
+    assert services.council_deadline(None) is None
+
+
+def test_the_llm_heads_see_the_councils_deadline():
+    llm = Fixed("agent0", "Hello!", 0.8)
+    run_council("q", fast_heads=[], llm_heads=[llm], generate=None, max_tokens=16, temperature=0.0,
+                min_confidence=0.75, deadline=1234.5)  # fmt: skip
+    assert llm.deadline == 1234.5
+    council([], [llm])
+    assert llm.deadline is None

@@ -254,8 +254,8 @@ SAME = "```python\ndef clamp_sum(xs, cap):\n    total = 0\n    for x in xs:\n   
 WRONG = "```python\ndef clamp_sum(xs, cap):\n    return sum(xs)\n```"
 
 
-def ask(*texts: str, prompt: str = PROMPT, seen: list[dict] | None = None):
-    return CodeHead().answer(prompt, HeadContext(generate=model(*texts, seen=seen)))
+def ask(*texts: str, prompt: str = PROMPT, seen: list[dict] | None = None, deadline: float | None = None):
+    return CodeHead().answer(prompt, HeadContext(generate=model(*texts, seen=seen), deadline=deadline))
 
 
 def test_agreeing_solutions_are_trusted_and_the_second_is_sampled_differently() -> None:
@@ -374,6 +374,73 @@ def test_no_candidate_is_redrawn_past_the_heads_time(monkeypatch: pytest.MonkeyP
     seen: list[dict] = []
     ballot = ask(FIRST, "no code here", SAME, seen=seen)
     assert ballot.confidence == code_head.UNCORROBORATED_CONFIDENCE and len(seen) == 2
+
+
+class ModelClock:
+    """The head's clock, advanced only by the model: each generation takes `seconds` (sandbox runs none)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.now, self.seconds = 1000.0, seconds
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def model(self, *texts: str, seen: list[dict]):
+        fast = model(*texts, seen=seen)
+
+        def generate(messages, **params) -> Generation:
+            self.now += self.seconds
+            return fast(messages, **params)
+
+        return generate
+
+
+def test_with_the_councils_deadline_no_draw_starts_that_would_not_end_by_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = ModelClock(seconds=10.0)
+    monkeypatch.setattr(code_head, "time", clock)
+    seen: list[dict] = []
+    # The first answer ends at +10; a witness (10 s, the longest draw so far) fits before +25 and ends at
+    # +20; the next would end at +30: it is not started, so the outvoting witnesses never come.
+    ctx = HeadContext(generate=clock.model(FIRST, WRONG, SAME, SAME, seen=seen), deadline=clock.now + 25.0)
+    ballot = CodeHead().answer(PROMPT, ctx)
+    assert len(seen) == 2 and ballot.confidence == code_head.DISAGREED_CONFIDENCE
+    seen.clear()  # with time for them, they come and outvote it
+    ctx = HeadContext(generate=clock.model(FIRST, WRONG, SAME, SAME, seen=seen), deadline=clock.now + 45.0)
+    ballot = CodeHead().answer(PROMPT, ctx)
+    assert len(seen) == 4 and ballot.confidence == code_head.PASSED_CONFIDENCE
+    seen.clear()  # the sampled answers that replace a failing one are held to the same rule
+    ctx = HeadContext(generate=clock.model(FAILS, FAILS, FIRST, SAME, seen=seen), deadline=clock.now + 15.0)
+    ballot = CodeHead().answer(PROMPT, ctx)
+    assert len(seen) == 1 and ballot.confidence == code_head.FAILED_CONFIDENCE
+    # a deadline that leaves no time for a second solution: the answer cannot be trusted
+    seen.clear()
+    ctx = HeadContext(generate=clock.model(FIRST, SAME, seen=seen), deadline=clock.now + 15.0)
+    ballot = CodeHead().answer(PROMPT, ctx)
+    assert len(seen) == 1 and ballot.confidence == code_head.UNCORROBORATED_CONFIDENCE < DEFAULT_MIN_CONFIDENCE
+    assert ballot.evidence["differential"]["second_error"] == "no time left for a second solution"
+    assert ballot.evidence["differential"]["witnesses_drawn"] == 0
+
+
+def test_a_far_deadline_lets_every_draw_run_past_the_window_without_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(code_head, "REDRAW_WITHIN_S", 0.0)  # the window that applies without a deadline
+    seen: list[dict] = []
+    ballot = ask(FAILS, FIRST, WRONG, SAME, SAME, seen=seen, deadline=time.perf_counter() + 60.0)
+    assert len(seen) == 5 and ballot.confidence == code_head.PASSED_CONFIDENCE
+    assert ballot.evidence["answers_drawn"] == 2
+    assert ballot.evidence["differential"]["votes"] == {"agree": 2, "disagree": 1}
+
+
+def test_draw_schedule_limits() -> None:
+    now = time.perf_counter()
+    assert code_head.DrawSchedule.for_head(now, 100.0, None).limit == now + code_head.REDRAW_WITHIN_S
+    assert code_head.DrawSchedule.for_head(now, 100.0, now + 500.0).limit == now + 100.0  # the head's own timeout
+    assert code_head.DrawSchedule.for_head(now, 100.0, now + 5.0).limit == now + 5.0
+    soft, hard = code_head.DrawSchedule(now - 1.0, hard=False), code_head.DrawSchedule(now - 1.0, hard=True)
+    assert soft.allows(first_witness=True) and not soft.allows() and not hard.allows(first_witness=True)
+    schedule = code_head.DrawSchedule(time.perf_counter() + 10.0, hard=True)
+    assert schedule.allows()
+    schedule.took(time.perf_counter() - 11.0)  # a draw that took 11 s: another would not end in time
+    assert not schedule.allows() and schedule.longest_s >= 11.0
 
 
 def test_no_probes_means_no_trust() -> None:
