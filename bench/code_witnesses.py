@@ -1,15 +1,17 @@
 """What more witnesses would tell the code head: every candidate solution's behaviour on the probes, kept.
 
 Usage: python -m bench.code_witnesses [--model qwen2.5-coder-0.5b] [--part tuning] [--witnesses 4]
+                                      [--answers 3] [--temperature 0.7]
                                       [--only HumanEval/1,HumanEval/7] [--out PATH]
        python -m bench.code_witnesses --rescore PATH
 
 For each HumanEval problem of one part (bench/split.py; the code head is shaped on `tuning` only), in this
 process, with the code head's own prompts, seeds and sandbox (routing/heads/code.py):
 
-- the answer: greedy, and when it fails the prompt's tests the sampled redraws the head would draw;
-- --witnesses second solutions (the head's second instruction, SECOND_TEMPERATURE, seeds SECOND_SEED + i),
-  each run against the prompt's tests;
+- the answer: greedy, and when it fails the prompt's tests the sampled redraws the head would draw (up to
+  --answers in all, the head's MAX_ANSWERS by default; each one's prompt-test result kept);
+- --witnesses second solutions (the head's second instruction, seeds SECOND_SEED + i), each run against the
+  prompt's tests; redraws and witnesses are sampled at --temperature (the head's SECOND_TEMPERATURE by default);
 - one sandbox run calling every candidate on the head's probes (derive_probes) under the head's time guards:
   each call's outcome kept as a short key (returned value's type and repr, raised error, timeout);
 - each candidate graded on the problem's own hidden tests (bench/humaneval.py `grade`).
@@ -87,7 +89,14 @@ def probe_outcomes(solutions: list[str], probes: list[tuple[str, str]]) -> list[
     return None
 
 
-def collect(generate: Callable[..., Any], problem: dict[str, Any], *, witnesses: int) -> dict[str, Any]:
+def collect(
+    generate: Callable[..., Any],
+    problem: dict[str, Any],
+    *,
+    witnesses: int,
+    answers_max: int = head.MAX_ANSWERS,
+    temperature: float = head.SECOND_TEMPERATURE,
+) -> dict[str, Any]:
     prompt = wrap_prompt(problem["prompt"])
     started = time.perf_counter()
     messages = [{"role": "system", "content": head.SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
@@ -104,20 +113,20 @@ def collect(generate: Callable[..., Any], problem: dict[str, Any], *, witnesses:
         return head.CodeHead().run_tests(code, tests)[0]
 
     passed = [prompt_tests(answers[0])]
-    for drawn in range(1, head.MAX_ANSWERS):
+    for drawn in range(1, answers_max):
         if passed[-1]:
             break
-        answers.append(head.extract_code(generate(messages, max_tokens=MAX_TOKENS,
-                                                  temperature=head.SECOND_TEMPERATURE,
+        answers.append(head.extract_code(generate(messages, max_tokens=MAX_TOKENS, temperature=temperature,
                                                   seed=head.ANSWER_SEED + drawn - 1).text))  # fmt: skip
         passed.append(prompt_tests(answers[-1]))
     answer = answers[-1] if passed[-1] else answers[0]
+    row["answers_passed"] = passed
     if not passed[-1]:  # nothing to trust: no witness is drawn (the head draws none either)
         hidden = grade(problem, f"```python\n{answer}\n```").passed
         row.update({"answers_drawn": len(answers), "answer": {"prompt_tests": False, "hidden": hidden}})
         return row
     seconds = [
-        head.extract_code(generate(second, max_tokens=MAX_TOKENS, temperature=head.SECOND_TEMPERATURE,
+        head.extract_code(generate(second, max_tokens=MAX_TOKENS, temperature=temperature,
                                    seed=head.SECOND_SEED + i).text)
         for i in range(witnesses)
     ]  # fmt: skip
@@ -211,10 +220,20 @@ def rule_votes(row: dict[str, Any], limit: int = head.MAX_WITNESSES) -> bool:
     return head.trusted_by(head._votes(summaries))
 
 
+def answer_within(row: dict[str, Any], limit: int) -> bool:
+    """Whether the answer that passed the prompt's tests was among the first `limit` drawn (rows written
+    before answers_passed was kept drew at most the head's MAX_ANSWERS)."""
+    passed = row.get("answers_passed")
+    return passed is None or (bool(passed) and passed[-1] and len(passed) <= limit)
+
+
 RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "first_witness (the head before)": rule_first_witness,
-    "votes, 3 candidates": lambda row: rule_votes(row, 3),
-    "votes (the head now, MAX_WITNESSES candidates)": rule_votes,
+    "first_witness (the head before)": lambda row: answer_within(row, head.MAX_ANSWERS) and rule_first_witness(row),
+    "votes, 3 candidates": lambda row: answer_within(row, head.MAX_ANSWERS) and rule_votes(row, 3),
+    "votes (the head now: MAX_ANSWERS answers, MAX_WITNESSES candidates)": lambda row: (
+        answer_within(row, head.MAX_ANSWERS) and rule_votes(row)
+    ),
+    "votes, every answer and candidate drawn": lambda row: rule_votes(row, len(row.get("witnesses") or [])),
     "two_witnesses_agree": rule_two_of_three,
     "majority_per_probe": rule_majority_probe,
 }
@@ -235,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--part", default="tuning", choices=("tuning", "heldout"))
     parser.add_argument("--witnesses", type=int, default=4)
+    parser.add_argument("--answers", type=int, default=head.MAX_ANSWERS, help="answers drawn at most (the head's)")
+    parser.add_argument("--temperature", type=float, default=head.SECOND_TEMPERATURE,
+                        help="of the sampled answers and the witnesses (the head's)")  # fmt: skip
     parser.add_argument("--only", default="", help="comma-separated task ids")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--rescore", type=Path, default=None, help="recompute the rules of a written report")
@@ -257,14 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     began = datetime.now(UTC)
     try:
         for index, problem in enumerate(problems, 1):
-            rows.append(collect(backend.generate, problem, witnesses=args.witnesses))
+            rows.append(collect(backend.generate, problem, witnesses=args.witnesses, answers_max=args.answers,
+                                temperature=args.temperature))  # fmt: skip
             shown = [w["prompt_tests"] for w in rows[-1].get("witnesses", [])]
             print(f"{index}/{len(problems)} {problem['task_id']} {json.dumps(rows[-1].get('answer'))} {shown}",
                   file=sys.stderr, flush=True)  # fmt: skip
     finally:
         backend.unload()
     report = {"benchmark": NAME, "when": began.isoformat(), "model": args.model, "part": args.part,
-              "witnesses": args.witnesses, "rules": rules(rows), "rows": rows}  # fmt: skip
+              "witnesses": args.witnesses, "answers": args.answers, "temperature": args.temperature,
+              "rules": rules(rows), "rows": rows}  # fmt: skip
     path = write_report(NAME, report, out=args.out, echo=False)
     print(json.dumps(report["rules"], indent=1))
     print(f"wrote {shown_path(path)}")

@@ -78,3 +78,15 @@ def test_the_votes_replay_the_heads_order_and_stopping() -> None:
     assert cw.rule_votes(row(A, B, B, A, A, witnesses=[True] * 4), limit=4) is False  # 0 for, 2 against: two more can't
     assert cw.rule_votes(row(A, B, A, B, A, A, witnesses=[True] * 5), limit=5) is True  # 3 for, 2 against
     assert cw.rule_votes(row(A, A, A, A, witnesses=[False, False, True])) is True  # the third is the witness
+
+
+def test_an_answer_drawn_past_the_heads_limit_counts_only_for_the_every_draw_rule() -> None:
+    late = row(A, A, witnesses=[True])
+    late["answers_passed"] = [False] * cw.head.MAX_ANSWERS + [True]  # passed at the (MAX_ANSWERS + 1)th draw
+    early = row(A, A, witnesses=[True])
+    early["answers_passed"] = [False, True]
+    assert not cw.answer_within(late, cw.head.MAX_ANSWERS) and cw.answer_within(early, cw.head.MAX_ANSWERS)
+    assert cw.answer_within(row(A, A, witnesses=[True]), 1)  # written before answers were kept
+    figures = cw.rules([late, early])
+    assert figures["votes (the head now: MAX_ANSWERS answers, MAX_WITNESSES candidates)"]["trusted"] == 1
+    assert figures["votes, every answer and candidate drawn"]["trusted"] == 2
