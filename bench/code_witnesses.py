@@ -211,11 +211,7 @@ def rule_votes(row: dict[str, Any], limit: int = head.MAX_WITNESSES) -> bool:
         else:
             run, agreed = _compared(row, column)
             summaries.append({"agree": run == agreed, "probes_run": run, "disagreement": run > agreed or None})
-        votes = head._votes(summaries)
-        if head.trusted_by(votes) or not head.reachable(votes, limit - column):
-            break
-        last = summaries[-1]
-        if not last.get("second_error") and not head._agrees(last) and not last.get("disagreement"):
+        if head.settled(summaries, limit - column):
             break
     return head.trusted_by(head._votes(summaries))
 

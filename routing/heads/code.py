@@ -819,33 +819,28 @@ class CodeHead(Head):
         functions: set[str],
         tests: list[str],
         *,
-        schedule: DrawSchedule | None = None,
+        schedule: DrawSchedule,
     ) -> dict[str, Any]:
         """Second solutions, each compared with `code` on new probes in a sandbox run, until the witnesses'
         votes settle it (trusted_by, or trust out of reach: see MAX_WITNESSES); the evidence of the witness
         that settled it (the first that disagreed when none did; the last candidate's when no candidate was a
-        witness), with `votes` and `witnesses_drawn`. Each candidate is drawn only when `schedule` allows it
-        (None: no time limit)."""
+        witness), with `votes` and `witnesses_drawn`. Each candidate is drawn only when `schedule` allows it."""
         probes = derive_probes(tests, functions)
-        votes = _votes([])
         if not probes:
             return _no_witness(probes, "no probes")
         drawn_summaries: list[dict[str, Any]] = []
         for drawn in range(1, MAX_WITNESSES + 1):
-            if schedule is not None and not schedule.allows(first_witness=drawn == 1):
+            if not schedule.allows(first_witness=drawn == 1):
                 break
             since = time.perf_counter()
             seed = SECOND_SEED + drawn - 1
             drawn_summaries.append(self._witness(prompt, generate, max_tokens, code, tests, probes, seed=seed))
-            if schedule is not None:
-                schedule.took(since)
-            votes, last = _votes(drawn_summaries), drawn_summaries[-1]
-            if trusted_by(votes) or not reachable(votes, MAX_WITNESSES - drawn):
+            schedule.took(since)
+            if settled(drawn_summaries, MAX_WITNESSES - drawn):
                 break
-            if not last.get("second_error") and not _agrees(last) and not last.get("disagreement"):
-                break  # a witness that agreed on too few probes: the same probes say no more for another
         if not drawn_summaries:
             return _no_witness(probes, "no time left for a second solution")
+        votes = _votes(drawn_summaries)
         witnesses = [w for w in drawn_summaries if not w.get("second_error")]
         if trusted_by(votes):  # shown: the witness that settled it
             shown = [w for w in witnesses if _agrees(w)][-1]
@@ -915,6 +910,16 @@ def trusted_by(votes: dict[str, int]) -> bool:
 def reachable(votes: dict[str, int], left: int) -> bool:
     """Whether `left` more witnesses could still make trusted_by true."""
     return trusted_by({"agree": votes["agree"] + left, "disagree": votes["disagree"]})
+
+
+def settled(summaries: list[dict[str, Any]], left: int) -> bool:
+    """Whether no more witnesses are drawn after `summaries` (with `left` candidates still allowed): the
+    votes trust the answer, or can no longer, or the last was a witness that agreed on too few probes
+    (the same probes say no more for another)."""
+    votes, last = _votes(summaries), summaries[-1]
+    if trusted_by(votes) or not reachable(votes, left):
+        return True
+    return not last.get("second_error") and not _agrees(last) and not last.get("disagreement")
 
 
 def differential_confidence(evidence: dict[str, Any]) -> float:
