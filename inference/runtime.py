@@ -31,6 +31,9 @@ _service_s: float | None = None  # this process's average serving-task time; Non
 _BACKENDS: dict[str, type[Backend]] = {"llama_cpp": LlamaCppBackend}
 _backend: Backend | None = None
 _lock = threading.Lock()
+# One announce at a time in a process: each reads the state and writes it as one step, so a beat
+# that read the state before a swap cannot land after the swap's own announce and undo it.
+_announce_lock = threading.Lock()
 
 
 def build_backend(spec: ModelSpec) -> Backend:
@@ -138,10 +141,11 @@ def announce(interval: float | None = None) -> None:
     """Write this worker's heartbeat (what /health and the exporter read) and this process's place now."""
     interval = interval or settings.SWARM_WORKER_HEARTBEAT_S
     try:
-        pipe = get_redis().pipeline(transaction=False)
-        pipe.set(HEARTBEAT_PREFIX + worker_name(), json.dumps(heartbeat_payload()), ex=max(int(interval * 3), 2))
-        pipe.hset(PLACES_KEY, f"{worker_name()}/{os.getpid()}", json.dumps(place_payload()))
-        pipe.execute()
+        with _announce_lock:
+            pipe = get_redis().pipeline(transaction=False)
+            pipe.set(HEARTBEAT_PREFIX + worker_name(), json.dumps(heartbeat_payload()), ex=max(int(interval * 3), 2))
+            pipe.hset(PLACES_KEY, f"{worker_name()}/{os.getpid()}", json.dumps(place_payload()))
+            pipe.execute()
     except REDIS_ERRORS as exc:  # Redis away: keep trying, the worker itself still runs
         log.warning("heartbeat failed: %s", exc)
 
