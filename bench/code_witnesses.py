@@ -147,23 +147,32 @@ def collect(
 # --- rules, offline ---------------------------------------------------------------------------------
 
 
-def _compared(row: dict[str, Any], column: int) -> tuple[int, int]:
-    """(probes run, probes agreed) between the answer (column 0) and one witness column, counted by the
-    head's own rule (routing/heads/code.py `probe_verdict`) on the outcome keys."""
-    run = agreed = 0
+def _compared(row: dict[str, Any], column: int) -> tuple[int, int, int]:
+    """(probes run, probes agreed, probes the witness refused) between the answer (column 0) and one witness
+    column, counted by the head's own rule (routing/heads/code.py `probe_verdict`) on the outcome keys."""
+    run = agreed = refused = 0
     for probe in row.get("outcomes") or []:
         first, other = probe[0], probe[column]
         timed_out = first.startswith("timeout") or other.startswith("timeout")
-        both_raised = first.startswith("raised") and other.startswith("raised")
-        verdict = head.probe_verdict(None if timed_out else first == other, both_raised=both_raised)
+        verdict = head.probe_verdict(None if timed_out else first == other, answer_raised=first.startswith("raised"),
+                                     witness_raised=other.startswith("raised"))  # fmt: skip
         run += verdict in (head.AGREED, head.DIFFERED)
         agreed += verdict == head.AGREED
-    return run, agreed
+        refused += verdict == head.REFUSED_BY_WITNESS
+    return run, agreed, refused
+
+
+def _witness(row: dict[str, Any], column: int) -> bool:
+    """Whether the candidate in `column` is a witness for the head: it passed the prompt's tests and does not
+    refuse most probes (`refuses_most`)."""
+    run, _, refused = _compared(row, column)
+    return bool(row["witnesses"][column - 1]["prompt_tests"]) and head.refuses_most(run, refused) is None
 
 
 def _valid(row: dict[str, Any]) -> list[int]:
-    """The witness columns (1-based) whose solution passed the prompt's tests."""
-    return [i + 1 for i, w in enumerate(row.get("witnesses") or []) if w["prompt_tests"]]
+    """The witness columns (1-based): candidates that passed the prompt's tests and answer most probes
+    (`refuses_most`)."""
+    return [c for c in range(1, len(row.get("witnesses") or []) + 1) if _witness(row, c)]
 
 
 def rule_first_witness(row: dict[str, Any], limit: int = head.MAX_WITNESSES) -> bool:
@@ -171,7 +180,7 @@ def rule_first_witness(row: dict[str, Any], limit: int = head.MAX_WITNESSES) -> 
     valid = [c for c in _valid(row) if c <= limit]
     if not valid:
         return False
-    run, agreed = _compared(row, valid[0])
+    run, agreed, _ = _compared(row, valid[0])
     return run >= head.MIN_PROBES and run == agreed
 
 
@@ -179,7 +188,7 @@ def rule_two_of_three(row: dict[str, Any]) -> bool:
     """Two valid witnesses (of the first four) agree fully with the answer; a disagreeing one is outvoted
     only when two others agree."""
     votes = [_compared(row, c) for c in _valid(row)]
-    full = [run >= head.MIN_PROBES and run == agreed for run, agreed in votes]
+    full = [run >= head.MIN_PROBES and run == agreed for run, agreed, _ in votes]
     return sum(full) >= 2 and sum(full) > len(full) - sum(full)
 
 
@@ -205,11 +214,11 @@ def rule_votes(row: dict[str, Any], limit: int = head.MAX_WITNESSES) -> bool:
     """The head's votes (routing/heads/code.py `trusted_by`), replayed on the first `limit` candidates in the
     order the head draws them, stopping where it stops."""
     summaries: list[dict[str, Any]] = []
-    for column, witness in enumerate((row.get("witnesses") or [])[:limit], 1):
-        if not witness["prompt_tests"]:
-            summaries.append({"second_error": "fails the prompt's tests"})
+    for column in range(1, min(limit, len(row.get("witnesses") or [])) + 1):
+        if not _witness(row, column):
+            summaries.append({"second_error": "fails the prompt's tests or refuses most probes"})
         else:
-            run, agreed = _compared(row, column)
+            run, agreed, _ = _compared(row, column)
             summaries.append({"agree": run == agreed, "probes_run": run, "disagreement": run > agreed or None})
         if head.settled(summaries, limit - column):
             break

@@ -16,8 +16,11 @@ Evidence, in order (each step runs in the bubblewrap sandbox, routing/sandbox.py
    (another system prompt, sampled with a fixed temperature and seed), and one sandbox run calls both
    on probe inputs the request did not give: type-preserving mutations of the examples' arguments
    (`derive_probes`: at most MAX_PROBES, deduplicated, each call under a time guard). The second
-   solution must pass the prompt tests too to be a witness. A witness agrees when both agree on every
-   probe that ran (equal results, or the same exception type), with at least MIN_PROBES probes run.
+   solution must pass the prompt tests too to be a witness. A probe the second solution raises on while the
+   answer returns (or both raise, differently) is refused, not run: the input is outside what that solution
+   handles (`probe_verdict`); one that refuses as many probes as it answers is no witness (`refuses_most`).
+   A witness agrees when both agree on every probe that ran (equal results, or the same exception type),
+   with at least MIN_PROBES probes run.
    One witness agreeing and none disagreeing, or two or more agreeing and outnumbering those that
    disagree (more are drawn after a disagreement, up to MAX_WITNESSES candidates in all: `trusted_by`)
    -> PASSED_CONFIDENCE (0.9). Otherwise, a disagreement -> DISAGREED_CONFIDENCE; too few probes, or
@@ -635,19 +638,32 @@ def _outcome_kind(shown: Any) -> str:
     return f"{kind if kind in ('returned', 'raised') else 'unknown'} {_error_name(name)}"
 
 
-TIMED_OUT, REFUSED_BY_BOTH, AGREED, DIFFERED = "timed_out", "refused_by_both", "agreed", "differed"
+TIMED_OUT, REFUSED_BY_BOTH, REFUSED_BY_WITNESS = "timed_out", "refused_by_both", "refused_by_witness"
+AGREED, DIFFERED = "agreed", "differed"
+NOT_RUN = (TIMED_OUT, REFUSED_BY_BOTH, REFUSED_BY_WITNESS)  # probes that are evidence neither way
 
 
-def probe_verdict(same: bool | None, *, both_raised: bool) -> str:
-    """How one probe counts between two solutions: `same` is None when either call timed out (not run),
-    else whether the outcomes are equal. Both raising different exceptions is a refusal by both (an empty
-    list for "the largest item", say): a probe outside what the prompt asks for, evidence neither way.
-    Only AGREED and DIFFERED probes are run."""
+def probe_verdict(same: bool | None, *, answer_raised: bool, witness_raised: bool) -> str:
+    """How one probe counts between the answer and a witness: `same` is None when either call timed out
+    (not run), else whether the outcomes are equal. A witness that raises where the answer does not (or
+    raises another exception) refuses the probe: the input is outside what that witness handles (an empty
+    list, a base its check rejects), which says nothing of the answer's value there. Both raising different
+    exceptions is the same refusal. The answer raising where the witness returns a value is a difference:
+    the answer may fail on an input the prompt allows. Only AGREED and DIFFERED probes are run."""
     if same is None:
         return TIMED_OUT
     if same:
         return AGREED
-    return REFUSED_BY_BOTH if both_raised else DIFFERED
+    if witness_raised:
+        return REFUSED_BY_BOTH if answer_raised else REFUSED_BY_WITNESS
+    return DIFFERED
+
+
+def refuses_most(run: int, refused: int) -> str | None:
+    """Why a candidate that passes the prompt's tests is still no witness: it does not answer most of the
+    probes it did not time out on (it refuses, raises on, as many as it answers), so it does not handle the
+    inputs the answer is checked on; None when it is one."""
+    return f"refused {refused} of {run + refused} probes" if refused and refused >= run else None
 
 
 def differential_summary(
@@ -657,7 +673,7 @@ def differential_summary(
     those are kept under RAW_OUTPUT_KEY for staff."""
     summary: dict[str, Any] = {
         "probes_derived": len(probes), "probes_run": 0, "probes_agreed": 0, "probes_timed_out": 0,
-        "probes_refused_by_both": 0,
+        "probes_refused_by_both": 0, "probes_refused_by_witness": 0,
         "agree": False, "second_tests_failed": None, "second_error": None, "disagreement": None,
         "exit_code": result.exit_code, "timed_out": result.timed_out, "killed_reason": result.killed_reason,
         "duration_ms": round(result.duration_s * 1000, 1),
@@ -687,10 +703,11 @@ def differential_summary(
         summary["second_error"] = _error_name(failed[0])
     for index, row in enumerate(report["probes"]):
         shown = row if isinstance(row, list) and len(row) == 3 else [False, None, None]
-        both_raised = all(isinstance(side, list) and side[:1] == ["raised"] for side in shown[1:])
-        verdict = probe_verdict(shown[0] if shown[0] is None else shown[0] is True, both_raised=both_raised)
-        if verdict in (TIMED_OUT, REFUSED_BY_BOTH):
-            summary["probes_timed_out" if verdict == TIMED_OUT else "probes_refused_by_both"] += 1
+        raised = [isinstance(side, list) and side[:1] == ["raised"] for side in shown[1:]]
+        verdict = probe_verdict(shown[0] if shown[0] is None else shown[0] is True, answer_raised=raised[0],
+                                witness_raised=raised[1])  # fmt: skip
+        if verdict in NOT_RUN:
+            summary[f"probes_{verdict}"] += 1
             continue
         summary["probes_run"] += 1
         if verdict == AGREED:
@@ -701,6 +718,8 @@ def differential_summary(
                                        "second": _outcome_kind(shown[2])}  # fmt: skip
             raw["disagreement"] = {"first": shown[1], "second": shown[2]}
     summary["agree"] = not failed and summary["probes_run"] == summary["probes_agreed"]
+    if not failed and (refusing := refuses_most(summary["probes_run"], summary["probes_refused_by_witness"])):
+        summary["second_error"], summary["agree"] = refusing, False
     summary[RAW_OUTPUT_KEY] = raw
     return summary
 

@@ -51,8 +51,18 @@ def test_two_agreeing_witnesses_outvote_one_that_disagrees_but_not_two() -> None
 def test_both_raising_different_errors_and_timeouts_are_not_counted() -> None:
     raised = ["raised:TypeError", *A[1:]]
     other = ["raised:ValueError", *A[1:]]
-    assert cw._compared(row(raised, other, witnesses=[True]), 1) == (MIN_PROBES - 1, MIN_PROBES - 1)
-    assert cw._compared(row(["timeout:None", *A[1:]], A, witnesses=[True]), 1) == (MIN_PROBES - 1, MIN_PROBES - 1)
+    assert cw._compared(row(raised, other, witnesses=[True]), 1) == (MIN_PROBES - 1, MIN_PROBES - 1, 0)
+    assert cw._compared(row(["timeout:None", *A[1:]], A, witnesses=[True]), 1) == (MIN_PROBES - 1, MIN_PROBES - 1, 0)
+    # a witness raising where the answer returns is its refusal; the answer raising where it returns differs
+    assert cw._compared(row(A, other, witnesses=[True]), 1) == (MIN_PROBES - 1, MIN_PROBES - 1, 1)
+    assert cw._compared(row(other, A, witnesses=[True]), 1) == (MIN_PROBES, MIN_PROBES - 1, 0)
+
+
+def test_a_candidate_refusing_as_many_probes_as_it_answers_is_no_witness() -> None:
+    half = ["raised:ValueError"] * (MIN_PROBES // 2) + A[MIN_PROBES // 2 :]
+    assert cw._valid(row(A, half, A, witnesses=[True, True])) == [2]
+    assert cw.rule_votes(row(A, half, witnesses=[True])) is False
+    assert cw.rule_votes(row(A, half, A, witnesses=[True, True])) is True  # the next candidate is drawn
 
 
 def test_rules_report_what_each_trusts_and_what_of_it_fails_the_hidden_tests() -> None:

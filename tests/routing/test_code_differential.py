@@ -473,10 +473,39 @@ def test_both_refusing_an_input_with_different_exceptions_is_evidence_neither_wa
     diff = CodeHead().answer(prompt, HeadContext(generate=model(first, second))).evidence["differential"]
     assert diff["probes_refused_by_both"] >= 1 and diff["disagreement"] is None
     assert diff["probes_run"] + diff["probes_refused_by_both"] + diff["probes_timed_out"] <= diff["probes_derived"]
-    # One refusing what the other answers is still a disagreement.
+    # The answer refusing what a witness answers is still a disagreement: the answer may fail where it should not.
     third = "def head(xs):\n    return xs[0] if xs else None"
     diff = CodeHead().answer(prompt, HeadContext(generate=model(first, third, third))).evidence["differential"]
     assert diff["disagreement"] is not None and diff["agree"] is False
+
+
+def test_a_witness_refusing_an_input_the_answer_takes_is_evidence_neither_way() -> None:
+    prompt = "Write a python function head(xs) returning the first item. For example head([4, 5]) -> 4."
+    answer = "def head(xs):\n    return xs[0] if xs else None"
+    checks = "def head(xs):\n    if not xs:\n        raise ValueError('empty')\n    return xs[0]"
+    ballot = CodeHead().answer(prompt, HeadContext(generate=model(answer, checks)))
+    diff = ballot.evidence["differential"]
+    assert diff["probes_refused_by_witness"] >= 1 and diff["disagreement"] is None
+    assert diff["agree"] is True and ballot.confidence == code_head.PASSED_CONFIDENCE  # agreed on every other probe
+    # A witness that returns another value there still disagrees.
+    other = "def head(xs):\n    return xs[0] if xs else 0"
+    diff = CodeHead().answer(prompt, HeadContext(generate=model(answer, other, other))).evidence["differential"]
+    assert diff["disagreement"] is not None and diff["probes_refused_by_witness"] == 0
+
+
+@pytest.mark.parametrize(
+    ("same", "answer_raised", "witness_raised", "verdict"),
+    [
+        (None, False, False, code_head.TIMED_OUT),
+        (True, True, True, code_head.AGREED),  # the same exception
+        (False, True, True, code_head.REFUSED_BY_BOTH),
+        (False, False, True, code_head.REFUSED_BY_WITNESS),
+        (False, True, False, code_head.DIFFERED),
+        (False, False, False, code_head.DIFFERED),
+    ],
+)
+def test_probe_verdicts(same, answer_raised, witness_raised, verdict) -> None:
+    assert code_head.probe_verdict(same, answer_raised=answer_raised, witness_raised=witness_raised) == verdict
 
 
 # --------------------------------------------------------------------------- a hostile second solution
