@@ -101,7 +101,7 @@ def collect(
     started = time.perf_counter()
     messages = [{"role": "system", "content": head.SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
     second = [{"role": "system", "content": head.SECOND_SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
-    answers = [head.extract_code(generate(messages, max_tokens=MAX_TOKENS, temperature=0.0).text)]
+    answers = [head.extract_solution(generate(messages, max_tokens=MAX_TOKENS, temperature=0.0).text)]
     functions = head.defined_functions(answers[0])
     tests = head.derive_tests(prompt, functions)
     row: dict[str, Any] = {"task_id": problem["task_id"], "tests": len(tests), "functions": sorted(functions)}
@@ -116,7 +116,7 @@ def collect(
     for drawn in range(1, answers_max):
         if passed[-1]:
             break
-        answers.append(head.extract_code(generate(messages, max_tokens=MAX_TOKENS, temperature=temperature,
+        answers.append(head.extract_solution(generate(messages, max_tokens=MAX_TOKENS, temperature=temperature,
                                                   seed=head.ANSWER_SEED + drawn - 1).text))  # fmt: skip
         passed.append(prompt_tests(answers[-1]))
     answer = answers[-1] if passed[-1] else answers[0]
@@ -126,7 +126,7 @@ def collect(
         row.update({"answers_drawn": len(answers), "answer": {"prompt_tests": False, "hidden": hidden}})
         return row
     seconds = [
-        head.extract_code(generate(second, max_tokens=MAX_TOKENS, temperature=temperature,
+        head.extract_solution(generate(second, max_tokens=MAX_TOKENS, temperature=temperature,
                                    seed=head.SECOND_SEED + i).text)
         for i in range(witnesses)
     ]  # fmt: skip

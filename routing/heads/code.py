@@ -131,6 +131,13 @@ def extract_code(text: str) -> str:
     return complete_prefix(text[opened.end() :]) if opened else text.strip()
 
 
+def extract_solution(text: str) -> str:
+    """The code of a reply meant to define a function: the longest fenced block that defines one (replies
+    often show a usage example in a block of its own, which may be the longer), else `extract_code`'s."""
+    defining = [block.strip() for block in _FENCE.findall(text) if defined_functions(block)]
+    return max(defining, key=len) if defining else extract_code(text)
+
+
 def complete_prefix(code: str) -> str:
     """`code` up to its last top-level statement that parses (all of it when it parses)."""
     lines = code.strip().splitlines()
@@ -782,7 +789,7 @@ class CodeHead(Head):
         schedule = DrawSchedule.for_head(started, self.timeout_s, ctx.deadline)
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
         max_tokens = max(ctx.max_tokens, 256)
-        code = extract_code(ctx.generate(messages, max_tokens=max_tokens, temperature=ctx.temperature).text)
+        code = extract_solution(ctx.generate(messages, max_tokens=max_tokens, temperature=ctx.temperature).text)
         functions = defined_functions(code)
         if not functions:
             return self.ballot(code, 0.0, started, reason="no function definition that parses")
@@ -798,8 +805,8 @@ class CodeHead(Head):
             # the answer; the evidence below is then gathered for that one.
             while not passed and drawn < MAX_ANSWERS and schedule.allows():
                 since = time.perf_counter()
-                other = extract_code(ctx.generate(messages, max_tokens=max_tokens, temperature=SECOND_TEMPERATURE,
-                                                  seed=ANSWER_SEED + drawn - 1).text)  # fmt: skip
+                other = extract_solution(ctx.generate(messages, max_tokens=max_tokens, temperature=SECOND_TEMPERATURE,
+                                                      seed=ANSWER_SEED + drawn - 1).text)  # fmt: skip
                 drawn += 1
                 other_functions = defined_functions(other)
                 if other_functions & functions:
@@ -887,7 +894,7 @@ class CodeHead(Head):
             temperature=SECOND_TEMPERATURE,
             seed=seed,
         )
-        second = extract_code(gen.text)
+        second = extract_solution(gen.text)
         missing = sorted({name for name, _ in probes} - defined_functions(second))
         if missing:
             return {"probes_derived": len(probes), "probes_run": 0, "probes_agreed": 0, "agree": False,

@@ -21,6 +21,7 @@ from routing.heads.code import (
     derive_tests,
     doctest_examples,
     extract_code,
+    extract_solution,
     mutations,
     public_ballots,
     stated_examples,
@@ -256,6 +257,22 @@ WRONG = "```python\ndef clamp_sum(xs, cap):\n    return sum(xs)\n```"
 
 def ask(*texts: str, prompt: str = PROMPT, seen: list[dict] | None = None, deadline: float | None = None):
     return CodeHead().answer(prompt, HeadContext(generate=model(*texts, seen=seen), deadline=deadline))
+
+
+# The model's reply to "add(a, b)", seen from a fresh stack: the usage block is the longer one.
+WITH_USAGE = ("```python\ndef add(a, b):\n    return a + b\n```\nUsage:\n"
+              "```python\nresult = add(2, 3)\nprint(result)  # Output: 5\n```")  # fmt: skip
+
+
+def test_the_block_that_defines_the_function_is_the_answer_not_a_longer_usage_example() -> None:
+    assert extract_code(WITH_USAGE).startswith("result")  # the longest block, whatever it holds
+    assert extract_solution(WITH_USAGE) == "def add(a, b):\n    return a + b"
+    assert extract_solution("```python\nprint(1)\n```") == "print(1)"  # no definition: the longest block
+    same = "```python\ndef add(a, b):\n    return sum((a, b))\n```\n```python\nprint(add(1, 1))  # 2, as expected\n```"
+    ballot = ask(
+        WITH_USAGE, same, prompt="Write a python function add(a, b) that returns a + b. For example add(2, 3) -> 5."
+    )
+    assert ballot.answer == "def add(a, b):\n    return a + b" and ballot.confidence == code_head.PASSED_CONFIDENCE
 
 
 def test_agreeing_solutions_are_trusted_and_the_second_is_sampled_differently() -> None:
