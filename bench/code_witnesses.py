@@ -162,33 +162,32 @@ def _compared(row: dict[str, Any], column: int) -> tuple[int, int, int]:
     return run, agreed, refused
 
 
-def _witness(row: dict[str, Any], column: int) -> bool:
-    """Whether the candidate in `column` is a witness for the head: it passed the prompt's tests and does not
-    refuse most probes (`refuses_most`)."""
-    run, _, refused = _compared(row, column)
-    return bool(row["witnesses"][column - 1]["prompt_tests"]) and head.refuses_most(run, refused) is None
+def _summary(row: dict[str, Any], column: int) -> dict[str, Any]:
+    """The candidate in `column` as the head's differential run counts it (`differential_summary`): no witness
+    (`second_error`) when it fails the prompt's tests or refuses most probes (`refuses_most`), else its probes."""
+    if not row["witnesses"][column - 1]["prompt_tests"]:
+        return {"second_error": "fails the prompt's tests"}
+    run, agreed, refused = _compared(row, column)
+    if refusing := head.refuses_most(run, refused):
+        return {"second_error": refusing}
+    return {"agree": run == agreed, "probes_run": run, "disagreement": run > agreed or None}
 
 
 def _valid(row: dict[str, Any]) -> list[int]:
-    """The witness columns (1-based): candidates that passed the prompt's tests and answer most probes
-    (`refuses_most`)."""
-    return [c for c in range(1, len(row.get("witnesses") or []) + 1) if _witness(row, c)]
+    """The witness columns (1-based): candidates that passed the prompt's tests and answer most probes."""
+    return [c for c in range(1, len(row.get("witnesses") or []) + 1) if not _summary(row, c).get("second_error")]
 
 
 def rule_first_witness(row: dict[str, Any], limit: int = head.MAX_WITNESSES) -> bool:
     """The head's rule: the first of `limit` witnesses that passes the prompt's tests decides."""
     valid = [c for c in _valid(row) if c <= limit]
-    if not valid:
-        return False
-    run, agreed, _ = _compared(row, valid[0])
-    return run >= head.MIN_PROBES and run == agreed
+    return bool(valid) and head._agrees(_summary(row, valid[0]))
 
 
 def rule_two_of_three(row: dict[str, Any]) -> bool:
     """Two valid witnesses (of the first four) agree fully with the answer; a disagreeing one is outvoted
     only when two others agree."""
-    votes = [_compared(row, c) for c in _valid(row)]
-    full = [run >= head.MIN_PROBES and run == agreed for run, agreed, _ in votes]
+    full = [head._agrees(_summary(row, c)) for c in _valid(row)]
     return sum(full) >= 2 and sum(full) > len(full) - sum(full)
 
 
@@ -215,11 +214,7 @@ def rule_votes(row: dict[str, Any], limit: int = head.MAX_WITNESSES) -> bool:
     order the head draws them, stopping where it stops."""
     summaries: list[dict[str, Any]] = []
     for column in range(1, min(limit, len(row.get("witnesses") or [])) + 1):
-        if not _witness(row, column):
-            summaries.append({"second_error": "fails the prompt's tests or refuses most probes"})
-        else:
-            run, agreed, _ = _compared(row, column)
-            summaries.append({"agree": run == agreed, "probes_run": run, "disagreement": run > agreed or None})
+        summaries.append(_summary(row, column))
         if head.settled(summaries, limit - column):
             break
     return head.trusted_by(head._votes(summaries))
