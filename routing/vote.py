@@ -83,6 +83,8 @@ def answers_agree(a: str, b: str) -> bool:
     contains it as words ("H2O" and "Water's formula is H2O"), provided the text's final number, if the
     short answer states one, is one of the short answer's ("x = 2" is not "x = 2, x = -2"). A degree
     sign reads as "degrees", "metre" as "meter", and an aside in brackets is no part of a short answer.
+    A number and a unit agree with a text whose final number is that value in the same unit, however the
+    unit is written ("2.54 cm" and "One inch is 2.54 centimetres": pint reads both, `_same_quantity`).
     """
     ca, cb = _canonical(a), _canonical(b)
     if not ca or not cb:
@@ -99,9 +101,57 @@ def answers_agree(a: str, b: str) -> bool:
         long_numbers = _NUMBER.findall(long)
         return bool(long_numbers) and _value(long_numbers[-1]) == _value(short_numbers[0])
     if re.search(rf"(?<![\w.]){re.escape(short)}(?!\w)", long) is None:
-        return False
+        return _same_quantity(short, long)
     long_numbers = _NUMBER.findall(long)
     return not short_numbers or _value(long_numbers[-1]) in {_value(n) for n in short_numbers}
+
+
+_UNIT_WORDS_MAX = 5  # "pound force per square inch" (routing/heads/units.py reads the phrase)
+
+
+def _unit_of(phrase: str) -> str | None:
+    """The one plain pint unit a phrase names ("metres per second" -> "meter / second"), or None."""
+    from routing.heads.units import meanings
+
+    readings = {m.name for m in meanings(phrase) if m.kind == "plain"}
+    return readings.pop() if len(readings) == 1 else None
+
+
+def _quantity_after(text: str, match: re.Match[str]) -> tuple[Decimal, str, int] | None:
+    """The value of the number `match` found in `text`, the unit named right after it, and how many words
+    name it; None without a unit."""
+    value = _value(match.group())
+    words = text[match.end() :].split()[:_UNIT_WORDS_MAX]
+    for n in range(len(words), 0, -1):
+        unit = _unit_of(" ".join(words[:n]).rstrip(".,;:!?"))
+        if unit is not None and value is not None:
+            return value, unit, n
+    return None
+
+
+def _same_quantity(short: str, long: str) -> bool:
+    """ "2.54 cm" and "One inch is 2.54 centimetres.": the short answer is a number and a unit, nothing else,
+    and the other answer's last number has the same value and a unit pint converts to it at a factor of
+    exactly 1 (one unit written two ways: "m/s" and "metres per second", "mph" and "miles per hour").
+    Another unit of the same quantity ("1 km", "1000 m") is not the same answer: the question asked for
+    one of them."""
+    number = _NUMBER.match(short)
+    mine = _quantity_after(short, number) if number else None
+    if mine is None or mine[2] != len(short[number.end() :].split()):
+        return False
+    last = list(_NUMBER.finditer(long))
+    theirs = _quantity_after(long, last[-1]) if last else None
+    if theirs is None or mine[0] != theirs[0]:
+        return False
+    if mine[1] == theirs[1]:
+        return True
+    from routing.heads.units import registry
+
+    ureg = registry()
+    try:
+        return (1 * ureg.Unit(theirs[1])).to(ureg.Unit(mine[1])).magnitude == 1
+    except Exception:  # noqa: BLE001 - pint raises several kinds for units that do not convert
+        return False
 
 
 def length_penalty(answer: str) -> float:

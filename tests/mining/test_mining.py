@@ -30,6 +30,12 @@ def test_majority_answer_uses_answers_agree():
     assert majority_answer([]) == ("", 0.0)
 
 
+def test_a_unit_written_two_ways_is_one_answer():
+    # the knowledge head says "m/s", a paid model "metres per second": one cluster, all agreeing
+    answer, agreement = majority_answer(["299,792,458 m/s", "299,792,458 metres per second", "299,792,458 m/s"])
+    assert (answer, agreement) == ("299,792,458 m/s", 1.0)
+
+
 @pytest.mark.django_db
 def test_only_trusted_interactions_are_mined():
     params = MiningParams()

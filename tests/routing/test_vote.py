@@ -104,7 +104,13 @@ def test_error_and_abstaining_ballots_are_ignored():
      ("299,792 km/s", "299,792,458 m/s", False), ("Monday", "It was a Monday in 1990", True),
      ("5 km", "5 km or 8 km", False), ("16 ounces", "One pound is equal to 16 ounces.", True),
      ("100 °C (at sea level)", "Water boils at 100 degrees Celsius.", True), ("32 °F", "It is 0 °F.", False),
-     ("299,792,458 metres per second", "about 299,792,458 meters per second", True)],
+     ("299,792,458 metres per second", "about 299,792,458 meters per second", True),
+     # one unit written two ways (pint converts one to the other at a factor of exactly 1); another unit is
+     # another answer even for the same quantity, and only a number and a unit is a quantity answer
+     ("299,792,458 m/s", "299,792,458 metres per second", True), ("2.54 cm", "One inch is 2.54 centimetres.", True),
+     ("60 mph", "It is 60 miles per hour.", True), ("1 km", "1000 m", False), ("12 km", "12 miles", False),
+     ("5 cm", "5 cm or 2 inches", False), ("2.54 cm", "2.55 centimetres", False),
+     ("2.54 cm across", "2.54 centimetres wide and 3 cm deep", False)],
 )  # fmt: skip
 def test_answers_agree(a, b_, same):
     assert answers_agree(a, b_) is same
