@@ -61,6 +61,20 @@ def test_a_member_phrasing_must_be_covered():
     assert not consistent("How many planets are in our solar system?", *members).ok
 
 
+def test_a_query_may_recombine_the_members_words_but_never_drop_one():
+    members = (
+        "What is the boiling point of water in Celsius?",
+        "At what temperature does water boil in degrees Celsius?",
+    )
+    assert consistent("Water boils at how many degrees Celsius?", *members).ok  # "degrees" where one said "point"
+    assert not consistent("At what temperature does water freeze in degrees Celsius?", *members).ok  # a new word
+    assert not consistent("What is the temperature of water in degrees Celsius?", *members).ok  # "boil" is shared
+    hamlet = ("Who wrote Hamlet?", "Who is the author of Hamlet?")
+    assert consistent("Who wrote Hamlet, as its author?", *hamlet).ok
+    result = consistent("Who is Hamlet?", *hamlet)
+    assert not result.ok and "no member's words all present" in result.reason
+
+
 def test_unit_direction_matters():
     members = ("What is 0 degrees Celsius in Fahrenheit?", "Convert 0 °C to Fahrenheit.")
     assert consistent("How much is 0 °C in °F?", *members).ok
