@@ -50,10 +50,16 @@ def user(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
-def test_json_mode_answers_always_parse(client):
-    """50 prompts in JSON mode: every answer is one JSON object."""
-    prompts = [f"Describe {subject} in JSON." for subject in SUBJECTS] + [
-        f"Give three facts about {subject}." for subject in SUBJECTS]  # fmt: skip
+# Each property below holds for every prompt: `make test` asks 10 (a fifth of the subjects, both wordings),
+# `make test-slow` all 50 (about 3 minutes on a 2-core CPU).
+SUBJECT_SETS = [pytest.param(SUBJECTS[::5], id="sample"), pytest.param(SUBJECTS, id="all", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("subjects", SUBJECT_SETS)
+def test_json_mode_answers_always_parse(client, subjects):
+    """Prompts in JSON mode: every answer is one JSON object."""
+    prompts = [f"Describe {subject} in JSON." for subject in subjects] + [
+        f"Give three facts about {subject}." for subject in subjects]  # fmt: skip
     failures = []
     for prompt in prompts:
         completion = client.chat.completions.create(model=LOCAL, messages=user(prompt), max_tokens=120,
@@ -66,10 +72,11 @@ def test_json_mode_answers_always_parse(client):
     assert not failures, failures
 
 
-def test_json_schema_answers_always_validate(client):
-    """50 prompts with a strict JSON schema: every answer validates against it."""
-    prompts = [f"Invent a person who likes {subject}." for subject in SUBJECTS] + [
-        f"Describe the owner of {subject}." for subject in SUBJECTS]  # fmt: skip
+@pytest.mark.parametrize("subjects", SUBJECT_SETS)
+def test_json_schema_answers_always_validate(client, subjects):
+    """Prompts with a strict JSON schema: every answer validates against it."""
+    prompts = [f"Invent a person who likes {subject}." for subject in subjects] + [
+        f"Describe the owner of {subject}." for subject in subjects]  # fmt: skip
     response_format = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON, "strict": True}}
     failures = []
     for prompt in prompts:
