@@ -516,7 +516,8 @@ class HeadGuard:
     of key words was seen.
     """
 
-    __slots__ = ("entity_sets", "entity_vocab", "forms", "key_words", "keys", "ordered", "orders", "required", "vocab")
+    __slots__ = ("entity_sets", "entity_vocab", "forms", "key_words", "keys", "ordered", "orders", "required",
+                 "shortest", "vocab")  # fmt: skip
 
     def __init__(self, data: dict[str, Any]) -> None:
         if data.get("v") != GUARD_VERSION:
@@ -530,6 +531,7 @@ class HeadGuard:
         self.forms = tuple({frozenset(q) for q in sequences})
         self.vocab = frozenset().union(*self.forms)
         self.required = frozenset.intersection(*self.forms)
+        self.shortest = min(len(form) for form in self.forms)
         self.key_words = self.required | self.entity_vocab
         self.orders = frozenset(_order_key(q, self.key_words) for q in sequences)
         self.ordered = bool(data.get("ordered"))  # some member's word order mattered: check every query's
@@ -557,7 +559,7 @@ class HeadGuard:
         member's word for another member's (the vocabulary check has passed), it drops none. Chosen on the
         tuning groups of mining/data/paraphrases.yaml (bench/spiral.py): one more unseen paraphrase
         answered, no near miss in either part."""
-        return self.required <= words and len(words) >= min(len(form) for form in self.forms)
+        return self.required <= words and len(words) >= self.shortest
 
 
 def _key_difference(key: tuple[Any, ...], seen: frozenset[tuple[Any, ...]]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 from routing.heads.base import Ballot
 from routing.heads.numwords import replace_number_words
@@ -106,26 +107,31 @@ def answers_agree(a: str, b: str) -> bool:
     return not short_numbers or _value(long_numbers[-1]) in {_value(n) for n in short_numbers}
 
 
-_UNIT_WORDS_MAX = 5  # "pound force per square inch" (routing/heads/units.py reads the phrase)
+def _quantity(text: str) -> tuple[Fraction, str] | None:
+    """ "2.54 centimetres" -> (127/50, "centimeter"): one number and one unit with one plain reading, read by
+    the units head's parser (routing/heads/units.py `parse_quantity`); None for anything else."""
+    from routing.heads.units import parse_quantity
+
+    parts = parse_quantity(text)
+    if not parts or len(parts) != 1:
+        return None
+    units = {m.name for m in parts[0].meanings if m.kind == "plain"}
+    return (parts[0].value, units.pop()) if len(units) == 1 else None
 
 
-def _unit_of(phrase: str) -> str | None:
-    """The one plain pint unit a phrase names ("metres per second" -> "meter / second"), or None."""
-    from routing.heads.units import meanings
+def _last_quantity(text: str) -> tuple[Fraction, str] | None:
+    """A text's last number with the unit named right after it (the longest phrase that reads as one)."""
+    from routing.heads.units import MAX_UNIT_WORDS
 
-    readings = {m.name for m in meanings(phrase) if m.kind == "plain"}
-    return readings.pop() if len(readings) == 1 else None
-
-
-def _quantity_after(text: str, match: re.Match[str]) -> tuple[Decimal, str, int] | None:
-    """The value of the number `match` found in `text`, the unit named right after it, and how many words
-    name it; None without a unit."""
-    value = _value(match.group())
-    words = text[match.end() :].split()[:_UNIT_WORDS_MAX]
+    numbers = list(_NUMBER.finditer(text))
+    if not numbers:
+        return None
+    last = numbers[-1]
+    words = text[last.end() :].split()[:MAX_UNIT_WORDS]
     for n in range(len(words), 0, -1):
-        unit = _unit_of(" ".join(words[:n]).rstrip(".,;:!?"))
-        if unit is not None and value is not None:
-            return value, unit, n
+        found = _quantity(f"{last.group()} {' '.join(words[:n]).rstrip('.,;:!?')}")
+        if found is not None:
+            return found
     return None
 
 
@@ -135,13 +141,9 @@ def _same_quantity(short: str, long: str) -> bool:
     exactly 1 (one unit written two ways: "m/s" and "metres per second", "mph" and "miles per hour").
     Another unit of the same quantity ("1 km", "1000 m") is not the same answer: the question asked for
     one of them."""
-    number = _NUMBER.match(short)
-    mine = _quantity_after(short, number) if number else None
-    if mine is None or mine[2] != len(short[number.end() :].split()):
-        return False
-    last = list(_NUMBER.finditer(long))
-    theirs = _quantity_after(long, last[-1]) if last else None
-    if theirs is None or mine[0] != theirs[0]:
+    mine = _quantity(short)
+    theirs = _last_quantity(long) if mine is not None else None
+    if mine is None or theirs is None or mine[0] != theirs[0]:
         return False
     if mine[1] == theirs[1]:
         return True
