@@ -26,7 +26,7 @@ LENGTH_PENALTY_MAX = 0.2
 AGREEMENT_BONUS = 0.1
 AGREEMENT_BONUS_MAX = 0.2
 # Verified heads first: a tie goes to the head whose answer was checked.
-HEAD_PRIORITY = ("pattern", "math", "code", "micro", "knowledge", "reasoning", "agent0")
+HEAD_PRIORITY = ("pattern", "math", "code", "micro", "knowledge", "reasoning", "agent0", "unknowable")
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,13 @@ def answers_agree(a: str, b: str) -> bool:
         return False
     if ca == cb:
         return True
-    short, long = sorted((ca, cb), key=len)
+    if len(ca) == len(cb):  # neither is the shorter: either may be the one stated inside the other
+        return _stated_in(ca, cb) or _stated_in(cb, ca)
+    return _stated_in(*sorted((ca, cb), key=len))
+
+
+def _stated_in(short: str, long: str) -> bool:
+    """`answers_agree` for two canonical texts: `short` is the answer `long` states."""
     if len(short) > 40:
         return False
     short = replace_number_words(_HEDGE.sub("", _ASIDE.sub("", short)) or short)

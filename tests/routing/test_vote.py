@@ -114,3 +114,4 @@ def test_error_and_abstaining_ballots_are_ignored():
 )  # fmt: skip
 def test_answers_agree(a, b_, same):
     assert answers_agree(a, b_) is same
+    assert answers_agree(b_, a) is same  # in either order, equal lengths included
