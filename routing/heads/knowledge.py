@@ -378,7 +378,10 @@ def _count(facts: Facts, m: re.Match[str]) -> Hit | None:
     unit = facts.unit_aliases.get(unit, unit)
     thing = _thing_key(m["thing"] or "")
     thing = facts.thing_aliases.get(thing, thing)
-    count = facts.counts.get(unit, {}).get(thing)
+    table = facts.counts.get(unit, {})
+    if thing not in table and thing.endswith("s") and thing.removesuffix("s") in table:
+        thing = thing.removesuffix("s")  # "spiders have how many legs": each spider has them
+    count = table.get(thing)
     return Hit(str(count), f"{unit} in {thing}".strip().removesuffix(" in")) if count is not None else None
 
 
@@ -546,6 +549,18 @@ TEMPLATES: tuple[Template, ...] = (
         _water,
     ),
     _t(
+        "water.boils_at_degrees",
+        r"(?P<sub>(?:pure )?water|ice) (?P<kind>boils|freezes|melts) at how many degrees"
+        rf"(?: (?P<u>celsius|centigrade|fahrenheit|kelvin|c|f|k))?{_COND}",
+        _water,
+    ),
+    _t(
+        "water.how_hot",
+        r"how (?:hot|warm) (?:must|does|do|should|has|have) (?P<sub>(?:pure )?water|ice) "
+        rf"(?:get|be|become|(?:need|have|has) to (?:get|be)) to (?P<kind>boil){_COND}{_TEMP_UNIT}{_COND}",
+        _water,
+    ),
+    _t(
         "water.how_many_degrees",
         r"how many degrees(?: (?P<u>celsius|centigrade|fahrenheit|kelvin|c|f|k))? "
         rf"(?:does|do) (?P<sub>(?:pure )?water|ice) (?P<kind>boil|freeze|melt)(?: at)?{_COND}",
@@ -585,11 +600,33 @@ _TWIST = re.compile(
 
 
 def _core(prompt: str) -> str:
-    """The question itself: quotes unified, whitespace collapsed, politeness and end punctuation removed."""
-    text = " ".join(unicodedata.normalize("NFKC", prompt).translate(_QUOTES).split())
+    """The question itself: quotes unified, whitespace and commas collapsed, politeness and end
+    punctuation removed."""
+    text = " ".join(unicodedata.normalize("NFKC", prompt).translate(_QUOTES).replace(", ", " ").split())
     text = _TRAILING.sub("", text)
     text = _SUFFIX.sub("", _PREFIX.sub("", text, count=1))
     return _TRAILING.sub("", text)
+
+
+# The same question with its wh-word moved to where the templates expect it (English word order, not
+# facts): "Japan's capital city is called what" -> "Japan's capital city"; "which chemical symbol does
+# gold have" -> "gold's chemical symbol". Tried only when no template matches the question as asked.
+_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^(.+?) (?:is|are) (?:called |named |known as )?(?:what|which)$", re.IGNORECASE), r"\1"),
+    (re.compile(r"^(?:which|what) ((?:\w+ ){0,2}\w+) (?:does|do) (\w+(?: \w+)?) have$", re.IGNORECASE), r"\2's \1"),
+    (re.compile(r"^(.+?) (?:in chemistry|on the periodic table)$", re.IGNORECASE), r"\1"),
+)
+
+
+def _phrasings(core: str) -> list[str]:
+    """`core`, then each rewrite of it (and of a rewrite) that differs: at most a handful."""
+    found = [core]
+    for text in found:
+        for pattern, replacement in _REWRITES:
+            rewritten = pattern.sub(replacement, text)
+            if rewritten != text and rewritten not in found:
+                found.append(rewritten)
+    return found[:6]
 
 
 class KnowledgeHead(Head):
@@ -616,14 +653,17 @@ class KnowledgeHead(Head):
 
         matched: list[str] = []
         hits: list[tuple[Template, Hit]] = []
-        for template in TEMPLATES:
-            match = template.regex.fullmatch(core)
-            if match is None:
-                continue
-            matched.append(template.name)
-            hit = template.resolve(facts, match)
-            if hit is not None:
-                hits.append((template, hit))
+        for phrasing in _phrasings(core):
+            for template in TEMPLATES:
+                match = template.regex.fullmatch(phrasing)
+                if match is None:
+                    continue
+                matched.append(template.name)
+                hit = template.resolve(facts, match)
+                if hit is not None:
+                    hits.append((template, hit))
+            if hits:
+                break  # the question as asked, or its first rewrite that a template answers
 
         if not matched:
             return self.abstain(started, "no question template matched")

@@ -273,9 +273,37 @@ POLYGONS = [
 ]
 
 
+# The wh-word where English also puts it ("... is called what?", "which X does Y have?"), a trailing
+# "on the periodic table", commas, plural subjects: the same templates, read after a rewrite.
+PHRASINGS = [
+    ("France's capital is called what?", "Paris"),
+    ("Japan's capital city is known as what?", "Tokyo"),
+    ("The capital of Italy is what?", "Rome"),
+    ("Which chemical symbol does silver have?", "Ag"),
+    ("What atomic number does oxygen have?", "8"),
+    ("Which currency does Japan have?", "Japanese yen"),
+    ("Iron's symbol on the periodic table is what?", "Fe"),
+    ("What is the chemical symbol for gold on the periodic table?", "Au"),
+    ("Water boils at how many degrees Fahrenheit at sea level?", "212 °F"),
+    ("How hot does water have to get to boil, in degrees Celsius?", "100 °C"),
+    ("At what temperature does water freeze, in Kelvin?", "273.15 K"),
+    ("Hexagons have how many sides?", "6"),
+    ("Spiders have how many legs?", "8"),
+]
+
+
 @pytest.mark.parametrize(
     ("prompt", "expected"),
-    CAPITALS + CAPITAL_REVERSE + CAPITAL_CHECKS + CURRENCIES + ELEMENTS + PLANETS + GEOGRAPHY + CONSTANTS + POLYGONS,
+    PHRASINGS
+    + CAPITALS
+    + CAPITAL_REVERSE
+    + CAPITAL_CHECKS
+    + CURRENCIES
+    + ELEMENTS
+    + PLANETS
+    + GEOGRAPHY
+    + CONSTANTS
+    + POLYGONS,
 )
 def test_answers_known_facts_exactly(prompt: str, expected: str) -> None:
     assert_answers(prompt, expected)
@@ -352,6 +380,12 @@ ABSTAIN = [
     "how many edges does a cube have",
     "How many planets are there in the universe?",
     "Which country has London as its capital?",  # United Kingdom and England
+    # rewritten phrasings keep every guard
+    "Japan's former capital is called what?",
+    "Which chemical symbol does gold not have?",
+    "Which symbol does the red planet have?",
+    "Dogs have how many legs?",
+    "How hot does salt water have to get to boil?",
     # negated or twisted
     "What is NOT the capital of France?",
     "What isn't the capital of France?",
