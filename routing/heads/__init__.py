@@ -15,8 +15,9 @@ def fast_heads() -> tuple[Head, ...]:
     from routing.heads.knowledge import KnowledgeHead
     from routing.heads.math import MathHead
     from routing.heads.micro import MicroHead
+    from routing.heads.unknowable import UnknowableHead
 
-    return MathHead(), MicroHead(), KnowledgeHead()
+    return MathHead(), MicroHead(), KnowledgeHead(), UnknowableHead()
 
 
 @lru_cache(maxsize=1)
