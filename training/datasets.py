@@ -2,7 +2,8 @@
 
 What is worth learning (`trusted`): answers a paid provider gave, and local answers a verified head
 gave (math checked by sympy, code run against tests, facts from the knowledge table: confidence >=
-0.9). Small talk, unverified model text, UNSURE, cache and pattern replays are not learned.
+0.9). Small talk, unverified model text, UNSURE, cache and pattern replays and the unknowable head's
+declines are not learned.
 
 Deduplication is by the normalized prompt (case, Unicode form, spaces); a prompt whose trusted
 answers disagree is dropped. The held-out split is decided by a hash of the normalized prompt, so
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 VERIFIED_CONFIDENCE = 0.9
 REPLAYED_ROUTES = ("cache", "pattern", "unsure", "local")
+# Declines a rule gives (routing/heads/unknowable.py): the rule answers them again for free, and an adapter
+# that learned "I cannot answer that" from "Who won the 2087 World Cup?" could refuse "... the 2018 World Cup?".
+RULE_DECLINES = ("unknowable",)
 MAX_PROMPT_CHARS = 1000
 MAX_ANSWER_CHARS = 2000
 
@@ -48,6 +52,7 @@ def trusted_interactions(*, since: datetime | None = None):
 
     rows = Interaction.objects.filter(status=Interaction.Status.OK, cached=False).exclude(route__in=REPLAYED_ROUTES)
     rows = rows.filter(Q(provider__gt="") | Q(confidence__gte=VERIFIED_CONFIDENCE)).exclude(answer="")
+    rows = rows.exclude(skill_type__in=RULE_DECLINES)
     if since is not None:
         rows = rows.filter(created_at__gte=since)
     return rows.order_by("-created_at")

@@ -30,6 +30,8 @@ def test_only_trusted_answers_are_learned():
     logged("who won?", "UNSURE", route="unsure", provider="", status="unsure", confidence=0.0)
     logged("capital of chile?", "Santiago", route="cache", cached=True)  # a replay
     logged("rhyme", "a guess", route="council", provider="", confidence=0.45)  # unverified model text
+    logged("Who won the 2090 World Cup?", "I cannot answer that: it asks about 2090, which is still to come.",
+           route="council", provider="", skill_type="unknowable", confidence=0.9)  # fmt: skip  # a rule's decline
     got = {(e.prompt, e.answer, e.source) for e in datasets.log_examples()}
     assert got == {("capital of peru?", "Lima", "cloud"), ("What is 7*8?", "56", "verified")}
 
