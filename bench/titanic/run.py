@@ -54,7 +54,7 @@ from typing import Any
 import requests
 
 from bench import split
-from bench.reporting import auth_headers, post_admitted
+from bench.reporting import FairTurns, auth_headers, post_admitted
 from bench.titanic import headline
 from bench.titanic.live import DATA_PATH, PRICE_IN, PRICE_OUT, GpuSampler, LiveStack, machine_load, summary
 from bench.titanic.scorers import SCORERS, score
@@ -111,12 +111,16 @@ class Outcome:
     retries: int = 0  # 429/503 refusals waited out (Retry-After) before this answer
 
 
-def ask(session: requests.Session, url: str, item: Item, *, max_tokens: int, timeout_s: float) -> dict[str, Any]:
+def ask(
+    session: requests.Session, url: str, item: Item, *, max_tokens: int, timeout_s: float,
+    turns: FairTurns | None = None,
+) -> dict[str, Any]:  # fmt: skip
     started = time.perf_counter()
     try:
         response, retries = post_admitted(
-            session, f"{url}/orchestrate", {"prompt": item.prompt, "max_tokens": max_tokens}, timeout_s=timeout_s
-        )
+            session, f"{url}/orchestrate", {"prompt": item.prompt, "max_tokens": max_tokens}, timeout_s=timeout_s,
+            turns=turns,
+        )  # fmt: skip
         elapsed = (time.perf_counter() - started) * 1000
         try:
             body = response.json()
@@ -256,13 +260,14 @@ def run_items(url: str, items: list[Item], *, concurrency: int, max_tokens: int,
     `stop_when` no further item is sent (the calls already in flight finish) and the outcomes end there."""
     sessions: dict[int, requests.Session] = {}
     stop = threading.Event()
+    turns = FairTurns()  # the threads' refused requests go first (one client, fair to itself)
 
     def one(item: Item) -> Outcome | None:
         if stop.is_set():
             return None
         session = sessions.setdefault(threading.get_ident(), requests.Session())
         session.headers.update(auth_headers())
-        raw = ask(session, url, item, max_tokens=max_tokens, timeout_s=timeout_s)
+        raw = ask(session, url, item, max_tokens=max_tokens, timeout_s=timeout_s, turns=turns)
         outcome = judge(item, raw, part=parts[item.id])
         if stop_when is not None and stop_when(outcome):
             stop.set()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
-from bench.reporting import post_admitted
+from bench.reporting import FairTurns, post_admitted
 
 
 @pytest.fixture
@@ -55,3 +56,74 @@ def test_a_refusal_past_the_budget_or_without_retry_after_is_final(server):
     state.update(posts=0, retry_after=None)
     response, retries = post_admitted(requests.Session(), url, {"prompt": "hi"}, timeout_s=10)
     assert (response.status_code, retries, state["posts"]) == (503, 0, 1)
+
+
+@pytest.fixture
+def one_place():
+    """A loopback server with one serving place: a post holds it for `hold_s`, a post that finds it taken
+    gets 503 with a long Retry-After at once. Records the order in which posts were served."""
+    state = {"hold_s": 0.5, "served": [], "refused": 0}
+    place = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            if place.acquire(blocking=False):
+                try:
+                    time.sleep(state["hold_s"])
+                    state["served"].append(body["prompt"])
+                finally:
+                    place.release()
+                status, reply = 200, {"answer": body["prompt"]}
+            else:
+                state["refused"] += 1
+                status, reply = 503, {"error": "saturated"}
+            data = json.dumps(reply).encode()
+            self.send_response(status)
+            if status == 503:
+                self.send_header("Retry-After", "5")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/orchestrate", state
+    httpd.shutdown()
+
+
+def _client_threads(url: str, turns: FairTurns | None) -> None:
+    """Thread A sends a1, then a2 and a3 each as soon as the one before is answered; thread B sends b1
+    while a1 holds the place."""
+
+    def a():
+        for prompt in ("a1", "a2", "a3"):
+            post_admitted(requests.Session(), url, {"prompt": prompt}, timeout_s=30, turns=turns)
+
+    def b():
+        time.sleep(0.1)
+        post_admitted(requests.Session(), url, {"prompt": "b1"}, timeout_s=30, turns=turns)
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_a_refused_request_is_served_before_the_client_s_next_new_one(one_place):
+    url, state = one_place
+    started = time.monotonic()
+    _client_threads(url, FairTurns())
+    assert state["served"] == ["a1", "b1", "a2", "a3"], state
+    assert time.monotonic() - started < 4.0  # b1 went when a1 ended, not after its 5 s Retry-After
+
+
+def test_without_turns_the_answered_thread_takes_the_place_first(one_place):
+    url, state = one_place
+    _client_threads(url, None)
+    assert state["served"][:3] == ["a1", "a2", "a3"], state  # b1 waits out its Retry-After: starved meanwhile
