@@ -13,6 +13,17 @@ import requests
 from bench.reporting import FairTurns, post_admitted
 
 
+def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict, *, retry_after: str | None = None) -> None:
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    if retry_after is not None:
+        handler.send_header("Retry-After", retry_after)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 @pytest.fixture
 def server():
     """A loopback server that refuses the first `refusals` posts with 503 (Retry-After `retry_after`)."""
@@ -23,14 +34,8 @@ def server():
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state["posts"] += 1
             refused = state["posts"] <= state["refusals"]
-            body = json.dumps({"error": "saturated"} if refused else {"answer": "ok"}).encode()
-            self.send_response(503 if refused else 200)
-            if refused and state["retry_after"] is not None:
-                self.send_header("Retry-After", state["retry_after"])
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            _reply(self, 503 if refused else 200, {"error": "saturated"} if refused else {"answer": "ok"},
+                   retry_after=state["retry_after"] if refused else None)  # fmt: skip
 
         def log_message(self, *args):
             pass
@@ -74,18 +79,10 @@ def one_place():
                     state["served"].append(body["prompt"])
                 finally:
                     place.release()
-                status, reply = 200, {"answer": body["prompt"]}
+                _reply(self, 200, {"answer": body["prompt"]})
             else:
                 state["refused"] += 1
-                status, reply = 503, {"error": "saturated"}
-            data = json.dumps(reply).encode()
-            self.send_response(status)
-            if status == 503:
-                self.send_header("Retry-After", "5")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                _reply(self, 503, {"error": "saturated"}, retry_after="5")
 
         def log_message(self, *args):
             pass
