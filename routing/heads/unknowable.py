@@ -50,6 +50,12 @@ _OUTCOME = re.compile(
     r"wake|wakes)\b",
     re.IGNORECASE,
 )
+# What is decided ahead of the event: who hosts it, where and when it is held, what was announced.
+_SETTLED = re.compile(
+    r"\b(?:host|hosts|hosting|hosted|bid|bids|awarded|venue|held|scheduled|planned|announced|chosen|selected|"
+    r"nominated|nominee|candidates?|running)\b",
+    re.IGNORECASE,
+)
 _RELATIVE_FUTURE = re.compile(
     r"\b(?:tomorrow(?:'s)?|tonight(?:'s)?|next (?:week|month|year|season|decade|century)(?:'s)?|"
     r"(?:a|any|some) future (?:date|day|time|year|month)|in the future)\b",
@@ -172,7 +178,7 @@ def unknowable(prompt: str, *, today: dt.date | None = None) -> tuple[str, str] 
         return "mind", REASONS["mind"]
     if _CHANCE.search(text) and not _ODDS.search(text):
         return "chance", REASONS["chance"]
-    if _OUTCOME.search(text) and (when := _future_marker(text, year)):
+    if _OUTCOME.search(text) and not _SETTLED.search(text) and (when := _future_marker(text, year)):
         return "future", REASONS["future"].format(when=when)
     if _EXACT.search(text) and _NOW.search(text):
         return "now", REASONS["now"]
@@ -185,7 +191,7 @@ def _unknowable_function(text: str, year: int) -> tuple[str, str] | None:
         return "undecidable", REASONS["undecidable"]
     if not _OUTCOME.search(text) or _DATA_SOURCE.search(text):
         return None
-    if when := _future_marker(text, year):
+    if not _SETTLED.search(text) and (when := _future_marker(text, year)):
         return "future", REASONS["future"].format(when=when)
     if _LIVE.search(text):
         return "live", REASONS["live"]

@@ -63,6 +63,8 @@ def test_it_declines_what_no_model_can_know(prompt, kind):
         "How many days are there between 1 January 2030 and 1 March 2031?",
         "When is the next total solar eclipse visible from Europe?",
         "What will the population of Earth be in 2050?",  # projections exist; no contest or price
+        "Which countries won the bid to host the 2030 World Cup?",  # decided ahead of the event
+        "Who are the candidates running for president in 2028?",
         "If a stock costs 12 dollars today and rises 3 dollars tomorrow, what will it cost?",  # arithmetic
         "How do I reset my password?",  # a how-to about a private thing
         "What is a good password for my email?",
