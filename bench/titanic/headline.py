@@ -14,7 +14,9 @@ answer, ok, score, confidence, category, part, cost_usd, must_abstain). An item'
 
 The replay's answers are counted apart (`replay`), never as the gateway's. A must-be-unsure item (a
 stub trap) that the council declined is the right decision but not a local answer: it counts in
-`declined_must_abstain`, not in local_accuracy_all.
+`declined_must_abstain`, not in local_accuracy_all. A local refusal that says why (the unknowable head,
+route "council") is a local answer like any other, scored by the item's scorer: right on a stub trap,
+wrong (and confidently wrong) on an answerable item.
 """
 
 from __future__ import annotations
