@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
 from bench.reporting import FairTurns, post_admitted
+
+
+@contextlib.contextmanager
+def _serving(post: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[str]:
+    """A loopback HTTP server whose POSTs `post` answers; yields the URL of its /orchestrate."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            post(self)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/orchestrate"
+    finally:
+        httpd.shutdown()
 
 
 def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict, *, retry_after: str | None = None) -> None:
@@ -29,21 +50,15 @@ def server():
     """A loopback server that refuses the first `refusals` posts with 503 (Retry-After `retry_after`)."""
     state = {"refusals": 0, "retry_after": "0.1", "posts": 0}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            state["posts"] += 1
-            refused = state["posts"] <= state["refusals"]
-            _reply(self, 503 if refused else 200, {"error": "saturated"} if refused else {"answer": "ok"},
-                   retry_after=state["retry_after"] if refused else None)  # fmt: skip
+    def post(handler: BaseHTTPRequestHandler) -> None:
+        handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+        state["posts"] += 1
+        refused = state["posts"] <= state["refusals"]
+        _reply(handler, 503 if refused else 200, {"error": "saturated"} if refused else {"answer": "ok"},
+               retry_after=state["retry_after"] if refused else None)  # fmt: skip
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/orchestrate", state
-    httpd.shutdown()
+    with _serving(post) as url:
+        yield url, state
 
 
 def test_refusals_with_retry_after_are_waited_out(server):
@@ -70,27 +85,21 @@ def one_place():
     state = {"hold_s": 0.5, "served": [], "refused": 0}
     place = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            if place.acquire(blocking=False):
-                try:
-                    time.sleep(state["hold_s"])
-                    state["served"].append(body["prompt"])
-                finally:
-                    place.release()
-                _reply(self, 200, {"answer": body["prompt"]})
-            else:
-                state["refused"] += 1
-                _reply(self, 503, {"error": "saturated"}, retry_after="5")
+    def post(handler: BaseHTTPRequestHandler) -> None:
+        body = json.loads(handler.rfile.read(int(handler.headers.get("Content-Length", 0))))
+        if place.acquire(blocking=False):
+            try:
+                time.sleep(state["hold_s"])
+                state["served"].append(body["prompt"])
+            finally:
+                place.release()
+            _reply(handler, 200, {"answer": body["prompt"]})
+        else:
+            state["refused"] += 1
+            _reply(handler, 503, {"error": "saturated"}, retry_after="5")
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/orchestrate", state
-    httpd.shutdown()
+    with _serving(post) as url:
+        yield url, state
 
 
 def _client_threads(url: str, turns: FairTurns | None) -> None:
