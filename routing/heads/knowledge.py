@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -618,15 +618,21 @@ _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def _phrasings(core: str) -> list[str]:
-    """`core`, then each rewrite of it (and of a rewrite) that differs: at most a handful."""
+MAX_PHRASINGS = 6
+
+
+def _phrasings(core: str) -> Iterator[str]:
+    """`core`, then each rewrite of it (and of a rewrite) that differs, made only when asked for: the
+    question as asked usually answers. At most MAX_PHRASINGS."""
     found = [core]
-    for text in found:
+    for count, text in enumerate(found):  # `found` grows as it is read
+        if count == MAX_PHRASINGS:
+            return
+        yield text
         for pattern, replacement in _REWRITES:
             rewritten = pattern.sub(replacement, text)
             if rewritten != text and rewritten not in found:
                 found.append(rewritten)
-    return found[:6]
 
 
 class KnowledgeHead(Head):
