@@ -32,6 +32,9 @@ import re
 import time
 
 from routing.heads.base import Ballot, Head, HeadContext
+from routing.heads.numwords import SCALES as NUMBER_SCALES
+from routing.heads.numwords import TENS as NUMBER_TENS
+from routing.heads.numwords import UNITS as NUMBER_UNITS
 
 __all__ = ["UnknowableHead", "unknowable"]
 
@@ -69,11 +72,8 @@ _MONTHS = (
 _DAY_OF_MONTH = re.compile(
     rf"\b\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?\s+{_MONTHS}\b|\b{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?\b", re.IGNORECASE
 )
-_OTHER_NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
-    r"thousand|million|half|twice|double|triple)\b",
-    re.IGNORECASE,
-)
+_NUMBER_WORDS = (*NUMBER_UNITS, *NUMBER_TENS, "hundred", *NUMBER_SCALES, "half", "twice", "double", "triple")
+_OTHER_NUMBER = re.compile(rf"\d|\b(?:{'|'.join(_NUMBER_WORDS)})\b", re.IGNORECASE)
 
 _PRIVATE_NOUN = (
     r"(?:phone number|number|bank account(?: balance)?|account(?: balance| number)?|balance|bank details|"

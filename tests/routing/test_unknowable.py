@@ -66,6 +66,7 @@ def test_it_declines_what_no_model_can_know(prompt, kind):
         "Which countries won the bid to host the 2030 World Cup?",  # decided ahead of the event
         "Who are the candidates running for president in 2028?",
         "If a stock costs 12 dollars today and rises 3 dollars tomorrow, what will it cost?",  # arithmetic
+        "If a share's price is sixty dollars today and seventeen more tomorrow, what will its price be?",
         "How do I reset my password?",  # a how-to about a private thing
         "What is a good password for my email?",
         "Where can I find my bank account number?",
