@@ -24,6 +24,26 @@ from typing import Any
 from django.conf import settings
 
 MAX_CHAT_WORDS = 16  # longer prompts are requests, not small talk: no embedding spent on them
+ASSISTANT_NAME = "Swarm"
+
+# The assistant addressed by its name ("thanks, Swarm!", "hi swarm", "Swarm, how are you?"): the corpus the
+# classifier learnt from never names the bot, and the unknown word drags a plain thank-you below the threshold
+# ("thank you so much, Swarm" 0.23, without the name 0.997). The name is an address when it is set off: first and
+# followed by a comma, colon or "!", after the first word and followed by a comma, or last after a comma or after a
+# short phrase (at most MAX_ADDRESS_WORDS words). Never after a determiner or a preposition ("what is a swarm?",
+# "tell me about the swarm"): there it is a noun of the sentence.
+MAX_ADDRESS_WORDS = 3
+_NAME = re.escape(ASSISTANT_NAME)
+_ADDRESS_FIRST = re.compile(rf"^\s*{_NAME}\s*[,:!]\s*(?=\S)", re.IGNORECASE)
+_ADDRESS_SECOND = re.compile(rf"^(\s*[\w']+)\s+{_NAME}\s*,\s*(?=\S)", re.IGNORECASE)
+_ADDRESS_LAST = re.compile(
+    rf"^(.*?\S)(\s*,)?\s+{_NAME}\s*([.!?]*)\s*$|^(.*?\S),{_NAME}\s*([.!?]*)\s*$", re.IGNORECASE | re.DOTALL
+)
+_NOT_BEFORE_ADDRESS = frozenset({
+    "a", "an", "the", "this", "that", "these", "those", "my", "your", "our", "their", "his", "her", "its", "some",
+    "any", "every", "each", "no", "which", "what", "whose", "of", "about", "in", "into", "on", "at", "for", "to",
+    "with", "from", "by", "like", "as", "than", "under", "over", "near",
+})  # fmt: skip
 
 # "I'm Dr. Elena Zephyra", "My name is Max": a name the assistant gave itself. Swarm is its name; the
 # other capitalised words that may follow "I'm" mid-sentence are not names.
@@ -87,14 +107,33 @@ class ChatVerdict:
     probability: float | None  # None: not measured (too long to be small talk)
 
 
+def without_address(prompt: str) -> str:
+    """`prompt` without the assistant's name where it only addresses the assistant (the rule is above ASSISTANT_NAME):
+    "hi swarm" -> "hi", "Swarm, how are you?" -> "how are you?", "hey swarm, what's up?" -> "hey, what's up?";
+    "what is a swarm?" is left as it is."""
+    if first := _ADDRESS_FIRST.match(prompt):
+        return prompt[first.end() :]
+    second = _ADDRESS_SECOND.match(prompt)
+    if second and second.group(1).strip().lower() not in _NOT_BEFORE_ADDRESS:
+        return f"{second.group(1)}, {prompt[second.end() :]}"
+    if last := _ADDRESS_LAST.match(prompt):
+        before, comma, marks = (last.group(1), last.group(2), last.group(3)) if last.group(1) is not None \
+            else (last.group(4), ",", last.group(5))  # fmt: skip
+        previous = re.findall(r"[\w']+", before.lower())
+        if previous and previous[-1] not in _NOT_BEFORE_ADDRESS and (comma or len(previous) <= MAX_ADDRESS_WORDS):
+            return before + marks
+    return prompt
+
+
 def classify(prompt: str) -> ChatVerdict:
-    """Whether `prompt` is small talk, by the classifier (one embedding, ~3 ms)."""
+    """Whether `prompt` is small talk, by the classifier (one embedding, ~3 ms), the assistant's name taken out
+    where it only addresses the assistant (without_address)."""
     if len(prompt.split()) > MAX_CHAT_WORDS or not prompt.strip():
         return ChatVerdict(chat=False, probability=None)
     from mining.embeddings import embed
 
     model = load_classifier()
-    probability = model.probability(embed([prompt])[0])
+    probability = model.probability(embed([without_address(prompt)])[0])
     return ChatVerdict(chat=probability >= model.threshold, probability=round(probability, 4))
 
 

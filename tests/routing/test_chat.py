@@ -26,6 +26,18 @@ def test_small_talk_is_recognised_beyond_any_list(prompt):
     assert classify(prompt).chat, classify(prompt)
 
 
+@pytest.mark.parametrize("prompt", ["thank you so much, Swarm", "bye swarm", "hello Swarm!"])
+def test_small_talk_that_names_the_assistant_is_recognised(prompt):
+    # without the name taken out: 0.23, 0.35 and 0.89, all below the threshold
+    assert classify(prompt).chat, classify(prompt)
+
+
+@pytest.mark.parametrize("prompt", ["Swarm, what is the tallest mountain in Africa?", "what is a swarm?",
+                                    "write a function that sorts a list, swarm"])  # fmt: skip
+def test_a_question_that_names_the_assistant_is_still_a_question(prompt):
+    assert not classify(prompt).chat, classify(prompt)
+
+
 @pytest.mark.parametrize("prompt", ["What is the tallest mountain in Africa?", "Write a function that sorts a list",
                                     "How do I install numpy on Windows?", "Who painted the Sistine Chapel ceiling?",
                                     "Explain how vaccines work", "What year did the Berlin Wall fall?",
