@@ -8,7 +8,9 @@ change does he get?") and that no exact head answered gets two greedy answers fr
    one of the problem's numbers (digits or number words), that number as a fraction of 100 when the
    problem speaks of percent, or one of FREE_CONSTANTS (0, 1, 2, a half, the common unit factors). A
    program that brings a number of its own (a wall's length it assumed, a rate it imagined) counts for
-   nothing, whatever it returns, and so does one that returns no finite number.
+   nothing, whatever it returns, and so does one that returns no finite number. It must be complete too:
+   every number the problem states (0 and 1 excepted) is written in it (unused_numbers); one that leaves a
+   quantity out answered another problem.
 2. Worked steps in words ending in "Answer: <number>" (only once the program gave a founded number).
 
 The answer (the program's number) is trusted (AGREED_CONFIDENCE, above the council's 0.75 floor) only when
@@ -106,6 +108,38 @@ def unfounded_literals(code: str, allowed: frozenset[Decimal]) -> list[str]:
         if not math.isfinite(value) or Decimal(repr(value)).normalize() not in allowed:
             found.append(repr(value))
     return found
+
+
+def program_literals(code: str) -> frozenset[Decimal]:
+    """The numeric literals of `code` (empty when it does not parse)."""
+    try:
+        tree = parse_source(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return frozenset()
+    return frozenset(Decimal(repr(node.value)).normalize() for node in ast.walk(tree)
+                     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
+                     and not isinstance(node.value, bool) and math.isfinite(node.value))  # fmt: skip
+
+
+def unused_numbers(code: str, prompt: str) -> list[str]:
+    """The numbers the problem states that `code` never writes (0 and 1 excepted: adding 0 or multiplying by 1
+    may be left out). A percentage counts as written as itself, as a share of 100 or as one minus or plus that
+    share (10 % -> 10, 0.1, 0.9 or 1.1). A program that leaves out a stated quantity answered another problem:
+    "James is 17. In 9 years his cousin will be 2 times as old as James is now. How old is she now?" written
+    as `return 17 * 2` agrees with steps that forget the 9 too, and both are wrong."""
+    literals = program_literals(code)
+    percent = bool(_PERCENT.search(prompt))
+    unused = []
+    for number in dict.fromkeys(n.normalize() for n in problem_numbers(prompt)):
+        if number in (0, 1):
+            continue
+        forms = {number}
+        if percent:
+            share = number / 100
+            forms |= {share.normalize(), (1 - share).normalize(), (1 + share).normalize()}
+        if not forms & literals:
+            unused.append(format(number, "f"))
+    return unused
 
 
 def is_word_problem(prompt: str) -> bool:
@@ -275,7 +309,7 @@ class ReasoningHead(Head):
             temperature=0.0,
         )  # fmt: skip
         code = program_code(gen.text)
-        evidence: dict[str, Any] = {"result": None, "error": None, "unfounded": []}
+        evidence: dict[str, Any] = {"result": None, "error": None, "unfounded": [], "unused": []}
         if "solution" not in defined_functions(code):
             evidence["error"] = "no solution() that parses"
         elif unfounded := unfounded_literals(code, allowed_constants(prompt)):
@@ -284,5 +318,7 @@ class ReasoningHead(Head):
             marker = f"__swarm_reasoning_{secrets.token_hex(8)}__:"
             result = run_python(code=runner_script(code, marker), wall_s=SANDBOX_WALL_S)
             evidence.update(run_report(result, marker))
+            if evidence["result"] is not None and (unused := unused_numbers(code, prompt)):
+                evidence.update(result=None, error="leaves out numbers the problem gives", unused=unused[:5])
         evidence["code"] = code[:1500]  # the model's own program: nothing from the sandbox but the number
         return evidence

@@ -26,6 +26,7 @@ from routing.heads.reasoning import (
     problem_numbers,
     program_code,
     unfounded_literals,
+    unused_numbers,
 )
 from routing.vote import DEFAULT_MIN_CONFIDENCE
 
@@ -232,3 +233,41 @@ def test_without_a_model_or_a_sandbox_the_head_abstains(monkeypatch: pytest.Monk
     seen: list[dict] = []
     ballot = ask(GREEDY, "Answer: 8", seen=seen)
     assert ballot.evidence == {"abstained": "sandbox unavailable: bwrap not found"} and seen == []
+
+
+def test_a_program_that_leaves_out_a_stated_number_counts_for_nothing_and_the_words_are_not_asked() -> None:
+    # Both ways forgot the 9: the program and the words agree on 34, and the answer is 25.
+    prompt = "James is 17 years old. In 9 years his cousin will be 2 times as old as James is now. How old is she now?"
+    seen: list[dict] = []
+    forgot = "```python\ndef solution():\n    james = 17\n    return james * 2\n```"
+    ballot = ReasoningHead().answer(
+        prompt, HeadContext(generate=model(forgot, "17 x 2 = 34.\n\nAnswer: 34", seen=seen))
+    )
+    assert ballot.answer == "" and ballot.confidence == 0.0
+    assert ballot.evidence["program"]["unused"] == ["9"] and len(seen) == 1
+    complete = "```python\ndef solution():\n    return 17 * 2 - 9\n```"
+    assert ReasoningHead().answer(prompt, HeadContext(generate=model(complete, "Answer: 25"))).answer == "25"
+
+
+@pytest.mark.parametrize(
+    ("code", "prompt", "unused"),
+    [
+        (
+            "def solution():\n    return 70 + 40\n",
+            "A train goes 70 km/h for 1 hour, then 40 km/h for 1 hour. How far?",
+            [],
+        ),
+        ("def solution():\n    return 40 * 0.9\n", "A $40 jacket is 10% off. What does it cost?", []),
+        ("def solution():\n    return 40 * (1 - 10 / 100)\n", "A $40 jacket is 10% off. What does it cost?", []),
+        ("def solution():\n    return 40\n", "A $40 jacket is 10% off. What does it cost?", ["10"]),
+        (
+            "def solution():\n    return 4 * 26 - 3\n",
+            "The average of four numbers is 26. One is 3. What is the sum of the rest?",
+            [],
+        ),
+        ("def solution(:\n", "Sam has 3 pens and buys 4. How many now?", ["3", "4"]),
+    ],
+    ids=["times-one-left-out", "share", "share-written-out", "percent-left-out", "number-word", "does-not-parse"],
+)
+def test_unused_numbers(code: str, prompt: str, unused: list[str]) -> None:
+    assert unused_numbers(code, prompt) == unused
