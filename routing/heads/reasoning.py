@@ -96,31 +96,22 @@ def allowed_constants(prompt: str) -> frozenset[Decimal]:
     return frozenset({n.normalize() for n in stated | FREE_CONSTANTS})
 
 
+def numeric_literals(code: str) -> list[int | float] | None:
+    """The numbers written in `code`, in order (None: it does not parse)."""
+    try:
+        tree = parse_source(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+            and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)]  # fmt: skip
+
+
 def unfounded_literals(code: str, allowed: frozenset[Decimal]) -> list[str]:
     """The numeric literals in `code` that the problem did not give (see allowed_constants)."""
-    try:
-        tree = parse_source(code)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    literals = numeric_literals(code)
+    if literals is None:
         return ["<does not parse>"]
-    found = []
-    for node in ast.walk(tree):
-        value = node.value if isinstance(node, ast.Constant) else None
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        if not math.isfinite(value) or Decimal(repr(value)).normalize() not in allowed:
-            found.append(repr(value))
-    return found
-
-
-def program_literals(code: str) -> frozenset[Decimal]:
-    """The numeric literals of `code` (empty when it does not parse)."""
-    try:
-        tree = parse_source(code)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return frozenset()
-    return frozenset(Decimal(repr(node.value)).normalize() for node in ast.walk(tree)
-                     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
-                     and not isinstance(node.value, bool) and math.isfinite(node.value))  # fmt: skip
+    return [repr(v) for v in literals if not math.isfinite(v) or Decimal(repr(v)).normalize() not in allowed]
 
 
 def unused_numbers(code: str, prompt: str) -> list[str]:
@@ -129,7 +120,7 @@ def unused_numbers(code: str, prompt: str) -> list[str]:
     share (10 % -> 10, 0.1, 0.9 or 1.1). A program that leaves out a stated quantity answered another problem:
     "James is 17. In 9 years his cousin will be 2 times as old as James is now. How old is she now?" written
     as `return 17 * 2` agrees with steps that forget the 9 too, and both are wrong."""
-    literals = program_literals(code)
+    literals = {Decimal(repr(v)).normalize() for v in numeric_literals(code) or () if math.isfinite(v)}
     percent = bool(_PERCENT.search(prompt))
     unused = []
     for number in dict.fromkeys(n.normalize() for n in problem_numbers(prompt)):
