@@ -100,12 +100,13 @@ def measure(part: str, *, problem_set: str = "titanic", n: int | None = None, mo
 
     head = ReasoningHead()
     source = titanic_problems(part) if problem_set == "titanic" else gsm_problems(part)
+    exact_heads = list(fast_heads())
     problems = []
     for problem in source:
         if n is not None and len(problems) >= n:
             break
         if head.applies(problem.prompt) and fast_decision(
-            problem.prompt, fast_heads=list(fast_heads()), max_tokens=128, temperature=0.0,
+            problem.prompt, fast_heads=exact_heads, max_tokens=128, temperature=0.0,
             min_confidence=DEFAULT_MIN_CONFIDENCE,
         ) is None:  # fmt: skip
             problems.append(problem)

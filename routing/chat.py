@@ -36,9 +36,7 @@ MAX_ADDRESS_WORDS = 3
 _NAME = re.escape(ASSISTANT_NAME)
 _ADDRESS_FIRST = re.compile(rf"^\s*{_NAME}\s*[,:!]\s*(?=\S)", re.IGNORECASE)
 _ADDRESS_SECOND = re.compile(rf"^(\s*[\w']+)\s+{_NAME}\s*,\s*(?=\S)", re.IGNORECASE)
-_ADDRESS_LAST = re.compile(
-    rf"^(.*?\S)(\s*,)?\s+{_NAME}\s*([.!?]*)\s*$|^(.*?\S),{_NAME}\s*([.!?]*)\s*$", re.IGNORECASE | re.DOTALL
-)
+_ADDRESS_LAST = re.compile(rf"^(.*?\S)(,|\s*,\s+|\s+){_NAME}\s*([.!?]*)\s*$", re.IGNORECASE | re.DOTALL)
 _NOT_BEFORE_ADDRESS = frozenset({
     "a", "an", "the", "this", "that", "these", "those", "my", "your", "our", "their", "his", "her", "its", "some",
     "any", "every", "each", "no", "which", "what", "whose", "of", "about", "in", "into", "on", "at", "for", "to",
@@ -117,10 +115,13 @@ def without_address(prompt: str) -> str:
     if second and second.group(1).strip().lower() not in _NOT_BEFORE_ADDRESS:
         return f"{second.group(1)}, {prompt[second.end() :]}"
     if last := _ADDRESS_LAST.match(prompt):
-        before, comma, marks = (last.group(1), last.group(2), last.group(3)) if last.group(1) is not None \
-            else (last.group(4), ",", last.group(5))  # fmt: skip
+        before, separator, marks = last.groups()
         previous = re.findall(r"[\w']+", before.lower())
-        if previous and previous[-1] not in _NOT_BEFORE_ADDRESS and (comma or len(previous) <= MAX_ADDRESS_WORDS):
+        if (
+            previous
+            and previous[-1] not in _NOT_BEFORE_ADDRESS
+            and ("," in separator or len(previous) <= MAX_ADDRESS_WORDS)
+        ):
             return before + marks
     return prompt
 
