@@ -9,6 +9,7 @@
 #   make smoke-live [URL=http://127.0.0.1:8000]      10 calls to /orchestrate and /vote on the RUNNING stack (SWARM_API_KEY if set)
 #   make micro [openai_cost=0.05] [STRICT_COST=on]   the 40-item micro Titanic slice on a stack of its own, cap CAP
 #   make trust [MODELS=a,b] [LIMIT=N]                when each model's own factual answer may be trusted: fitted on the tuning part -> reports/trust_<date>.json
+#   make reference [MODEL=a] [LIMIT=N]               when an answer read from WordNet's notes may be trusted: fitted on the tuning part -> reports/reference_<date>.json
 #   make humaneval [MODELS=a,b] [LIMIT=N]            HumanEval through a stack of its own per model, and the model alone -> reports/humaneval_<date>.json
 #   make profiles [MODELS=a,b] [N=20]                each model's 20-token answer and first SSE token via its own stack, and raw -> reports/profiles_<date>.json
 #   make hotpath [QUICK=1] [MODEL=a] [HOTPATH_DURATION=10] [HOTPATH_CONNECTIONS=8]   the hot path under wrk: cache hit and head vs a bare Django + DRF anchor and LiteLLM, 1-token pass-through -> reports/hotpath_<date>.json
@@ -29,7 +30,7 @@ LITELLM_SPEC ?= litellm[proxy]==1.106.2
 
 SMOKE_URL ?= http://127.0.0.1:8000
 
-.PHONY: install-bench titanic soak-live peers gate titanic-data smoke-loader smoke-live micro humaneval trust profiles hotpath \
+.PHONY: install-bench titanic soak-live peers gate titanic-data smoke-loader smoke-live micro humaneval trust reference profiles hotpath \
 	wrk-deps
 
 $(VENV)/.bench-installed: requirements/bench.txt $(VENV)/.test-installed
@@ -74,6 +75,9 @@ micro: install-bench models
 # Model-written code runs only in the bubblewrap sandbox: sandbox-deps installs bwrap (as root), else the run refuses.
 trust: install-bench models
 	$(PYTHON) -m bench.trust$(if $(MODELS), --models $(MODELS))$(if $(LIMIT), --limit $(LIMIT))
+
+reference: install-bench models
+	$(PYTHON) -m bench.reference$(if $(MODEL), --model $(MODEL))$(if $(LIMIT), --limit $(LIMIT))
 
 humaneval: install-bench models sandbox-deps
 	$(PYTHON) -m bench.humaneval$(if $(MODELS), --models $(MODELS))$(if $(LIMIT), --limit $(LIMIT))

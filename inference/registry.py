@@ -55,6 +55,19 @@ class ModelTrust:
     rule: str
     threshold: float
     report: str
+    # When the model's answer read from WordNet's notes is trusted (routing/reference.py; bench/reference.py
+    # fits it): None, never.
+    reference: ReferenceTrust | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceTrust:
+    """The grounded-answer rule: the supporting note covers at least `min_coverage` of the question's
+    content words and every token was at least `min_token_prob` likely; `report` is where it was fitted."""
+
+    min_coverage: float
+    min_token_prob: float
+    report: str
 
 
 @dataclass(frozen=True)
@@ -204,8 +217,8 @@ def _parse_model(raw: dict[str, Any]) -> ModelSpec:
 def _parse_trust(alias: str, raw: Any) -> ModelTrust | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) != {"rule", "threshold", "report"}:
-        raise RegistryError(f"model {alias!r}: trust needs exactly rule, threshold and report")
+    if not isinstance(raw, dict) or set(raw) - {"reference"} != {"rule", "threshold", "report"}:
+        raise RegistryError(f"model {alias!r}: trust needs exactly rule, threshold and report (and may have reference)")
     if raw["rule"] not in TRUST_RULES:
         raise RegistryError(f"model {alias!r}: trust rule {raw['rule']!r} is not one of {', '.join(TRUST_RULES)}")
     try:
@@ -214,7 +227,28 @@ def _parse_trust(alias: str, raw: Any) -> ModelTrust | None:
         raise RegistryError(f"model {alias!r}: trust threshold must be a number") from None
     if not 0.0 < threshold <= 1.0:
         raise RegistryError(f"model {alias!r}: trust threshold {threshold} is not a probability in (0, 1]")
-    return ModelTrust(rule=str(raw["rule"]), threshold=threshold, report=str(raw["report"]))
+    return ModelTrust(
+        rule=str(raw["rule"]),
+        threshold=threshold,
+        report=str(raw["report"]),
+        reference=_parse_reference(alias, raw.get("reference")),
+    )
+
+
+def _parse_reference(alias: str, raw: Any) -> ReferenceTrust | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"min_coverage", "min_token_prob", "report"}:
+        raise RegistryError(f"model {alias!r}: trust.reference needs exactly min_coverage, min_token_prob and report")
+    values = {}
+    for key in ("min_coverage", "min_token_prob"):
+        try:
+            values[key] = float(raw[key])
+        except (TypeError, ValueError):
+            raise RegistryError(f"model {alias!r}: trust.reference {key} must be a number") from None
+        if not 0.0 <= values[key] <= 1.0:
+            raise RegistryError(f"model {alias!r}: trust.reference {key} {values[key]} is not in [0, 1]")
+    return ReferenceTrust(values["min_coverage"], values["min_token_prob"], str(raw["report"]))
 
 
 # Parsed registries by (path, inode, mtime, size): the request path asks for the active model on

@@ -8,7 +8,8 @@ Which interactions are trusted (the only ones mined, `trusted_filter` + `is_trus
   curated fact table), `micro` (unit tables, calendar arithmetic, greetings), or `code` only when its
   winning ballot ran the prompt's tests in the sandbox and they passed; or, with `calibrated_answers`
   (on), an `agent0` answer served under the model's calibrated trust rule (its ballot says
-  `calibrated`: config/models.yaml, bench/trust.py), never its small talk or a distilled adapter's
+  `calibrated`: config/models.yaml, bench/trust.py) or its grounded rule (`grounded.trusted`:
+  routing/reference.py, bench/reference.py), never its small talk or a distilled adapter's
   answer (an adapter learns from the mined log: mining its answers would let it confirm itself);
 - never route "cache" (a copy of an answer already logged), "pattern" (our own answers: mining them
   would let a head confirm itself) or "unsure";
@@ -174,9 +175,12 @@ def _code_tests_passed(ballots: Any) -> bool:
 
 
 def _calibrated(ballots: Any) -> bool:
-    """agent0's answer was trusted under the base model's calibrated rule (not small talk, no adapter)."""
+    """agent0's answer was trusted under one of the base model's fitted rules, its own (`calibrated`) or read
+    from WordNet's notes (`grounded`); not small talk, no adapter."""
     evidence = _evidence(ballots, "agent0")
-    return evidence.get("calibrated") is True and not evidence.get("chat") and not evidence.get("adapter")
+    grounded = (evidence.get("grounded") or {}).get("trusted") is True
+    trusted = evidence.get("calibrated") is True or grounded
+    return trusted and not evidence.get("chat") and not evidence.get("adapter")
 
 
 def is_trusted(row: dict[str, Any], params: MiningParams) -> bool:

@@ -2,7 +2,9 @@
 
 Its factual answers are unverified (below the vote's floor) unless the model was sure of every token
 under a rule calibrated for that model (`calibrated_trust`, bench/trust.py), or a distilled adapter
-answers what it learned, near a prompt it was trained on (`distilled_trust`). An adapter moves what the
+answers what it learned, near a prompt it was trained on (`distilled_trust`), or, asked again with
+WordNet's nearest notes before the question, the base model's answer stands on one note and repeats what
+it said on its own (`grounded_answer`, routing/reference.py, under the model's fitted `trust.reference`). An adapter moves what the
 model is sure of, so the calibrated rule does not hold for its answers (unless its gate measured that it
 does); when an adapter's answer is not trusted, the base model answers alone and its answer is trusted
 under the calibrated rule as it would be with no adapter on (the ballot's `base_model` evidence)."""
@@ -14,9 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from routing import reference
 from routing.chat import ChatVerdict, classify, load_classifier, reply_problem
 from routing.heads.base import Ballot, Head, HeadContext
 from routing.heads.code import is_code_request
+from routing.reference import Grounding
 from routing.stubguard import stub_marker
 from training.record import Match, TrainedRecord, record_for
 
@@ -46,6 +50,9 @@ DISTILLED_CONFIDENCE = 0.8
 # The base model's own answer, under its calibrated trust rule (config/models.yaml `trust`): a rule
 # bench/trust.py fitted on the tuning part with no wrong answer trusted, and checked on the held-out part.
 CALIBRATED_CONFIDENCE = 0.8
+# The base model's answer read from WordNet's notes, standing on one note that covers the question, under
+# the model's fitted `trust.reference` rule (routing/reference.py, bench/reference.py).
+GROUNDED_CONFIDENCE = 0.8
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,58 @@ def calibrated_trust(gen, *, trust, adapter: str | None, record: TrainedRecord |
     return evidence is not None and evidence >= trust.threshold
 
 
+@dataclass(frozen=True)
+class GroundedAnswer:
+    """The base model's answer with WordNet's notes before the question, and whether it is trusted."""
+
+    gen: Any  # inference.backends.base.Generation
+    grounding: Grounding
+    agreed: bool  # the model's own answer already said what this one adds
+    trusted: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trusted": self.trusted,
+            "reply": self.gen.text[:200],
+            "agreed": self.agreed,
+            **self.grounding.as_dict(),
+        }
+
+
+def grounded_answer(prompt: str, ctx: HeadContext, *, own: str) -> GroundedAnswer | None:
+    """Ask the base model again with the notes nearest the question (routing/reference.py), when the model has a
+    fitted `trust.reference` rule, the prompt is a short question with notes near it, and time is left; `own`
+    is the model's answer without the notes, which must already say what the grounded one adds.
+    None: not asked."""
+    rule = ctx.trust.reference if ctx.trust else None
+    generate = ctx.base_generate if ctx.adapter else ctx.generate
+    if rule is None or generate is None or not reference.asks_for_fact(prompt):
+        return None
+    if ctx.deadline is not None and time.perf_counter() >= ctx.deadline:
+        return None
+    try:
+        notes = reference.notes_for(prompt)
+    except (ImportError, OSError, ValueError) as exc:  # WordNet or scikit-learn missing
+        log.warning("the reference notes are unavailable: %s: %s", type(exc).__name__, exc)
+        return None
+    if not notes:
+        return None
+    gen = generate(reference.messages(prompt, notes), max_tokens=ctx.max_tokens, temperature=0.0)
+    found = reference.grounding(prompt, gen.text, notes)
+    agreed = reference.agrees(prompt, gen.text, own)
+    trusted = reference.trusted_grounding(
+        found.grounded,
+        agreed,
+        found.coverage,
+        gen.min_token_prob,
+        gen.finish_reason,
+        gen.text,
+        min_coverage=rule.min_coverage,
+        min_token_prob=rule.min_token_prob,
+    )
+    return GroundedAnswer(gen, found, agreed, trusted and not stub_marker(gen.text))
+
+
 def trust_evidence(gen, rule: str) -> float | None:
     """What a trust rule (inference.registry.TRUST_RULES) compares with its threshold; None: not measured."""
     return gen.min_token_prob if rule == "min_token_prob" else gen.token_confidence
@@ -176,10 +235,17 @@ class Agent0Head(Head):
             base = ctx.base_generate(messages, max_tokens=ctx.max_tokens, temperature=ctx.temperature)
             if calibrated_trust(base, trust=ctx.trust, adapter=None):
                 adapter_reply, gen, adapter, calibrated = gen.text[:200], base, None, True
+        grounded = None
+        if not chat and not distilled and not calibrated:
+            grounded = grounded_answer(prompt, ctx, own=gen.text)
+            if grounded is not None and grounded.trusted:
+                gen, adapter = grounded.gen, None
         if distilled:
             confidence = DISTILLED_CONFIDENCE
         elif calibrated:
             confidence = CALIBRATED_CONFIDENCE
+        elif grounded is not None and grounded.trusted:
+            confidence = GROUNDED_CONFIDENCE
         if not gen.text or stub_marker(gen.text):
             confidence = 0.0
         elif gen.finish_reason == "length" and not chat:
@@ -200,6 +266,7 @@ class Agent0Head(Head):
             distilled=distilled,
             **({"distilled_trust": guarded.as_dict()} if guarded else {}),
             calibrated=calibrated,
+            **({"grounded": grounded.as_dict()} if grounded else {}),
             min_token_prob=gen.min_token_prob,
             **({} if adapter_reply is None else {"base_model": {"adapter": ctx.adapter, "reply": adapter_reply}}),
         )

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from inference.gpu import GpuMemory, VramGuardError, check_vram
-from inference.registry import RegistryError, load_registry, prefetch_specs
+from inference.registry import ReferenceTrust, RegistryError, load_registry, prefetch_specs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -141,6 +141,15 @@ _ENTRY = "models:\n- alias: a\n  sha256: " + "a" * 64 + "\n  size: 1\n  source: 
         ("  trust: {rule: vibes, threshold: 0.5, report: r.json}", "not one of"),
         ("  trust: {rule: min_token_prob, threshold: high, report: r.json}", "must be a number"),
         ("  trust: {rule: min_token_prob, threshold: 1.5, report: r.json}", "not a probability"),
+        (
+            "  trust: {rule: min_token_prob, threshold: 0.5, report: r.json, reference: {min_coverage: 0.8}}",
+            "exactly min_coverage, min_token_prob and report",
+        ),
+        (
+            "  trust: {rule: min_token_prob, threshold: 0.5, report: r.json,\n"
+            "          reference: {min_coverage: 2, min_token_prob: 0.5, report: r.json}}",
+            "not in \\[0, 1\\]",
+        ),
     ],
 )
 def test_a_bad_trust_block_is_refused(tmp_path, trust, message):
@@ -155,6 +164,12 @@ def test_a_trust_block_is_parsed_and_its_absence_means_none(tmp_path):
     path.write_text(_ENTRY + "  trust: {rule: token_confidence, threshold: 0.9, report: reports/trust_x.json}\n")
     trust = load_registry(path).get("a").trust
     assert (trust.rule, trust.threshold, trust.report) == ("token_confidence", 0.9, "reports/trust_x.json")
+    assert trust.reference is None
+    path.write_text(
+        _ENTRY + "  trust: {rule: token_confidence, threshold: 0.9, report: reports/trust_x.json,\n"
+        "          reference: {min_coverage: 0.75, min_token_prob: 0.4, report: reports/reference_x.json}}\n"
+    )
+    assert load_registry(path).get("a").trust.reference == ReferenceTrust(0.75, 0.4, "reports/reference_x.json")
     path.write_text(_ENTRY)
     assert load_registry(path).get("a").trust is None
 

@@ -46,7 +46,13 @@ def test_only_trusted_interactions_are_mined():
     # the model's own answer under its calibrated trust rule
     log_interaction("q calibrated", "Ottawa", route="council", skill_type="agent0", confidence=0.8,
                     ballots=[{"head": "agent0", "evidence": {"calibrated": True, "chat": False}}])  # fmt: skip
+    # the model's answer read from WordNet's notes, under its grounded rule
+    grounded = {"calibrated": False, "grounded": {"trusted": True}}
+    log_interaction("q grounded", "Fleming", route="council", skill_type="agent0", confidence=0.8,
+                    ballots=[{"head": "agent0", "evidence": grounded}])  # fmt: skip
     untrusted = [
+        log_interaction("q ungrounded", "x", route="council", skill_type="agent0", confidence=0.45,
+                        ballots=[{"head": "agent0", "evidence": {**grounded, "grounded": {"trusted": False}}}]),
         log_interaction("q code untested", "def f(): ...", route="council", skill_type="code", confidence=0.9,
                         ballots=[{"head": "code", "evidence": {"tests": []}}]),
         log_interaction("q low", "x", route="council", skill_type="math", confidence=0.8),
@@ -63,7 +69,7 @@ def test_only_trusted_interactions_are_mined():
         log_interaction("q empty", ""),
     ]  # fmt: skip
     prompts = {row["prompt"] for row in trusted_interactions(params)}
-    assert prompts == {"q cloud", "q math", "q code ok", "q calibrated"}
+    assert prompts == {"q cloud", "q math", "q code ok", "q calibrated", "q grounded"}
     assert not any(p.prompt in prompts for p in untrusted)
     assert not is_trusted({"prompt": "q", "answer": "UNSURE", "route": "cloud"}, params)
     without = {row["prompt"] for row in trusted_interactions(MiningParams(calibrated_answers=False))}
