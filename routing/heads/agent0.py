@@ -3,11 +3,12 @@
 Its factual answers are unverified (below the vote's floor) unless the model was sure of every token
 under a rule calibrated for that model (`calibrated_trust`, bench/trust.py), or a distilled adapter
 answers what it learned, near a prompt it was trained on (`distilled_trust`), or, asked again with
-WordNet's nearest notes before the question, the base model's answer stands on one note and repeats what
-it said on its own (`grounded_answer`, routing/reference.py, under the model's fitted `trust.reference`). An adapter moves what the
-model is sure of, so the calibrated rule does not hold for its answers (unless its gate measured that it
-does); when an adapter's answer is not trusted, the base model answers alone and its answer is trusted
-under the calibrated rule as it would be with no adapter on (the ballot's `base_model` evidence)."""
+WordNet's nearest notes before the question, the base model's answer stands on one note and repeats
+what it said on its own (`grounded_answer`, routing/reference.py, under the model's fitted
+`trust.reference`). An adapter moves what the model is sure of, so the calibrated rule does not hold
+for its answers (unless its gate measured that it does); when an adapter's answer is not trusted, the
+base model answers alone and its answer is trusted under the calibrated rule as it would be with no
+adapter on (the ballot's `base_model` evidence)."""
 
 from __future__ import annotations
 
