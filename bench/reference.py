@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.trust import Item, is_right, load_items, setup_django  # noqa: E402
+from inference.backends.base import Generation  # noqa: E402
 
 MAX_TOKENS = 64
 MIN_TRUSTED = 5
@@ -100,12 +101,9 @@ def cached_answers(path: Path | None, alias: str) -> dict[str, dict[str, Any]]:
     return {a["key"]: a for a in body["answers"]}
 
 
-class _Gen:
-    """What agent0's calibrated rule reads from a cached answer."""
-
-    def __init__(self, text: str, min_token_prob: float | None, finish_reason: str) -> None:
-        self.text, self.min_token_prob, self.finish_reason = text, min_token_prob, finish_reason
-        self.token_confidence = None
+def cached(text: str, min_token_prob: float | None, finish_reason: str, latency_ms: float = 0.0) -> Generation:
+    """A greedy answer given before, as the rules read it (token counts are not kept)."""
+    return Generation(text, 0, 0, finish_reason, latency_ms, min_token_prob=min_token_prob)
 
 
 def answer_all(alias: str, items: list[Item], cache: dict[str, dict[str, Any]]) -> list[Grounded]:
@@ -122,20 +120,18 @@ def answer_all(alias: str, items: list[Item], cache: dict[str, dict[str, Any]]) 
         for n, item in enumerate(items):
             known = cache.get(item.key, {})
             if "own_text" in known:
-                own = _Gen(known["own_text"], known["own_min_token_prob"], known.get("own_finish", "stop"))
+                own = cached(known["own_text"], known["own_min_token_prob"], known.get("own_finish", "stop"))
             else:
                 messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": item.prompt}]
                 own = backend.generate(messages, max_tokens=MAX_TOKENS, temperature=0.0)
             own_trusted = calibrated_trust(own, trust=spec.trust, adapter=None)
             notes = reference.notes_for(item.prompt)
             if "text" in known:
-                gen = _Gen(known["text"], known["min_token_prob"], known["finish_reason"])
-                latency = known["latency_ms"]
+                gen = cached(known["text"], known["min_token_prob"], known["finish_reason"], known["latency_ms"])
             elif notes:
                 gen = backend.generate(reference.messages(item.prompt, notes), max_tokens=MAX_TOKENS, temperature=0.0)
-                latency = gen.latency_ms
             else:
-                gen, latency = _Gen("", None, ""), 0.0
+                gen = cached("", None, "")
             g = reference.grounding(item.prompt, gen.text, notes)
             out.append(
                 Grounded(
@@ -143,7 +139,7 @@ def answer_all(alias: str, items: list[Item], cache: dict[str, dict[str, Any]]) 
                     own_trusted, gen.text, judge(item, gen.text) if gen.text else None, g.grounded,
                     reference.agrees(item.prompt, gen.text, own.text), g.reason, round(g.coverage, 4),
                     g.note.text[:200] if g.note else None, gen.min_token_prob, gen.finish_reason, len(notes),
-                    round(latency, 1),
+                    round(gen.latency_ms, 1),
                 )
             )  # fmt: skip
             print(f"\r{alias}: {n + 1}/{len(items)}", end="", file=sys.stderr, flush=True)

@@ -174,7 +174,7 @@ def _code_tests_passed(ballots: Any) -> bool:
     return bool(evidence.get("passed")) and bool(evidence.get("tests"))
 
 
-def _calibrated(ballots: Any) -> bool:
+def _base_model_trusted(ballots: Any) -> bool:
     """agent0's answer was trusted under one of the base model's fitted rules, its own (`calibrated`) or read
     from WordNet's notes (`grounded`); not small talk, no adapter."""
     evidence = _evidence(ballots, "agent0")
@@ -194,7 +194,7 @@ def is_trusted(row: dict[str, Any], params: MiningParams) -> bool:
     if row.get("route") == "council" and row.get("skill_type") == "code":
         return _code_tests_passed(row.get("ballots"))
     if row.get("route") == "council" and row.get("skill_type") == "agent0":
-        return params.calibrated_answers and _calibrated(row.get("ballots"))
+        return params.calibrated_answers and _base_model_trusted(row.get("ballots"))
     return True
 
 

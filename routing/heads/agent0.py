@@ -21,7 +21,6 @@ from routing import reference
 from routing.chat import ChatVerdict, classify, load_classifier, reply_problem
 from routing.heads.base import Ballot, Head, HeadContext
 from routing.heads.code import is_code_request
-from routing.reference import Grounding
 from routing.stubguard import stub_marker
 from training.record import Match, TrainedRecord, record_for
 
@@ -139,7 +138,7 @@ class GroundedAnswer:
     """The base model's answer with WordNet's notes before the question, and whether it is trusted."""
 
     gen: Any  # inference.backends.base.Generation
-    grounding: Grounding
+    grounding: reference.Grounding
     agreed: bool  # the model's own answer already said what this one adds
     trusted: bool
 
