@@ -6,7 +6,9 @@ reloading it: `use_adapter` verifies the file's SHA-256, loads it once with `lla
 switches the context's adapter set with `llama_set_adapters_lora`. A switch drops the KV cache and
 llama-cpp-python's token bookkeeping (`Llama.reset` + `llama_memory_clear`): the cached keys/values
 were computed with the previous weights, and llama-cpp-python would otherwise reuse them for a
-matching prompt prefix.
+matching prompt prefix. A greedy generation (temperature 0) reads its prompt in blocks cut before each
+message (`message_cuts`), so that its text and token probabilities depend on the prompt alone, not on
+the request served before it.
 """
 
 from __future__ import annotations
@@ -212,6 +214,19 @@ def model_threads(registry_threads: int | None = None) -> int:
     return max(1, cores // max(1, settings.SWARM_MODEL_SLOTS))
 
 
+def message_cuts(tokens: list[int], is_control: Callable[[int], bool], bos: int) -> list[int]:
+    """Where a greedy prompt is cut into blocks before the generation reads the rest: before each message
+    after the first but the last two, found as the chat template's first control token other than BOS
+    (Qwen's and SmolLM2's <|im_start|>) met again. The generation reads the last message and the
+    assistant's header in one batch. A cut is where the prompt's own tokens say, so a prompt sharing the
+    system message (or earlier turns) with the one before reuses those blocks; a raw prompt without
+    markers is read whole."""
+    start = next((t for t in tokens if t != bos and is_control(t)), None)
+    if start is None:
+        return []
+    return [i for i in range(1, len(tokens)) if tokens[i] == start][:-1]
+
+
 class LlamaCppBackend(Backend):
     def __init__(self, spec) -> None:
         super().__init__(spec)
@@ -221,6 +236,7 @@ class LlamaCppBackend(Backend):
         self._active: AdapterRef | None = None
         self.max_cached_adapters = MAX_CACHED_ADAPTERS
         self._special_texts: tuple[str, ...] = ()
+        self._blocks_upto = 0  # the cache's first tokens read in message_cuts' blocks (_read_in_blocks)
 
     @property
     def loaded(self) -> bool:
@@ -316,7 +332,7 @@ class LlamaCppBackend(Backend):
             return llm.create_chat_completion(messages=self.as_text(messages), max_tokens=max_tokens, **sampling)
 
         return self._run(start, temperature=temperature, on_piece=on_piece, params=params,
-                         prompt_tokens=lambda: self.count_prompt_tokens(messages), strip=True)  # fmt: skip
+                         tokens=lambda: self.prompt_tokens(messages), strip=True)  # fmt: skip
 
     def complete_text(
         self,
@@ -340,7 +356,7 @@ class LlamaCppBackend(Backend):
             return llm.create_completion(prompt=tokens, max_tokens=max_tokens, **sampling)
 
         return self._run(start, temperature=temperature, on_piece=on_piece, params=params,
-                         prompt_tokens=lambda: len(tokens), strip=False)  # fmt: skip
+                         tokens=lambda: tokens, strip=False)  # fmt: skip
 
     def text_tokens(self, prompt: str) -> list[int]:
         """`prompt` as a raw completion reads it: the model's BOS when it adds one, control strings as text."""
@@ -353,7 +369,7 @@ class LlamaCppBackend(Backend):
         temperature: float,
         on_piece: Callable[[str], bool] | None,
         params: dict[str, Any],
-        prompt_tokens: Callable[[], int],
+        tokens: Callable[[], list[int]],
         strip: bool,
     ) -> Generation:
         """Run one llama-cpp-python generation (`start`, given the sampling arguments and `stream`), chat
@@ -362,6 +378,10 @@ class LlamaCppBackend(Backend):
         wants_logprobs = params.get("logprobs") is not None
         params, trace = self._sampling({**params, "temperature": temperature})
         llm = self._require()
+        if temperature == 0:
+            self._read_in_blocks(tokens())
+        else:
+            self._blocks_upto = 0  # a sampled request reuses and overwrites the cache its own way
         out = start(stream=on_piece is not None, **params)
         if on_piece is None:
             choice = out["choices"][0]
@@ -384,7 +404,7 @@ class LlamaCppBackend(Backend):
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
             raw = "".join(pieces)
-            prompt_count = prompt_tokens()  # a stream does not report them
+            prompt_count = len(tokens())  # a stream does not report them
             completion_tokens = len(pieces)
         confidence, least = trace.summary() if trace is not None and temperature == 0 else (None, None)
         return Generation(
@@ -533,11 +553,58 @@ class LlamaCppBackend(Backend):
         previous, self._active = self._active, ref
         # Keys/values computed under the previous weights must not be reused for a shared prefix.
         # (The backend never gives the Llama a prompt-state cache, `Llama.cache`, which would be stale too.)
+        self._forget_prompts()
+        log.debug("adapter %s -> %s", previous.version if previous else "base", ref.version if ref else "base")
+
+    def _is_control(self, token: int) -> bool:
+        import llama_cpp
+
+        vocab = llama_cpp.llama_model_get_vocab(self._require().model)
+        return bool(llama_cpp.llama_vocab_get_attr(vocab, token) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL)
+
+    def _read_in_blocks(self, tokens: list[int]) -> None:
+        """Read `tokens` into the KV cache in the blocks `message_cuts` sets, reusing the blocks already
+        read that way, and leave what follows the last cut to the generation.
+
+        A greedy answer and its token probabilities must be a function of the prompt alone. llama.cpp's
+        results depend on how a prompt is cut into batches (a small batch runs other kernels, which
+        round differently): reusing whatever prefix was cached, "Which playwright wrote Hamlet?" gave
+        the same answer with least token probability 0.6460 alone and 0.6285 after "Which playwright
+        wrote Macbeth?", around the trust thresholds fitted to it (config/models.yaml `trust`). Cut where
+        the prompt's own tokens say (before each message), every block is computed from the same tokens
+        in the same batch whether it was cached or not (tests/inference/test_greedy_fresh_cache.py), and
+        the system message is still read once for many requests."""
+        llm = self._require()
+        usable = min(llm.n_tokens, self._blocks_upto)
+        same = 0
+        for cached, token in zip(llm.input_ids[:usable].tolist(), tokens, strict=False):
+            if cached != token:
+                break
+            same += 1
+        cuts = message_cuts(tokens, self._is_control, llm.token_bos())
+        keep = max((cut for cut in cuts if cut <= same), default=0)
+        if keep == 0:
+            self._forget_prompts()
+        else:
+            llm.n_tokens = keep  # the next eval drops the cache beyond it
+        begin = keep
+        for cut in cuts:
+            if cut > keep:
+                llm.eval(tokens[begin:cut])
+                begin = cut
+        self._blocks_upto = begin
+
+    def _forget_prompts(self) -> None:
+        """Drop the KV cache and llama-cpp-python's record of the tokens in it: the next prompt is read
+        whole, from position 0."""
+        import llama_cpp
+
+        llm = self._require()
+        self._blocks_upto = 0
         llm.reset()
         memory = llama_cpp.llama_get_memory(llm.ctx)
         if memory is not None:
             llama_cpp.llama_memory_clear(memory, True)
-        log.debug("adapter %s -> %s", previous.version if previous else "base", ref.version if ref else "base")
 
     def _evict(self) -> None:
         active = self._active.version if self._active else None

@@ -19,8 +19,13 @@ MESSAGES = [
 ]
 
 
+# Greedy through top_k=1: a temperature-0 request starts from an empty KV cache anyway, which would
+# hide a cache that survived an adapter switch; this one reuses the cached prefix like any sampled request.
+GREEDY = {"max_tokens": 16, "temperature": 1.0, "top_k": 1}
+
+
 def answer(backend: LlamaCppBackend) -> str:
-    return backend.generate(MESSAGES, max_tokens=16, temperature=0.0).text
+    return backend.generate(MESSAGES, **GREEDY).text
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +70,11 @@ def test_base_adapter_base_restores_the_base_outputs_exactly(backend, adapter, b
 
 def test_generate_base_answers_as_the_base_model_and_puts_the_adapter_back(backend, adapter):
     base = answer(backend)
-    assert backend.generate_base(MESSAGES, max_tokens=16, temperature=0.0).text == base  # no adapter on: generate
+    assert backend.generate_base(MESSAGES, **GREEDY).text == base  # no adapter on: generate
     backend.use_adapter(adapter)
     with_adapter = answer(backend)
     assert with_adapter != base
-    assert backend.generate_base(MESSAGES, max_tokens=16, temperature=0.0).text == base
+    assert backend.generate_base(MESSAGES, **GREEDY).text == base
     assert backend.active_adapter == adapter and answer(backend) == with_adapter  # back on, no stale KV
 
 
