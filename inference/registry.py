@@ -50,11 +50,12 @@ class ModelTrust:
 
     `rule`: which greedy-decoding evidence is compared (the least probability of any chosen token, or
     their geometric mean); `threshold`: the value at or above which the answer is trusted; `report`:
-    the calibration report the threshold comes from (fitted on the tuning part, checked on the held-out)."""
+    the calibration report the threshold comes from (fitted on the tuning part, checked on the held-out).
+    All three None: no such rule held on the held-out part, and only `reference` may trust an answer."""
 
-    rule: str
-    threshold: float
-    report: str
+    rule: str | None
+    threshold: float | None
+    report: str | None
     # When the model's answer read from WordNet's notes is trusted (routing/reference.py; bench/reference.py
     # fits it): None, never.
     reference: ReferenceTrust | None = None
@@ -217,8 +218,13 @@ def _parse_model(raw: dict[str, Any]) -> ModelSpec:
 def _parse_trust(alias: str, raw: Any) -> ModelTrust | None:
     if raw is None:
         return None
+    if isinstance(raw, dict) and set(raw) == {"reference"}:  # no rule for the model's own answers
+        return ModelTrust(rule=None, threshold=None, report=None, reference=_parse_reference(alias, raw["reference"]))
     if not isinstance(raw, dict) or set(raw) - {"reference"} != {"rule", "threshold", "report"}:
-        raise RegistryError(f"model {alias!r}: trust needs exactly rule, threshold and report (and may have reference)")
+        raise RegistryError(
+            f"model {alias!r}: trust needs exactly rule, threshold and report (and may have reference), "
+            "or reference alone"
+        )
     if raw["rule"] not in TRUST_RULES:
         raise RegistryError(f"model {alias!r}: trust rule {raw['rule']!r} is not one of {', '.join(TRUST_RULES)}")
     try:

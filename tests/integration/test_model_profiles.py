@@ -1,9 +1,11 @@
-"""The model profiles through a running stack: the default Qwen2.5-Coder-0.5B earns trust on a fact it is
-sure of (its calibrated rule in config/models.yaml), the tiny SmolLM2 profile never does (it has no rule).
+"""The model profiles through a running stack: the default Qwen2.5-Coder-0.5B earns trust on a fact that
+WordNet's notes confirm (its `trust.reference` rule in config/models.yaml), the tiny SmolLM2 profile
+never does (it has no rule).
 
-"Who painted the Mona Lisa?" is answered by no exact head (no table, no parser): only the model. Qwen's
-least token probability on it was 0.77 in the calibration run (reports/trust_20261206.json), above its
-0.634 threshold; the answer must name Leonardo and win the vote without a paid call.
+"Who developed the theory of general relativity?" is answered by no exact head (no table, no parser):
+only the model, asked again with the nearest notes ("Einstein, Albert Einstein: physicist born in
+Germany who formulated the special theory of relativity and the general theory of relativity ...").
+The answer must name Einstein, stand on that note, and win the vote without a paid call.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 QWEN = "qwen2.5-coder-0.5b"
 TINY = "smollm2-135m"
-FACT = "Who painted the Mona Lisa?"
+FACT = "Who developed the theory of general relativity?"
 
 
 def agent0(body: dict) -> dict:
@@ -35,23 +37,25 @@ def qwen_stack(module_redis):
         stack.stop()
 
 
-def test_qwen_serves_and_earns_trust_on_a_fact_it_is_sure_of(qwen_stack):
+def test_qwen_serves_and_earns_trust_on_a_fact_its_notes_confirm(qwen_stack):
     health = qwen_stack.wait_healthy()
     assert QWEN in str(health), health
     response = qwen_stack.post("/vote", {"prompt": FACT, "temperature": 0})
     assert response.status_code == 200, response.text
     body = response.json()
     ballot = agent0(body)
-    assert ballot["evidence"]["calibrated"] is True, ballot
-    assert ballot["evidence"]["min_token_prob"] >= load_registry().get(QWEN).trust.threshold
-    assert body["winner"]["head"] == "agent0" and "Leonardo" in body["winner"]["answer"], body
+    assert ballot["evidence"]["calibrated"] is False, ballot  # no rule trusts its own answers alone
+    grounded = ballot["evidence"]["grounded"]
+    assert grounded["trusted"] is True and "Einstein" in grounded["note"], ballot
+    assert grounded["coverage"] >= load_registry().get(QWEN).trust.reference.min_coverage
+    assert body["winner"]["head"] == "agent0" and "Einstein" in body["winner"]["answer"], body
 
 
-def test_sampled_answers_are_never_trusted_on_the_calibrated_rule(qwen_stack):
-    response = qwen_stack.post("/vote", {"prompt": FACT, "temperature": 0.7})
+def test_a_question_no_note_stands_behind_is_not_trusted(qwen_stack):
+    response = qwen_stack.post("/vote", {"prompt": "What is the capital of Veltaria?", "temperature": 0})
     assert response.status_code == 200, response.text
     ballot = agent0(response.json())
-    assert ballot["evidence"]["calibrated"] is False and ballot["confidence"] < 0.75, ballot
+    assert ballot["confidence"] < 0.75 and not ballot["evidence"].get("grounded", {}).get("trusted"), ballot
 
 
 def test_the_tiny_profile_has_no_rule_and_trusts_no_fact(stack):

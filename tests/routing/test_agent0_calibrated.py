@@ -18,6 +18,7 @@ from tests.routing.test_agent0_distilled import model
 
 RULE = ModelTrust(rule="min_token_prob", threshold=0.6, report="reports/trust_x.json")
 MEAN_RULE = ModelTrust(rule="token_confidence", threshold=0.9, report="reports/trust_x.json")
+NOTES_ONLY = ModelTrust(rule=None, threshold=None, report=None)  # the model's own answers: no rule held
 
 
 @pytest.mark.django_db  # an adapter's sure answer is looked up in its training record (guarded distilled trust)
@@ -30,6 +31,7 @@ MEAN_RULE = ModelTrust(rule="token_confidence", threshold=0.9, report="reports/t
         (MEAN_RULE, None, 0.91, 0.1, "stop", "Ottawa.", CALIBRATED_CONFIDENCE),  # the mean rule reads the mean
         (MEAN_RULE, None, 0.89, 0.9, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),
         (None, None, 0.99, 0.99, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # no calibrated rule: never
+        (NOTES_ONLY, None, 0.99, 0.99, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # a block with notes only
         (RULE, "lora-v2", 0.99, 0.99, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # an adapter: not this rule
         (RULE, None, 0.99, 0.99, "length", "Ottawa", UNVERIFIED_CONFIDENCE * 0.8),  # cut off
         (RULE, None, None, None, "stop", "Ottawa.", UNVERIFIED_CONFIDENCE),  # sampled: no evidence
