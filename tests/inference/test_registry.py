@@ -139,8 +139,10 @@ _ENTRY = "models:\n- alias: a\n  sha256: " + "a" * 64 + "\n  size: 1\n  source: 
     ("trust", "message"),
     [
         ("  trust: {rule: min_token_prob, threshold: 0.5}", "exactly rule, threshold and report"),
-        ("  trust: {report: r.json, reference: {min_coverage: 0.8, min_token_prob: 0.4, report: r.json}}",
-         "or reference alone"),
+        (
+            "  trust: {report: r.json, reference: {min_coverage: 0.8, min_token_prob: 0.4, report: r.json}}",
+            "or reference alone",
+        ),
         ("  trust: {rule: vibes, threshold: 0.5, report: r.json}", "not one of"),
         ("  trust: {rule: min_token_prob, threshold: high, report: r.json}", "must be a number"),
         ("  trust: {rule: min_token_prob, threshold: 1.5, report: r.json}", "not a probability"),
