@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -96,6 +97,10 @@ class Stack:
     def build(cls, *, redis_url: str, database_url: str | None = None, **extra: str) -> Stack:
         tmp = Path(tempfile.mkdtemp(prefix="swarm-db-"))
         (tmp / "metrics").mkdir()
+        if not os.environ.get("SWARM_KEEP_STACK_DIRS"):
+            # The stack's database, adapters and metrics go when the run ends (a spiral's are 400 MB);
+            # SWARM_KEEP_STACK_DIRS=1 keeps them to look into. Its logs (`logdir`) are kept.
+            atexit.register(shutil.rmtree, tmp, ignore_errors=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_", "DJANGO_", "CELERY_"))}
         env.update(
             SWARM_ENV="test",
