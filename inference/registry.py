@@ -60,6 +60,11 @@ class ModelTrust:
     # fits it): None, never.
     reference: ReferenceTrust | None = None
 
+    @property
+    def has_own_rule(self) -> bool:
+        """Whether a rule trusts the model's own answers (rule, threshold and report are set together)."""
+        return self.rule is not None
+
 
 @dataclass(frozen=True)
 class ReferenceTrust:

@@ -238,7 +238,7 @@ def _train_and_gate(job: TrainingJob, params) -> dict[str, Any]:
     record_data["trust"] = passed and new.trusted_wrong == 0 and false_hits == 0
     # The base model's calibrated rule keeps holding under this adapter only when, read on the adapter's
     # answers, it trusted no wrong one on unseen prompts and gave no near miss the trained answer.
-    record_data["calibrated"] = (passed and rule is not None and rule.rule is not None and new.calibrated_wrong == 0
+    record_data["calibrated"] = (passed and rule is not None and rule.has_own_rule and new.calibrated_wrong == 0
                                  and calibrated_false_hits == 0)  # fmt: skip
     record_data["gate"] = {"eval_set": eval_kind, "escalation_rate": new.as_dict()["escalation_rate"],
                            "trusted_wrong": new.trusted_wrong, "near_misses": near.total,

@@ -123,7 +123,7 @@ def calibrated_trust(gen, *, trust, adapter: str | None, record: TrainedRecord |
     decoding (the evidence is the probability of each chosen token), only a finished answer, and never
     a reply that ends in a question: a small model sure of echoing the question back ("How do I read
     a file in Python?") has answered nothing."""
-    if trust is None or trust.rule is None or trust.threshold is None:
+    if trust is None or not trust.has_own_rule:
         return False
     if gen.finish_reason != "stop" or not gen.text.strip() or gen.text.rstrip().endswith("?"):
         return False
@@ -231,7 +231,7 @@ class Agent0Head(Head):
         distilled = guarded is not None and guarded.trusted
         calibrated = not chat and not distilled and calibrated_trust(gen, trust=ctx.trust, adapter=ctx.adapter)
         adapter, adapter_reply = ctx.adapter, None
-        has_rule = ctx.trust is not None and ctx.trust.rule is not None
+        has_rule = ctx.trust is not None and ctx.trust.has_own_rule
         if not chat and not distilled and not calibrated and ctx.adapter and ctx.base_generate and has_rule:
             # The adapter's answer is not trusted, and an adapter moves what the model is sure of: ask the
             # base model, whose own sure answers the calibrated rule trusts as they would be without an adapter.
