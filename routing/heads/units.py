@@ -411,6 +411,8 @@ def parse_value(text: str) -> Fraction | None:
 
 def parse_quantity(text: str) -> list[Part] | None:
     """ "5 feet 3 inches" -> two parts; "a mile", "-40 °F", "10km"; None when it is not a quantity."""
+    if "|" in text:  # no quantity has one, and "|" marks a mixed number's parts below
+        return None
     text = _GLUED.sub(" ", " ".join(text.split()))
     pieces = _PART_SPLIT.split(text)
     merged: list[str] = []

@@ -108,6 +108,8 @@ def test_quantities():
     assert parse_quantity("10km")[0].value == 10  # type: ignore[index]
     assert parse_quantity("1 1/2 cups")[0].value == Fraction(3, 2)  # type: ignore[index]
     assert parse_quantity("-40 °F")[0].value == -40  # type: ignore[index]
+    assert parse_quantity("100%||") is None  # a model's answer; "|" once split a mixed number apart (ValueError)
+    assert parse_quantity("1 1/2 cups | 2 cups") is None
     assert parse_quantity("a mile")[0].value == 1  # type: ignore[index]
     assert parse_quantity("5 feet -3 inches") is None
     assert parse_quantity("five") is None
