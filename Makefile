@@ -121,12 +121,12 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/swarm
 
 # Debian's Chromium for the chat page's browser test (Playwright drives it; it never downloads a browser).
 system-deps: sandbox-deps
-	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || (apt-get update -q && apt-get install -y -q chromium)
+	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || (apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium)
 
 # bubblewrap (bwrap) for the code head's sandbox (routing/sandbox.py): `run` and `test` install it when root.
 # Without it the code head stays off (it abstains, /health says why).
 sandbox-deps:
-	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q bubblewrap; } \
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 bubblewrap; } \
 		|| echo "bwrap is missing (install the bubblewrap package): the code head stays off"
 
 # --durations=30: the run ends with its 30 slowest tests, the candidates for `slow` (make test-slow).

@@ -111,7 +111,8 @@ def install(packages: tuple[str, ...] = PACKAGES) -> None:
     say(f"installing {' '.join(packages)} (missing: {', '.join(missing)})")
     with _no_service_starts():
         subprocess.run(["apt-get", "update"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages], check=True, env=env)
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=600"]
+        subprocess.run([*install, *packages], check=True, env=env)
     if Path("/run/systemd/system").is_dir() and shutil.which("systemctl"):
         # The packaged units listen on 0.0.0.0; the drill runs its own copies on loopback.
         units = ["prometheus", "prometheus-alertmanager", "prometheus-pushgateway"]

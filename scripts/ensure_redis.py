@@ -40,7 +40,8 @@ def install_redis_server() -> str | None:
     print("redis: installing Debian's redis-server package")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=False, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=False, env=env)
+    install = ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=600", "redis-server"]
+    subprocess.run(install, check=False, env=env)
     return shutil.which("redis-server")
 
 
