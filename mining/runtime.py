@@ -37,7 +37,7 @@ from mining import state
 from mining.embeddings import DIMENSIONS, EmbeddingModelMissing, embed
 from mining.guard import HeadGuard, Slots, extract_slots
 from mining.models import MIN_HEAD_CONFIDENCE, PatternHead
-from mining.synonyms import common_senses, lexicon
+from mining.synonyms import common_senses
 from observability import metrics
 from routing.vote import answers_agree
 from swarm_site.redis_client import REDIS_ERRORS
@@ -112,9 +112,11 @@ class _IndexState:
         return result
 
     def _postings(self, word: str) -> frozenset[int]:
+        """The heads that have `word`, or a word sharing a common sense with it, in their vocabulary."""
         found = self.postings.get(word, frozenset())
-        for sense in common_senses(word) if self.sense_postings else ():
-            found = found | self.sense_postings.get(sense, frozenset())
+        if self.sense_postings:
+            for sense in common_senses(word):
+                found = found | self.sense_postings.get(sense, frozenset())
         return found
 
     def search(self, query: np.ndarray, candidates: frozenset[int]) -> list[tuple[int, float]]:
@@ -305,8 +307,8 @@ def pattern_lookup(prompt: str) -> PatternHit | None:
 
 
 def warm_up() -> dict[str, Any]:
-    """Build this process's index and, when there are heads, load the embedding model (~1 s; torch ~5 s)
-    and the guard's synonyms.
+    """Build this process's index (with heads, building it reads WordNet's senses for the guard's synonyms,
+    ~0.3 s) and, when there are heads, load the embedding model (~1 s; torch ~5 s).
 
     Call it after fork in each serving process (gunicorn `post_worker_init`, Celery `worker_process_init`)
     so the first request does not pay for it; never in a parent that forks afterwards.
@@ -314,7 +316,6 @@ def warm_up() -> dict[str, Any]:
     snap = _index.snapshot()
     if snap.entries:
         embed(["warm up"])
-        lexicon()  # the guard's synonyms (mining/synonyms.py, ~0.3 s)
     return {"heads": len(snap.entries), "version": snap.version, "model_loaded": bool(snap.entries)}
 
 
